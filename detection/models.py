@@ -1,0 +1,78 @@
+from django.conf import settings
+from django.db import models
+
+from moderation.models import Submission, Verdict
+
+
+class Detection(models.Model):
+    """One model's result on one submission; a model version never runs twice on the same submission."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="detections")
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64)
+    ai_probability = models.FloatField()
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    threshold_low = models.FloatField()
+    threshold_high = models.FloatField()
+    latency_ms = models.FloatField(help_text="Inference time; 0 when the result was reused for identical bytes.")
+    reused_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True)
+    heatmap = models.FileField(max_length=255, blank=True)
+    heatmap_layer = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submission", "model_name", "model_version"], name="detection_once_per_model_version"
+            ),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}@{self.model_version}: {self.ai_probability:.3f} ({self.verdict})"
+
+
+class ModelSetting(models.Model):
+    """The admin's choice of active model and per-scenery threshold overrides (else the model card's)."""
+
+    model_name = models.CharField(max_length=64, unique=True)
+    is_active = models.BooleanField(default=False)
+    # {"<scenery>": {"low": float, "high": float}}; missing sceneries use the model card.
+    thresholds = models.JSONField(default=dict, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="modelsetting_single_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.model_name
+
+
+class Evidence(models.Model):
+    """A provenance finding read from the file's metadata (C2PA, XMP, EXIF, PNG text)."""
+
+    class Suggests(models.TextChoices):
+        AI = "ai", "Generative AI"
+        CAMERA = "camera", "Camera capture"
+        EDITED = "edited", "Edited"
+        NEUTRAL = "neutral", "Neutral"
+        UNREADABLE = "unreadable", "Unreadable metadata"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="evidence")
+    kind = models.CharField(max_length=16)
+    key = models.CharField(max_length=128)
+    value = models.TextField()
+    suggests = models.CharField(max_length=16, choices=Suggests.choices)
+    detail = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "key"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}={self.value[:40]}"

@@ -1,0 +1,70 @@
+"""Upload validation by content: the bytes are decoded, never trusted by name or declared type."""
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from io import BytesIO
+from typing import IO
+
+from PIL import Image, UnidentifiedImageError
+
+ACCEPTED_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+class UploadRefused(ValueError):
+    """The file is not a photograph we accept; the message is shown to the contributor."""
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    data: bytes
+    sha256: str
+    image_format: str
+    extension: str
+    width: int
+    height: int
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def image_inspect(*, stream: IO[bytes], max_bytes: int, max_pixels: int) -> ImageFacts:
+    # Read one byte past the limit so an oversized stream is detected without reading all of it.
+    data = stream.read(max_bytes + 1)
+    if not data:
+        raise UploadRefused("The file is empty.")
+    if len(data) > max_bytes:
+        raise UploadRefused(f"The file is larger than the {_megabytes(max_bytes)} limit.")
+    try:
+        with warnings.catch_warnings():
+            # Our own pixel limit below decides; Pillow's error still stops far larger bombs at open().
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(BytesIO(data)) as img:
+                image_format = img.format or ""
+                width, height = img.size
+                if image_format not in ACCEPTED_FORMATS:
+                    raise UploadRefused(f"{image_format or 'This'} files are not accepted: upload JPEG, PNG or WebP.")
+                # The header is checked before decoding so a decompression bomb never allocates its pixels.
+                if width * height > max_pixels:
+                    raise UploadRefused(
+                        f"The image is {width}x{height} pixels ({width * height / 1e6:.0f} MP); "
+                        f"the limit is {max_pixels / 1e6:.0f} MP."
+                    )
+                img.load()
+    except UploadRefused:
+        raise
+    except UnidentifiedImageError as exc:
+        raise UploadRefused("This is not an image we can read: upload JPEG, PNG or WebP.") from exc
+    except Image.DecompressionBombError as exc:
+        raise UploadRefused(f"The image has more pixels than the {max_pixels / 1e6:.0f} MP limit.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UploadRefused(f"The image is corrupt or truncated ({exc}).") from exc
+    return ImageFacts(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        image_format=image_format if image_format != "MPO" else "JPEG",
+        extension=ACCEPTED_FORMATS[image_format],
+        width=width,
+        height=height,
+    )

@@ -1,0 +1,125 @@
+from django.conf import settings
+from django.db import models
+
+
+class Scenery(models.TextChoices):
+    BUILDINGS = "buildings", "Buildings"
+    FOREST = "forest", "Forest"
+    GLACIER = "glacier", "Glacier"
+    MOUNTAIN = "mountain", "Mountain"
+    SEA = "sea", "Sea"
+    STREET = "street", "Street"
+    OTHER = "other", "Other"
+
+
+class State(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    ANALYSING = "analysing", "Analysing"
+    CLEARED = "cleared", "Cleared"
+    FLAGGED = "flagged", "Flagged for review"
+    FAILED = "failed", "Analysis failed"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class Verdict(models.TextChoices):
+    AI = "ai", "AI-generated"
+    REAL = "real", "Real photo"
+    UNCERTAIN = "uncertain", "Uncertain"
+
+
+class Submission(models.Model):
+    contributor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
+    original = models.FileField(max_length=255)
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    image_format = models.CharField(max_length=8)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    scenery = models.CharField(max_length=16, choices=Scenery.choices)
+    declared_ai = models.BooleanField("declared as made with generative AI", default=False)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
+    state_changed_at = models.DateTimeField()
+    failure_reason = models.TextField(blank=True)
+    # Copied from the active model's Detection so the queue can sort 100,000 rows on an index.
+    ai_probability = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [
+            ("review_submission", "Can review flagged submissions and decide on them"),
+            ("view_all_submissions", "Can see every contributor's submissions"),
+            ("view_statistics", "Can see statistics and model reports"),
+            ("configure_detector", "Can choose the active model and thresholds"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["contributor", "sha256"], name="submission_unique_bytes_per_contributor"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "-ai_probability"], name="submission_queue_idx"),
+            models.Index(fields=["state", "state_changed_at"], name="submission_state_age_idx"),
+            models.Index(fields=["contributor", "-created_at"], name="submission_contributor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.original_name}"
+
+
+class DecisionReason(models.Model):
+    """The list moderators pick a reason from; admins edit it in the Django admin."""
+
+    class Applies(models.TextChoices):
+        APPROVE = "approve", "Approval"
+        REJECT = "reject", "Rejection"
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=120)
+    applies_to = models.CharField(max_length=8, choices=Applies.choices)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["applies_to", "position", "label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Decision(models.Model):
+    class Outcome(models.TextChoices):
+        APPROVE = "approve", "Approved"
+        REJECT = "reject", "Rejected"
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="decision")
+    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason = models.ForeignKey(DecisionReason, on_delete=models.PROTECT)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} #{self.submission_id}"
+
+
+class AuditEvent(models.Model):
+    """Append-only: who moved which submission from what to what, when and why."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="audit_events", null=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    action = models.CharField(max_length=32)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        who = self.actor or "system"
+        return f"{who}: {self.action} {self.from_state}→{self.to_state}"

@@ -1,0 +1,181 @@
+"""Writes for the moderation domain. Every state change goes through submission_transition."""
+
+import logging
+from collections.abc import Iterable
+from functools import partial
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from moderation.images import UploadRefused, image_inspect
+from moderation.models import AuditEvent, Decision, DecisionReason, Scenery, State, Submission
+
+logger = logging.getLogger(__name__)
+
+
+class TransitionRefused(Exception):
+    """The submission is no longer in a state that allows this; someone or something got there first."""
+
+
+def audit_record(
+    *,
+    submission: Submission | None,
+    actor: AbstractBaseUser | None,
+    action: str,
+    from_state: str = "",
+    to_state: str = "",
+    reason: str = "",
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        submission=submission, actor=actor, action=action, from_state=from_state, to_state=to_state, reason=reason
+    )
+
+
+def submission_transition(
+    *,
+    submission_id: int,
+    from_states: Iterable[str],
+    to_state: str,
+    actor: AbstractBaseUser | None = None,
+    action: str | None = None,
+    reason: str = "",
+    **fields: object,
+) -> Submission:
+    """Move a submission between states with a conditional update, so two writers never both win."""
+    from_states = list(from_states)
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        if submission.state not in from_states:
+            raise TransitionRefused(
+                f"Submission #{submission_id} is {submission.get_state_display().lower()}, "
+                f"not {' or '.join(from_states)}."
+            )
+        from_state = submission.state
+        fields = {"state": to_state, "state_changed_at": timezone.now(), **fields}
+        Submission.objects.filter(pk=submission_id).update(**fields)
+        for name, value in fields.items():
+            setattr(submission, name, value)
+        audit_record(
+            submission=submission,
+            actor=actor,
+            action=action or to_state,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+        )
+    return submission
+
+
+def _analysis_send(submission_id: int) -> None:
+    from detection.tasks import submission_analyse
+
+    transaction.on_commit(partial(submission_analyse.delay, submission_id))
+
+
+def submission_create(
+    *,
+    contributor: AbstractBaseUser,
+    stream: IO[bytes],
+    original_name: str,
+    scenery: str,
+    declared_ai: bool = False,
+) -> Submission:
+    """Validate one upload by its content, store the original bytes unchanged and queue it for analysis.
+
+    Raises UploadRefused with a message for the contributor; a refused file leaves nothing behind.
+    """
+    if scenery not in Scenery.values:
+        raise UploadRefused(f"Unknown scenery type {scenery!r}.")
+    facts = image_inspect(stream=stream, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    existing = Submission.objects.filter(contributor=contributor, sha256=facts.sha256).first()
+    if existing:
+        raise UploadRefused(f"You already uploaded this file as submission #{existing.pk}.")
+
+    # Content-addressed: identical bytes are stored once, whoever uploads them.
+    path = f"originals/{facts.sha256[:2]}/{facts.sha256}.{facts.extension}"
+    created_blob = not default_storage.exists(path)
+    if created_blob:
+        path = default_storage.save(path, ContentFile(facts.data))
+    try:
+        with transaction.atomic():
+            submission = Submission.objects.create(
+                contributor=contributor,
+                original=path,
+                original_name=original_name[:255],
+                sha256=facts.sha256,
+                image_format=facts.image_format,
+                width=facts.width,
+                height=facts.height,
+                size_bytes=len(facts.data),
+                scenery=scenery,
+                declared_ai=declared_ai,
+                state=State.RECEIVED,
+                state_changed_at=timezone.now(),
+            )
+            audit_record(submission=submission, actor=contributor, action="uploaded", to_state=State.RECEIVED)
+            submission = submission_transition(
+                submission_id=submission.pk, from_states=[State.RECEIVED], to_state=State.QUEUED
+            )
+            _analysis_send(submission.pk)
+    except IntegrityError as exc:
+        if created_blob:
+            default_storage.delete(path)
+        raise UploadRefused("You already uploaded this file.") from exc
+    except Exception:
+        if created_blob:
+            default_storage.delete(path)
+        raise
+    return submission
+
+
+def submission_requeue(
+    *,
+    submission_id: int,
+    actor: AbstractBaseUser | None,
+    reason: str = "",
+    from_states: Iterable[str] = (State.FAILED,),
+) -> Submission:
+    """Send a submission back to the analysis queue: a failed one by a moderator, a stuck one by the sweeper."""
+    submission = submission_transition(
+        submission_id=submission_id,
+        from_states=from_states,
+        to_state=State.QUEUED,
+        actor=actor,
+        action="requeued",
+        reason=reason,
+        failure_reason="",
+    )
+    _analysis_send(submission_id)
+    return submission
+
+
+def submission_decide(
+    *,
+    submission_id: int,
+    moderator: AbstractBaseUser,
+    outcome: str,
+    reason_code: str,
+    note: str = "",
+) -> Decision:
+    """Approve or reject a submission once. A second decision on the same item is refused."""
+    reason = DecisionReason.objects.filter(code=reason_code, applies_to=outcome, active=True).first()
+    if reason is None:
+        raise ValueError(f"{reason_code!r} is not a reason for {outcome}.")
+    to_state = State.APPROVED if outcome == Decision.Outcome.APPROVE else State.REJECTED
+    with transaction.atomic():
+        submission = submission_transition(
+            submission_id=submission_id,
+            from_states=[State.FLAGGED, State.CLEARED],
+            to_state=to_state,
+            actor=moderator,
+            action="decided",
+            reason=f"{reason.label}. {note}".strip() if note else reason.label,
+        )
+        return Decision.objects.create(
+            submission=submission, moderator=moderator, outcome=outcome, reason=reason, note=note
+        )
