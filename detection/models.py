@@ -16,8 +16,6 @@ class Detection(models.Model):
     threshold_high = models.FloatField()
     latency_ms = models.FloatField(help_text="Inference time; 0 when the result was reused for identical bytes.")
     reused_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True)
-    heatmap = models.FileField(max_length=255, blank=True)
-    heatmap_layer = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -30,6 +28,21 @@ class Detection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name}@{self.model_version}: {self.ai_probability:.3f} ({self.verdict})"
+
+
+class Heatmap(models.Model):
+    """A Grad-CAM overlay of one detection at one layer: made for flagged images, others on demand."""
+
+    detection = models.ForeignKey(Detection, on_delete=models.CASCADE, related_name="heatmaps")
+    layer = models.CharField(max_length=64)
+    image = models.FileField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["detection", "layer"], name="heatmap_once_per_layer")]
+
+    def __str__(self) -> str:
+        return f"{self.detection_id}:{self.layer}"
 
 
 class ModelSetting(models.Model):

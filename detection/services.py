@@ -3,17 +3,19 @@
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from detection.models import Detection
-from detection.selectors import detection_reusable_get, model_active_name, thresholds_for
+from detection.models import Detection, Heatmap
+from detection.selectors import detection_reusable_get, model_active_name, model_names_available, thresholds_for
 from moderation.models import State, Submission, Verdict
-from moderation.services import TransitionRefused, submission_requeue, submission_transition
+from moderation.services import TransitionRefused, audit_record, submission_requeue, submission_transition
 
 logger = logging.getLogger(__name__)
 
@@ -56,66 +58,79 @@ def analysis_fail(*, submission_id: int, reason: str) -> None:
         logger.info("submission %s left analysis before it could be marked failed", submission_id)
 
 
-def _heatmap_save(*, detection_key: str, submission_id: int, png: bytes) -> str:
-    return default_storage.save(f"heatmaps/{submission_id}/{detection_key}.png", ContentFile(png))
-
-
-def _detection_compute(*, submission: Submission) -> Detection:
-    # Torch is imported here, on the worker's path only.
-    from detection.core.nets import GRADCAM_DEFAULT_LAYER
+def _image_load(submission: Submission):
     from detection.core.preprocess import image_decode
+
+    with default_storage.open(submission.original.name, "rb") as fh:
+        return image_decode(fh.read())
+
+
+def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -> Heatmap:
+    """The Grad-CAM overlay of a detection at a layer (the model's default when None), made at most once."""
+    from detection.core.layers import GRADCAM_DEFAULT_LAYER
     from detection.runtime import detector_get
 
-    name = model_active_name()
-    detector = detector_get(name=name)
+    detection = Detection.objects.select_related("submission").get(pk=detection_id)
+    detector = detector_get(name=detection.model_name)
+    if detector.version != detection.model_version:
+        raise ValueError(f"{detection.model_name} is now version {detector.version}, not {detection.model_version}")
+    layer = layer or GRADCAM_DEFAULT_LAYER[detector.card["arch"]]
+    existing = Heatmap.objects.filter(detection=detection, layer=layer).first()
+    if existing:
+        return existing
+    earlier = Heatmap.objects.filter(detection=detection.reused_from_id, layer=layer).first()
+    if earlier:  # identical bytes, same model version: the same picture
+        return Heatmap.objects.get_or_create(detection=detection, layer=layer, defaults={"image": earlier.image.name})[
+            0
+        ]
+    png = detector.overlay(image or _image_load(detection.submission), layer=layer)
+    name = default_storage.save(
+        f"heatmaps/{detection.submission_id}/{detection.model_name}-{detection.model_version}-{layer}.png",
+        ContentFile(png),
+    )
+    heatmap, created = Heatmap.objects.get_or_create(detection=detection, layer=layer, defaults={"image": name})
+    if not created:
+        default_storage.delete(name)
+    return heatmap
+
+
+def detection_compute(*, submission: Submission, model_name: str) -> Detection:
+    """Score a submission with one model, once per model version; a flagging score also gets a heatmap."""
+    from detection.runtime import detector_get
+
+    detector = detector_get(name=model_name)
     existing = Detection.objects.filter(
-        submission=submission, model_name=name, model_version=detector.version
+        submission=submission, model_name=model_name, model_version=detector.version
     ).first()
     if existing:
         return existing
 
-    low, high = thresholds_for(model_name=name, card=detector.card, scenery=submission.scenery)
-    reusable = detection_reusable_get(sha256=submission.sha256, model_name=name, model_version=detector.version)
+    low, high = thresholds_for(model_name=model_name, card=detector.card, scenery=submission.scenery)
+    reusable = detection_reusable_get(sha256=submission.sha256, model_name=model_name, model_version=detector.version)
     image = None
     if reusable:
         probability, latency_ms = reusable.ai_probability, 0.0
     else:
-        with default_storage.open(submission.original.name, "rb") as fh:
-            image = image_decode(fh.read())
+        image = _image_load(submission)
         started = time.perf_counter()
         probability = float(detector.predict([image])[0])
         latency_ms = (time.perf_counter() - started) * 1000
-    verdict = verdict_from(probability=probability, low=low, high=high)
-
-    heatmap, layer = "", ""
-    if verdict in FLAGGING_VERDICTS:
-        if reusable and reusable.heatmap:
-            heatmap, layer = reusable.heatmap.name, reusable.heatmap_layer
-        else:
-            if image is None:
-                with default_storage.open(submission.original.name, "rb") as fh:
-                    image = image_decode(fh.read())
-            layer = GRADCAM_DEFAULT_LAYER[detector.card["arch"]]
-            heatmap = _heatmap_save(
-                detection_key=f"{name}-{detector.version}-{layer}",
-                submission_id=submission.pk,
-                png=detector.overlay(image, layer=layer),
-            )
     detection, _ = Detection.objects.get_or_create(
         submission=submission,
-        model_name=name,
+        model_name=model_name,
         model_version=detector.version,
         defaults={
             "ai_probability": probability,
-            "verdict": verdict,
+            "verdict": verdict_from(probability=probability, low=low, high=high),
             "threshold_low": low,
             "threshold_high": high,
             "latency_ms": latency_ms,
             "reused_from": reusable,
-            "heatmap": heatmap,
-            "heatmap_layer": layer,
         },
     )
+    if detection.verdict in FLAGGING_VERDICTS:
+        # Grad-CAM only for images a human will look at; the others get one on demand.
+        heatmap_render(detection_id=detection.pk, image=image)
     return detection
 
 
@@ -130,7 +145,7 @@ def analysis_run(*, submission_id: int) -> None:
     if submission is None:
         return
     try:
-        detection = _detection_compute(submission=submission)
+        detection = detection_compute(submission=submission, model_name=model_active_name())
     except TRANSIENT_ERRORS:
         raise
     except NoTrainedWeights as exc:
@@ -160,6 +175,37 @@ def analysis_run(*, submission_id: int) -> None:
         )
     except TransitionRefused:
         logger.info("submission %s was finished by another run", submission_id)
+
+
+def reanalysis_request(*, submission_id: int, model_name: str, actor: AbstractBaseUser) -> None:
+    """Queue a second opinion from another model; the submission's state and queue position stay as they are."""
+    from detection.tasks import submission_reanalyse
+
+    if model_name not in model_names_available():
+        raise ValueError(f"no trained weights for {model_name}")
+    with transaction.atomic():
+        submission = Submission.objects.get(pk=submission_id)
+        audit_record(submission=submission, actor=actor, action="re-analysis requested", reason=f"with {model_name}")
+        transaction.on_commit(partial(submission_reanalyse.delay, submission_id, model_name))
+
+
+def reanalysis_run(*, submission_id: int, model_name: str) -> Detection:
+    submission = Submission.objects.get(pk=submission_id)
+    detection = detection_compute(submission=submission, model_name=model_name)
+    audit_record(
+        submission=submission,
+        actor=None,
+        action="re-analysed",
+        reason=f"{model_name} {detection.model_version}: AI probability {detection.ai_probability:.3f}, "
+        f"verdict {detection.verdict}",
+    )
+    return detection
+
+
+def heatmap_request(*, detection_id: int, layer: str) -> None:
+    from detection.tasks import heatmap_make
+
+    transaction.on_commit(partial(heatmap_make.delay, detection_id, layer))
 
 
 def submissions_requeue_stuck(*, older_than: timedelta) -> list[int]:

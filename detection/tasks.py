@@ -1,14 +1,19 @@
 """Celery tasks: thin interfaces over detection.services. They take ids and are safe to run twice."""
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 from detection import services
 
 MAX_RETRIES = 5
+ANALYSIS_LIMITS = {"acks_late": True, "soft_time_limit": 120, "time_limit": 180, "max_retries": MAX_RETRIES}
 
 
-@shared_task(bind=True, acks_late=True, soft_time_limit=120, time_limit=180, max_retries=MAX_RETRIES)
+def _retry(task: Task, exc: BaseException) -> None:
+    raise task.retry(exc=exc, countdown=min(300, 5 * 2**task.request.retries)) from exc
+
+
+@shared_task(bind=True, **ANALYSIS_LIMITS)
 def submission_analyse(self, submission_id: int) -> None:
     try:
         services.analysis_run(submission_id=submission_id)
@@ -18,7 +23,23 @@ def submission_analyse(self, submission_id: int) -> None:
                 submission_id=submission_id, reason=f"Gave up after {MAX_RETRIES} retries: {exc.__class__.__name__}"
             )
             return
-        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+        _retry(self, exc)
+
+
+@shared_task(bind=True, **ANALYSIS_LIMITS)
+def submission_reanalyse(self, submission_id: int, model_name: str) -> None:
+    try:
+        services.reanalysis_run(submission_id=submission_id, model_name=model_name)
+    except services.TRANSIENT_ERRORS as exc:
+        _retry(self, exc)
+
+
+@shared_task(bind=True, **ANALYSIS_LIMITS)
+def heatmap_make(self, detection_id: int, layer: str) -> None:
+    try:
+        services.heatmap_render(detection_id=detection_id, layer=layer)
+    except services.TRANSIENT_ERRORS as exc:
+        _retry(self, exc)
 
 
 @shared_task(acks_late=True)

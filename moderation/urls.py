@@ -10,6 +10,6 @@ urlpatterns = [
     path("submissions/<int:pk>/original", views.submission_original, name="submission_original"),
     path("submissions/<int:pk>/decide", views.submission_decide, name="submission_decide"),
     path("submissions/<int:pk>/requeue", views.submission_requeue, name="submission_requeue"),
-    path("detections/<int:pk>/heatmap.png", views.detection_heatmap, name="detection_heatmap"),
+    path("heatmaps/<int:pk>.png", views.heatmap_image, name="heatmap_image"),
     path("queue/", views.queue, name="queue"),
 ]

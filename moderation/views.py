@@ -2,12 +2,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from detection.models import Detection
+from detection.models import Heatmap
 from moderation import selectors, services
 from moderation.forms import DecisionForm
 from moderation.images import UploadRefused
@@ -58,9 +58,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"results": results}, status=status)
     if not files:
         messages.error(request, "Choose at least one image to upload.")
-    return render(
-        request, "moderation/upload.html", {"sceneries": Scenery.choices, "results": results}, status=status
-    )
+    return render(request, "moderation/upload.html", {"sceneries": Scenery.choices, "results": results}, status=status)
 
 
 @login_required
@@ -85,7 +83,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     can_review = request.user.has_perm("moderation.review_submission")
     context = {
         "submission": submission,
-        "detections": submission.detections.all(),
+        "detections": submission.detections.prefetch_related("heatmaps"),
         "evidence": submission.evidence.all(),
         "audit": selectors.audit_trail(submission=submission),
         "can_review": can_review,
@@ -108,11 +106,9 @@ def submission_original(request: HttpRequest, pk: int) -> FileResponse:
 
 @login_required
 @permission_required("moderation.review_submission", raise_exception=True)
-def detection_heatmap(request: HttpRequest, pk: int) -> FileResponse:
-    detection = get_object_or_404(Detection, pk=pk)
-    if not detection.heatmap:
-        raise Http404("No heatmap for this detection.")
-    return FileResponse(default_storage.open(detection.heatmap.name, "rb"), content_type="image/png")
+def heatmap_image(request: HttpRequest, pk: int) -> FileResponse:
+    heatmap = get_object_or_404(Heatmap, pk=pk)
+    return FileResponse(default_storage.open(heatmap.image.name, "rb"), content_type="image/png")
 
 
 @login_required

@@ -91,8 +91,11 @@ def test_a_batch_with_one_bad_file_stores_the_good_ones_and_reports_each(client,
     response = login(client, contributor).post(
         reverse("upload"),
         {
-            "files": [upload_file("a.jpg", image_bytes(seed=1)), upload_file("b.jpg", b"nope"),
-                      upload_file("c.png", image_bytes(fmt="PNG", seed=2))],
+            "files": [
+                upload_file("a.jpg", image_bytes(seed=1)),
+                upload_file("b.jpg", b"nope"),
+                upload_file("c.png", image_bytes(fmt="PNG", seed=2)),
+            ],
             "scenery": ["sea", "forest", "glacier"],
             "declared_ai": ["0", "0", "1"],
         },
