@@ -86,6 +86,9 @@ class Evidence(models.Model):
 
     class Meta:
         ordering = ["kind", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "kind", "key", "value"], name="evidence_once_per_finding"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.key}={self.value[:40]}"

@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from detection.models import Detection, Heatmap
+from detection.models import Detection, Evidence, Heatmap
 from detection.selectors import detection_reusable_get, model_active_name, model_names_available, thresholds_for
 from moderation.models import State, Submission, Verdict
 from moderation.services import TransitionRefused, audit_record, submission_requeue, submission_transition
@@ -134,10 +134,31 @@ def detection_compute(*, submission: Submission, model_name: str) -> Detection:
     return detection
 
 
+def evidence_record(*, submission: Submission) -> list[Evidence]:
+    """Read provenance metadata once per submission; the extractor never raises on hostile metadata."""
+    from detection.provenance import provenance_extract
+
+    if not submission.evidence.exists():
+        with default_storage.open(submission.original.name, "rb") as fh:
+            findings = provenance_extract(data=fh.read())
+        Evidence.objects.bulk_create(
+            [
+                Evidence(
+                    submission=submission, kind=f.kind, key=f.key, value=f.value, suggests=f.suggests, detail=f.detail
+                )
+                for f in findings
+            ],
+            ignore_conflicts=True,
+        )
+    return list(submission.evidence.all())
+
+
 def analysis_run(*, submission_id: int) -> None:
     """Analyse one submission and move it to cleared or flagged; any permanent error ends it as failed.
 
-    Transient errors propagate so the task retries them; the submission stays analysing meanwhile.
+    Metadata declaring generative AI flags the submission whatever the detector says; camera metadata never
+    clears one on its own, since it is easy to forge. Transient errors propagate so the task retries them;
+    the submission stays analysing meanwhile.
     """
     from detection.core.inference import NoTrainedWeights
 
@@ -145,6 +166,7 @@ def analysis_run(*, submission_id: int) -> None:
     if submission is None:
         return
     try:
+        evidence = evidence_record(submission=submission)
         detection = detection_compute(submission=submission, model_name=model_active_name())
     except TRANSIENT_ERRORS:
         raise
@@ -159,19 +181,24 @@ def analysis_run(*, submission_id: int) -> None:
         analysis_fail(submission_id=submission_id, reason=f"Analysis error: {exc.__class__.__name__}: {exc}")
         return
 
-    to_state = State.FLAGGED if detection.verdict in FLAGGING_VERDICTS else State.CLEARED
+    reason = (
+        f"{detection.model_name} {detection.model_version}: AI probability "
+        f"{detection.ai_probability:.3f}, verdict {detection.verdict}"
+    )
+    verdict = detection.verdict
+    declared_by_metadata = [e for e in evidence if e.suggests == Evidence.Suggests.AI]
+    if declared_by_metadata:
+        verdict = Verdict.AI
+        reason = f"Metadata declares generative AI ({declared_by_metadata[0].detail}); {reason}"
     try:
         submission_transition(
             submission_id=submission_id,
             from_states=[State.ANALYSING],
-            to_state=to_state,
+            to_state=State.FLAGGED if verdict in FLAGGING_VERDICTS else State.CLEARED,
             action="analysed",
-            reason=(
-                f"{detection.model_name} {detection.model_version}: AI probability "
-                f"{detection.ai_probability:.3f}, verdict {detection.verdict}"
-            ),
+            reason=reason,
             ai_probability=detection.ai_probability,
-            verdict=detection.verdict,
+            verdict=verdict,
         )
     except TransitionRefused:
         logger.info("submission %s was finished by another run", submission_id)
