@@ -16,6 +16,7 @@ from detection.models import Detection, Evidence, Heatmap
 from detection.selectors import detection_reusable_get, model_active_name, model_names_available, thresholds_for
 from moderation.models import State, Submission, Verdict
 from moderation.services import TransitionRefused, audit_record, submission_requeue, submission_transition
+from webhooks.services import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -191,15 +192,17 @@ def analysis_run(*, submission_id: int) -> None:
         verdict = Verdict.AI
         reason = f"Metadata declares generative AI ({declared_by_metadata[0].detail}); {reason}"
     try:
-        submission_transition(
-            submission_id=submission_id,
-            from_states=[State.ANALYSING],
-            to_state=State.FLAGGED if verdict in FLAGGING_VERDICTS else State.CLEARED,
-            action="analysed",
-            reason=reason,
-            ai_probability=detection.ai_probability,
-            verdict=verdict,
-        )
+        with transaction.atomic():
+            submission_transition(
+                submission_id=submission_id,
+                from_states=[State.ANALYSING],
+                to_state=State.FLAGGED if verdict in FLAGGING_VERDICTS else State.CLEARED,
+                action="analysed",
+                reason=reason,
+                ai_probability=detection.ai_probability,
+                verdict=verdict,
+            )
+            webhook_event_emit(event="submission.analysed", submission_id=submission_id)
     except TransitionRefused:
         logger.info("submission %s was finished by another run", submission_id)
 

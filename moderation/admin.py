@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from moderation.models import AuditEvent, Decision, DecisionReason, Submission
+from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, Submission
 
 
 @admin.register(Submission)
@@ -19,8 +19,15 @@ class DecisionReasonAdmin(admin.ModelAdmin):
 
 @admin.register(Decision)
 class DecisionAdmin(admin.ModelAdmin):
-    list_display = ["submission", "outcome", "reason", "moderator", "created_at"]
+    list_display = ["submission", "stage", "outcome", "reason", "moderator", "created_at"]
+    list_filter = ["stage", "outcome"]
     readonly_fields = [f.name for f in Decision._meta.fields]
+
+
+@admin.register(Appeal)
+class AppealAdmin(admin.ModelAdmin):
+    list_display = ["submission", "contributor", "created_at"]
+    readonly_fields = [f.name for f in Appeal._meta.fields]
 
 
 @admin.register(AuditEvent)

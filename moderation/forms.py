@@ -1,6 +1,7 @@
 from django import forms
 
-from moderation.models import Decision, DecisionReason
+from moderation.models import Decision, DecisionReason, Scenery, Verdict
+from moderation.selectors import QUEUE_ORDERINGS
 
 
 class DecisionForm(forms.Form):
@@ -13,4 +14,111 @@ class DecisionForm(forms.Form):
         reason, outcome = data.get("reason"), data.get("outcome")
         if reason and outcome and reason.applies_to != outcome:
             self.add_error("reason", "That reason does not fit this decision.")
+        return data
+
+
+class IdListField(forms.Field):
+    """Checked rows' ids; whether each can be decided is the service's call, item by item."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[int]:
+        try:
+            return [int(v) for v in value or []]
+        except (TypeError, ValueError) as exc:
+            raise forms.ValidationError("Select items from the queue.") from exc
+
+
+class BulkDecisionForm(DecisionForm):
+    ids = IdListField(error_messages={"required": "Tick at least one item."})
+
+
+class AppealForm(forms.Form):
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        max_length=4000,
+        help_text="Explain why the image is a genuine photograph: how it was taken, what you can show.",
+    )
+
+
+class _DateRange(forms.Form):
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class QueueFilterForm(_DateRange):
+    scenery = forms.ChoiceField(choices=[("", "All sceneries"), *Scenery.choices], required=False)
+    verdict = forms.ChoiceField(choices=[("", "All verdicts"), *Verdict.choices], required=False)
+    probability_min = forms.FloatField(min_value=0, max_value=1, required=False, label="P(AI) from")
+    probability_max = forms.FloatField(min_value=0, max_value=1, required=False, label="to")
+    # Free text with suggestions: a model that ran once can be filtered on after its weights are gone.
+    model_name = forms.CharField(
+        required=False, max_length=64, label="Analysed by", widget=forms.TextInput(attrs={"list": "model-names"})
+    )
+    contributor = forms.CharField(required=False, max_length=150)
+    ordering = forms.ChoiceField(
+        choices=[("likely-ai", "Most likely AI first"), ("oldest", "Oldest first")], required=False
+    )
+
+    def clean_ordering(self) -> str:
+        return self.cleaned_data["ordering"] if self.cleaned_data["ordering"] in QUEUE_ORDERINGS else "likely-ai"
+
+
+class AuditFilterForm(_DateRange):
+    actor = forms.CharField(required=False, max_length=150, help_text='A username, or "system".')
+    action = forms.ChoiceField(required=False)
+    submission_id = forms.IntegerField(required=False, min_value=1, label="Submission #")
+
+    def __init__(self, *args, actions: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "All actions"), *((a, a) for a in actions)]
+
+
+class StatisticsFilterForm(_DateRange):
+    model_name = forms.ChoiceField(required=False, label="Model")
+
+    def __init__(self, *args, model_names: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model_name"].choices = [("", "Active model"), *((n, n) for n in model_names)]
+
+
+class ModelActivateForm(forms.Form):
+    model_name = forms.ChoiceField()
+
+    def __init__(self, *args, model_names: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model_name"].choices = [(n, n) for n in model_names]
+
+
+class ThresholdsForm(forms.Form):
+    """A low and a high field per scenery; both empty means the model card's band for that scenery."""
+
+    def __init__(self, *args, card_band: dict, current: dict, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for value, label in Scenery.choices:
+            for bound in ("low", "high"):
+                self.fields[f"{value}_{bound}"] = forms.FloatField(
+                    required=False,
+                    min_value=0,
+                    max_value=1,
+                    label=f"{label} {bound}",
+                    initial=current.get(value, {}).get(bound),
+                    widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": f"{card_band[bound]:.2f}"}),
+                )
+
+    def rows(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
+        return [(label, self[f"{value}_low"], self[f"{value}_high"]) for value, label in Scenery.choices]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        bands = {}
+        for value, label in Scenery.choices:
+            low, high = data.get(f"{value}_low"), data.get(f"{value}_high")
+            if low is None and high is None:
+                continue
+            if low is None or high is None or low > high:
+                self.add_error(f"{value}_low", f"{label}: give both bounds, low not above high.")
+                continue
+            bands[value] = {"low": low, "high": high}
+        data["bands"] = bands
         return data

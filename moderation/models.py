@@ -21,6 +21,7 @@ class State(models.TextChoices):
     FAILED = "failed", "Analysis failed"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+    APPEALED = "appealed", "Appeal pending"
 
 
 class Verdict(models.TextChoices):
@@ -47,6 +48,11 @@ class Submission(models.Model):
     # Copied from the active model's Detection so the queue can sort 100,000 rows on an index.
     ai_probability = models.FloatField(null=True, blank=True)
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    # A moderator who opened the item holds it until claimed_until, so the queue offers it to nobody else.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -64,6 +70,20 @@ class Submission(models.Model):
             models.Index(fields=["state", "-ai_probability"], name="submission_queue_idx"),
             models.Index(fields=["state", "state_changed_at"], name="submission_state_age_idx"),
             models.Index(fields=["contributor", "-created_at"], name="submission_contributor_idx"),
+            # Partial indexes in exactly the review queue's two orderings, so a page is an index scan.
+            models.Index(
+                models.F("ai_probability").desc(nulls_last=True),
+                models.F("state_changed_at"),
+                models.F("id"),
+                condition=models.Q(state="flagged"),
+                name="submission_flagged_likely_idx",
+            ),
+            models.Index(
+                fields=["state_changed_at", "id"],
+                condition=models.Q(state="flagged"),
+                name="submission_flagged_oldest_idx",
+            ),
+            models.Index(fields=["created_at"], name="submission_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -91,19 +111,47 @@ class DecisionReason(models.Model):
 
 
 class Decision(models.Model):
+    """At most one decision per stage: the review, and the appeal's if the contributor appealed."""
+
     class Outcome(models.TextChoices):
         APPROVE = "approve", "Approved"
         REJECT = "reject", "Rejected"
 
-    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="decision")
+    class Stage(models.TextChoices):
+        REVIEW = "review", "Review"
+        APPEAL = "appeal", "Appeal"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="decisions")
+    stage = models.CharField(max_length=8, choices=Stage.choices, default=Stage.REVIEW)
     moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
     reason = models.ForeignKey(DecisionReason, on_delete=models.PROTECT)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "stage"], name="decision_once_per_stage"),
+        ]
+        ordering = ["created_at", "id"]
+
     def __str__(self) -> str:
-        return f"{self.get_outcome_display()} #{self.submission_id}"
+        return f"{self.get_outcome_display()} #{self.submission_id} ({self.stage})"
+
+
+class Appeal(models.Model):
+    """A contributor's one appeal against a rejection; its outcome is the Decision of stage "appeal"."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="appeal")
+    contributor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appeals")
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Appeal on #{self.submission_id}"
 
 
 class AuditEvent(models.Model):
@@ -119,6 +167,10 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["action", "-created_at"], name="audit_action_idx"),
+            models.Index(fields=["actor", "-created_at"], name="audit_actor_idx"),
+        ]
 
     def __str__(self) -> str:
         who = self.actor or "system"

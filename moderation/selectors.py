@@ -1,25 +1,166 @@
 """Reads for the moderation domain."""
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, QuerySet
+from dataclasses import dataclass
+from datetime import date
 
-from moderation.models import AuditEvent, DecisionReason, State, Submission
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.storage import default_storage
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+from PIL import ExifTags, Image
+
+from detection.core.layers import GRADCAM_DEFAULT_LAYER, GRADCAM_LAYER_PATHS
+from detection.models import Detection, Evidence, Heatmap
+from detection.selectors import model_card_get
+from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, State, Submission, Verdict
+
+QUEUE_ORDERINGS = {
+    "likely-ai": (F("ai_probability").desc(nulls_last=True), "state_changed_at", "id"),
+    "oldest": ("state_changed_at", "id"),
+}
+# States a contributor's page keeps polling for: analysis has not finished yet.
+IN_PROGRESS_STATES = (State.RECEIVED, State.QUEUED, State.ANALYSING)
+
+
+def _with_decisions(submissions: QuerySet[Submission]) -> QuerySet[Submission]:
+    """Decisions oldest first as `decisions_made`, so a template's `|last` is the final one."""
+    return submissions.prefetch_related(
+        Prefetch("decisions", queryset=Decision.objects.select_related("reason", "moderator"), to_attr="decisions_made")
+    )
 
 
 def submissions_visible_to(*, user: AbstractBaseUser) -> QuerySet[Submission]:
     """Contributors see their own submissions; moderators and admins see everyone's."""
-    submissions = Submission.objects.select_related("contributor", "decision__reason")
+    submissions = _with_decisions(Submission.objects.select_related("contributor", "appeal"))
     if user.has_perm("moderation.view_all_submissions"):
         return submissions
     return submissions.filter(contributor=user)
 
 
-def review_queue() -> QuerySet[Submission]:
-    """Flagged submissions, most likely AI first."""
+def submission_appealable(*, submission: Submission, user: AbstractBaseUser) -> bool:
+    """Rejected, never appealed, and the user uploaded it: what services.appeal_create will accept.
+
+    Reads `submission.appeal`, which submissions_visible_to selects, so it costs no query per row.
+    """
     return (
-        Submission.objects.filter(state=State.FLAGGED)
-        .select_related("contributor")
-        .order_by(F("ai_probability").desc(nulls_last=True), "state_changed_at")
+        submission.state == State.REJECTED
+        and submission.contributor_id == user.pk
+        and not hasattr(submission, "appeal")
+    )
+
+
+def submission_statuses(*, user: AbstractBaseUser, ids: list[int]) -> list[Submission]:
+    """The few visible rows a contributor's page polls for, with what the row shows."""
+    return list(submissions_visible_to(user=user).filter(pk__in=ids[:200]))
+
+
+def _unclaimed_for(*, moderator: AbstractBaseUser) -> Q:
+    return Q(claimed_until=None) | Q(claimed_until__lte=timezone.now()) | Q(claimed_by=moderator)
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    scenery: str = ""
+    verdict: str = ""
+    probability_min: float | None = None
+    probability_max: float | None = None
+    model_name: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    contributor: str = ""
+    ordering: str = "likely-ai"
+
+
+def review_queue(
+    *, moderator: AbstractBaseUser | None = None, filters: QueueFilters | None = None
+) -> QuerySet[Submission]:
+    """Flagged submissions, filtered; by default most likely AI first. Given a moderator, items another
+    moderator has open are left out.
+
+    Every filter narrows an index on (state, …) so a page of 100,000 pending items stays fast.
+    """
+    filters = filters or QueueFilters()
+    queue = Submission.objects.filter(state=State.FLAGGED)
+    if moderator is not None:
+        queue = queue.filter(_unclaimed_for(moderator=moderator))
+    if filters.scenery:
+        queue = queue.filter(scenery=filters.scenery)
+    if filters.verdict:
+        queue = queue.filter(verdict=filters.verdict)
+    if filters.probability_min is not None:
+        queue = queue.filter(ai_probability__gte=filters.probability_min)
+    if filters.probability_max is not None:
+        queue = queue.filter(ai_probability__lte=filters.probability_max)
+    if filters.model_name:
+        queue = queue.filter(Exists(Detection.objects.filter(submission=OuterRef("pk"), model_name=filters.model_name)))
+    if filters.date_from:
+        queue = queue.filter(created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        queue = queue.filter(created_at__date__lte=filters.date_to)
+    if filters.contributor:
+        queue = queue.filter(contributor__username=filters.contributor)
+    ordering = QUEUE_ORDERINGS.get(filters.ordering, QUEUE_ORDERINGS["likely-ai"])
+    return queue.select_related("contributor").order_by(*ordering)
+
+
+def queue_neighbours(*, moderator: AbstractBaseUser, submission: Submission) -> tuple[int | None, int | None]:
+    """(previous, next) flagged item around this one in "most likely AI" order, skipping others' claims.
+
+    Keyset comparisons on the queue index, so moving through a long queue never counts or offsets.
+    """
+    queue = review_queue(moderator=moderator).exclude(pk=submission.pk)
+    p, t, pk = submission.ai_probability or 0.0, submission.state_changed_at, submission.pk
+    after = (
+        Q(ai_probability__lt=p)
+        | Q(ai_probability=p, state_changed_at__gt=t)
+        | Q(ai_probability=p, state_changed_at=t, pk__gt=pk)
+    )
+    before = (
+        Q(ai_probability__gt=p)
+        | Q(ai_probability=p, state_changed_at__lt=t)
+        | Q(ai_probability=p, state_changed_at=t, pk__lt=pk)
+    )
+    # The plain range lets the planner walk the queue index; the OR then settles ties.
+    following = queue.filter(ai_probability__lte=p).filter(after).values_list("pk", flat=True).first()
+    previous = (
+        queue.filter(ai_probability__gte=p)
+        .filter(before)
+        .order_by("ai_probability", "-state_changed_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return previous, following
+
+
+def queue_first(*, moderator: AbstractBaseUser, exclude_id: int | None = None) -> int | None:
+    return review_queue(moderator=moderator).exclude(pk=exclude_id).values_list("pk", flat=True).first()
+
+
+def state_counts() -> dict[str, int]:
+    """Submissions per state, every state present (zero when none); one grouped query on the state index."""
+    counts = dict.fromkeys(State.values, 0)
+    counts.update(Submission.objects.order_by().values_list("state").annotate(n=Count("id")))
+    return counts
+
+
+def appeal_queue(*, moderator: AbstractBaseUser) -> QuerySet[Appeal]:
+    """Pending appeals, oldest first, each with the review decision it contests."""
+    return (
+        Appeal.objects.filter(submission__state=State.APPEALED)
+        .filter(
+            Q(submission__claimed_until=None)
+            | Q(submission__claimed_until__lte=timezone.now())
+            | Q(submission__claimed_by=moderator)
+        )
+        .select_related("submission", "contributor")
+        .prefetch_related(
+            Prefetch(
+                "submission__decisions",
+                queryset=Decision.objects.select_related("reason", "moderator"),
+                to_attr="decisions_made",
+            )
+        )
+        .order_by("created_at", "id")
     )
 
 
@@ -29,3 +170,136 @@ def reasons_for(*, outcome: str) -> QuerySet[DecisionReason]:
 
 def audit_trail(*, submission: Submission) -> QuerySet[AuditEvent]:
     return submission.audit_events.select_related("actor").order_by("created_at", "id")
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    actor: str = ""
+    action: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    submission_id: int | None = None
+
+
+def audit_log(*, filters: AuditFilters | None = None) -> QuerySet[AuditEvent]:
+    filters = filters or AuditFilters()
+    events = AuditEvent.objects.select_related("actor")
+    if filters.actor == "system":
+        events = events.filter(actor=None)
+    elif filters.actor:
+        events = events.filter(actor__username=filters.actor)
+    if filters.action:
+        events = events.filter(action=filters.action)
+    if filters.date_from:
+        events = events.filter(created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        events = events.filter(created_at__date__lte=filters.date_to)
+    if filters.submission_id:
+        events = events.filter(submission_id=filters.submission_id)
+    return events.order_by("-created_at", "-id")
+
+
+def audit_actions() -> list[str]:
+    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+
+
+def contributor_history(*, submission: Submission) -> dict[str, int]:
+    """The contributor's other submissions: how many, and how many ended approved or rejected."""
+    return (
+        Submission.objects.filter(contributor_id=submission.contributor_id)
+        .exclude(pk=submission.pk)
+        .aggregate(
+            total=Count("id"),
+            approved=Count("id", filter=Q(state=State.APPROVED)),
+            rejected=Count("id", filter=Q(state=State.REJECTED)),
+        )
+    )
+
+
+EXIF_FIELDS = (
+    "Make",
+    "Model",
+    "LensModel",
+    "DateTimeOriginal",
+    "Software",
+    "ExposureTime",
+    "FNumber",
+    "ISOSpeedRatings",
+)
+
+
+def image_exif_get(*, submission: Submission) -> dict[str, str]:
+    """Camera fields of the stored original's EXIF (base IFD and Exif sub-IFD); empty when there is none."""
+    try:
+        with default_storage.open(submission.original.name, "rb") as fh, Image.open(fh) as img:
+            exif = img.getexif()
+            tags = {**dict(exif), **dict(exif.get_ifd(ExifTags.IFD.Exif))}
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    found = {ExifTags.TAGS.get(tag_id): value for tag_id, value in tags.items()}
+    return {name: str(found[name]).strip("\x00 ") for name in EXIF_FIELDS if found.get(name) not in (None, "")}
+
+
+def provenance_conflicts(
+    *, submission: Submission, evidence: list[Evidence], detections: list[Detection], exif: dict[str, str]
+) -> list[str]:
+    """Plain-language contradictions between the declaration, the metadata and the detectors."""
+    suggests = {e.suggests for e in evidence}
+    says_ai = submission.verdict == Verdict.AI or any(d.verdict == Verdict.AI for d in detections)
+    says_real = bool(detections) and all(d.verdict == Verdict.REAL for d in detections)
+    camera = Evidence.Suggests.CAMERA in suggests or bool(exif.get("Make") or exif.get("Model"))
+    conflicts = []
+    if camera and says_ai:
+        conflicts.append("Camera EXIF present, but the detector says AI-generated.")
+    if not submission.declared_ai and Evidence.Suggests.AI in suggests:
+        conflicts.append("Declared as not made with AI, but the metadata says generative AI.")
+    if submission.declared_ai and says_real:
+        conflicts.append("Declared as made with AI, but every detector says real photo.")
+    if Evidence.Suggests.AI in suggests and Evidence.Suggests.CAMERA in suggests:
+        conflicts.append("The metadata contradicts itself: both camera and generative-AI markers.")
+    return conflicts
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    layer: str
+    heatmap: Heatmap | None
+    is_default: bool
+
+
+def heatmap_layers(*, detection: Detection) -> list[LayerChoice]:
+    """The Grad-CAM layers of the detection's architecture, each with its heatmap when already rendered.
+
+    Reads `detection.heatmaps.all()`, so prefetch it; a model without a card lists only existing heatmaps.
+    """
+    existing = {h.layer: h for h in detection.heatmaps.all()}
+    card = model_card_get(name=detection.model_name)
+    arch = card["arch"] if card else None
+    layers = list(GRADCAM_LAYER_PATHS.get(arch, ())) or sorted(existing)
+    default = GRADCAM_DEFAULT_LAYER.get(arch)
+    return [LayerChoice(layer=name, heatmap=existing.get(name), is_default=name == default) for name in layers]
+
+
+@dataclass(frozen=True)
+class HeatmapViewer:
+    detections: list[Detection]
+    detection: Detection | None
+    layers: list[LayerChoice]
+    layer: LayerChoice | None
+
+
+def heatmap_viewer(*, submission: Submission, detection_id: str = "", layer: str = "") -> HeatmapViewer:
+    """Every model's detection, and which heatmap to show: the asked-for detection and layer if rendered,
+    else the first detection with a heatmap, at its architecture's default layer when rendered."""
+    detections = list(
+        submission.detections.prefetch_related(Prefetch("heatmaps", queryset=Heatmap.objects.order_by("layer")))
+    )
+    shown = next((d for d in detections if str(d.pk) == detection_id), None) or next(
+        (d for d in detections if d.heatmaps.all()), detections[0] if detections else None
+    )
+    layers = heatmap_layers(detection=shown) if shown else []
+    rendered = [c for c in layers if c.heatmap]
+    chosen = next((c for c in rendered if c.layer == layer), None) or next(
+        (c for c in rendered if c.is_default), rendered[0] if rendered else None
+    )
+    return HeatmapViewer(detections=detections, detection=shown, layers=layers, layer=chosen)

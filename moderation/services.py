@@ -2,6 +2,8 @@
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import IO
 
@@ -10,16 +12,30 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from moderation.images import UploadRefused, image_inspect
-from moderation.models import AuditEvent, Decision, DecisionReason, Scenery, State, Submission
+from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, Scenery, State, Submission
+from webhooks.services import webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
 
+CLAIM_DURATION = timedelta(minutes=3)
+CLAIMABLE_STATES = (State.FLAGGED, State.CLEARED, State.APPEALED)
+
+
 class TransitionRefused(Exception):
     """The submission is no longer in a state that allows this; someone or something got there first."""
+
+
+class ClaimHeld(TransitionRefused):
+    """Another moderator has the item open; deciding it now would overrule them unseen."""
+
+
+class AppealRefused(Exception):
+    """The appeal is not allowed: not the contributor's, already appealed once, or the same moderator."""
 
 
 def audit_record(
@@ -154,6 +170,43 @@ def submission_requeue(
     return submission
 
 
+def _decision_record(
+    *,
+    submission_id: int,
+    moderator: AbstractBaseUser,
+    outcome: str,
+    reason_code: str,
+    note: str,
+    stage: str,
+    from_states: Iterable[str],
+) -> Decision:
+    """The one path for review and appeal decisions: reason check, claim check, transition, Decision row."""
+    reason = DecisionReason.objects.filter(code=reason_code, applies_to=outcome, active=True).first()
+    if reason is None:
+        raise ValueError(f"{reason_code!r} is not a reason for {outcome}.")
+    to_state = State.APPROVED if outcome == Decision.Outcome.APPROVE else State.REJECTED
+    with transaction.atomic():
+        # Locked first so the claim read below cannot change before the transition commits.
+        locked = Submission.objects.select_for_update(of=("self",)).select_related("claimed_by").get(pk=submission_id)
+        if locked.claimed_by_id not in (None, moderator.pk) and locked.claimed_until > timezone.now():
+            raise ClaimHeld(f"Submission #{submission_id} is being reviewed by {locked.claimed_by.get_username()}.")
+        submission = submission_transition(
+            submission_id=submission_id,
+            from_states=from_states,
+            to_state=to_state,
+            actor=moderator,
+            action="decided" if stage == Decision.Stage.REVIEW else "appeal decided",
+            reason=f"{reason.label}. {note}".strip() if note else reason.label,
+            claimed_by=None,
+            claimed_until=None,
+        )
+        decision = Decision.objects.create(
+            submission=submission, stage=stage, moderator=moderator, outcome=outcome, reason=reason, note=note
+        )
+        webhook_event_emit(event="submission.decided", submission_id=submission_id)
+        return decision
+
+
 def submission_decide(
     *,
     submission_id: int,
@@ -163,19 +216,103 @@ def submission_decide(
     note: str = "",
 ) -> Decision:
     """Approve or reject a submission once. A second decision on the same item is refused."""
-    reason = DecisionReason.objects.filter(code=reason_code, applies_to=outcome, active=True).first()
-    if reason is None:
-        raise ValueError(f"{reason_code!r} is not a reason for {outcome}.")
-    to_state = State.APPROVED if outcome == Decision.Outcome.APPROVE else State.REJECTED
+    return _decision_record(
+        submission_id=submission_id,
+        moderator=moderator,
+        outcome=outcome,
+        reason_code=reason_code,
+        note=note,
+        stage=Decision.Stage.REVIEW,
+        from_states=[State.FLAGGED, State.CLEARED],
+    )
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    applied: list[int]
+    refused: dict[int, str]
+
+
+def submissions_decide_bulk(
+    *,
+    submission_ids: Iterable[int],
+    moderator: AbstractBaseUser,
+    outcome: str,
+    reason_code: str,
+    note: str = "",
+) -> BulkResult:
+    """Decide many items one by one through submission_decide; one refusal never undoes the others."""
+    applied, refused = [], {}
+    for submission_id in dict.fromkeys(submission_ids):
+        try:
+            submission_decide(
+                submission_id=submission_id, moderator=moderator, outcome=outcome, reason_code=reason_code, note=note
+            )
+        except (TransitionRefused, Submission.DoesNotExist) as exc:
+            refused[submission_id] = str(exc) or f"Submission #{submission_id} does not exist."
+        else:
+            applied.append(submission_id)
+    return BulkResult(applied=applied, refused=refused)
+
+
+def submission_claim(*, submission_id: int, moderator: AbstractBaseUser) -> bool:
+    """Hold an item for CLAIM_DURATION (or renew one's own hold); False when another moderator holds it.
+
+    A single conditional UPDATE, so of two moderators opening the same item at once exactly one wins.
+    """
+    now = timezone.now()
+    return bool(
+        Submission.objects.filter(pk=submission_id, state__in=CLAIMABLE_STATES)
+        .filter(Q(claimed_by=None) | Q(claimed_until__lte=now) | Q(claimed_by=moderator))
+        .update(claimed_by=moderator, claimed_until=now + CLAIM_DURATION)
+    )
+
+
+def submission_release(*, submission_id: int, moderator: AbstractBaseUser) -> None:
+    """Give up one's own hold (the moderator left the page); someone else's is left alone."""
+    Submission.objects.filter(pk=submission_id, claimed_by=moderator).update(claimed_by=None, claimed_until=None)
+
+
+def appeal_create(*, submission_id: int, contributor: AbstractBaseUser, message: str) -> Appeal:
+    """The contributor's single appeal against a rejection; the item goes to the appeals queue."""
+    message = message.strip()
+    if not message:
+        raise AppealRefused("Say why the decision should be reconsidered.")
     with transaction.atomic():
-        submission = submission_transition(
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        if submission.contributor_id != contributor.pk:
+            raise AppealRefused("Only the contributor who uploaded it can appeal.")
+        if Appeal.objects.filter(submission_id=submission_id).exists():
+            raise AppealRefused(f"Submission #{submission_id} was already appealed; an appeal is possible once.")
+        submission_transition(
             submission_id=submission_id,
-            from_states=[State.FLAGGED, State.CLEARED],
-            to_state=to_state,
-            actor=moderator,
-            action="decided",
-            reason=f"{reason.label}. {note}".strip() if note else reason.label,
+            from_states=[State.REJECTED],
+            to_state=State.APPEALED,
+            actor=contributor,
+            action="appealed",
+            reason=message[:2000],
         )
-        return Decision.objects.create(
-            submission=submission, moderator=moderator, outcome=outcome, reason=reason, note=note
-        )
+        return Appeal.objects.create(submission=submission, contributor=contributor, message=message)
+
+
+def appeal_decide(
+    *, appeal_id: int, moderator: AbstractBaseUser, outcome: str, reason_code: str, note: str = ""
+) -> Decision:
+    """Decide an appeal, final either way; the moderator who rejected the item may not decide it."""
+    appeal = Appeal.objects.get(pk=appeal_id)
+    rejected_by = (
+        Decision.objects.filter(submission_id=appeal.submission_id, stage=Decision.Stage.REVIEW)
+        .values_list("moderator_id", flat=True)
+        .first()
+    )
+    if rejected_by == moderator.pk:
+        raise AppealRefused("You made the original decision: another moderator must decide the appeal.")
+    return _decision_record(
+        submission_id=appeal.submission_id,
+        moderator=moderator,
+        outcome=outcome,
+        reason_code=reason_code,
+        note=note,
+        stage=Decision.Stage.APPEAL,
+        from_states=[State.APPEALED],
+    )

@@ -175,7 +175,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": os.environ.get("API_THROTTLE_RATE", "600/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_RATE", "600/minute"),
+        "upload": os.environ.get("API_UPLOAD_THROTTLE_RATE", "120/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Photo provenance moderation API",

@@ -134,3 +134,9 @@ def submission_make(django_capture_on_commit_callbacks):
         return submission
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Strong hashing is slow by design; tests create many accounts and prove nothing by paying for it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

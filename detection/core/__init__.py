@@ -1,0 +1,22 @@
+"""Pure-PyTorch AI-image detection core (no Django imports; importable and testable alone).
+
+- preprocess: `image_decode(data) -> PIL.Image` (RGB, EXIF-oriented, ValueError if undecodable);
+  `image_canonical(img, *, size)` the one path for every image (Lanczos short side -> size, centre crop,
+  JPEG at fixed quality) so size and codec carry no class signal; `images_to_tensor(images, *, size)`.
+- nets: `ARCHITECTURES`, `net_build(arch, *, num_classes=2)` (torchvision, weights=None),
+  `gradcam_layers(model, arch) -> dict[str, nn.Module]`, `GRADCAM_DEFAULT_LAYER[arch]`, `net_finetune_set`.
+  layers: the same names as plain data (no torch import) for web processes.
+- bundle: `<weights_dir>/<name>/{model.safetensors (fp16), card.json}`; `bundle_save(*, directory, model,
+  card)`, `bundle_load(*, directory) -> (model, card)`.
+- inference: `detector_load(*, weights_dir, name, device="cpu") -> Detector` (raises
+  `NoTrainedWeights("no trained weights for <name>")`); `Detector.name/.version/.card`,
+  `.predict(images) -> list[float]` (AI probability), `.verdict(p) -> "ai" | "uncertain" | "real"`,
+  `.overlay(image, *, layer=None) -> bytes` (PNG Grad-CAM overlay), `.heatmap(image, *, layer=None)`.
+- data: `Sample`, `split_make`, `split_save`, `split_load` (grouped, stratified, held-out sources).
+- train: `train_run(*, arch, train, val, out_dir, name, epochs, image_size, ...) -> card`.
+- evaluate: `evaluate_run(*, detector, split, out_dir) -> report dict` (+ report.json/report.html).
+- scan: `paths_detect(*, detector, paths)` yields one result dict per image file (errors included).
+- onnx_engine: `onnx_export(*, directory)`, `onnx_detector_load(*, weights_dir, name) -> OnnxDetector`.
+- clip_probe: arch "clip_probe", a linear probe on a frozen CLIP ViT-B/16 int8 ONNX encoder (sha256-checked);
+  loads through the same `detector_load`; its heatmap (layer "occlusion") is an occlusion map.
+"""

@@ -1,0 +1,328 @@
+"""Evaluation of a Detector on a saved split: JSON + self-contained HTML report.
+
+Everything is scored from the original files through the serving path (decode -> canonical -> net), so
+the figures describe what the portal will do, including on re-encoded and resized copies.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: reports are written by workers and commands
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from detection.core.data import Sample
+from detection.core.inference import Detector
+from detection.core.metrics import (
+    confusion_counts,
+    false_flag_rate,
+    precision_recall_f1,
+    roc_auc,
+    roc_curve,
+)
+from detection.core.preprocess import image_decode, image_jpeg
+
+TARGETS = {"scenery_f1_min": 0.95, "false_flag_max": 0.02, "shortcut_probe_max_increase": 0.03,
+           "heldout_source_false_flag_max": 0.10}
+GALLERY_SIZE = 8
+
+
+def _scale(img: Image.Image, factor: float, resample: Image.Resampling) -> Image.Image:
+    return img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))), resample)
+
+
+def _probe_upscale(img: Image.Image) -> Image.Image:
+    """A small real photo made to look like a large camera file: x4 bicubic, saved as JPEG quality 95."""
+    return image_jpeg(_scale(img, 4, Image.Resampling.BICUBIC), quality=95)
+
+
+ROBUSTNESS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "jpeg_q90": lambda img: image_jpeg(img, quality=90),
+    "jpeg_q70": lambda img: image_jpeg(img, quality=70),
+    "jpeg_q50": lambda img: image_jpeg(img, quality=50),
+    "downscale_x0.5": lambda img: _scale(img, 0.5, Image.Resampling.LANCZOS),
+    "upscale_x2": lambda img: _scale(img, 2, Image.Resampling.BICUBIC),
+}
+
+
+def probabilities_score(
+    detector: Detector, samples: Sequence[Sample], *, transform: Callable[[Image.Image], Image.Image] | None = None,
+    desc: str = "score",
+) -> np.ndarray:
+    """AI probability of each sample file, optionally transformed before the canonical path."""
+    arrays = []
+    for sample in tqdm(samples, desc=desc, mininterval=10):
+        img = image_decode(sample.path.read_bytes())
+        arrays.append(detector.canonical(transform(img) if transform else img))
+    return np.asarray(detector.predict_arrays(arrays), dtype=np.float32)
+
+
+def metrics_block(labels: np.ndarray, probs: np.ndarray, high: float) -> dict:
+    """Counts, precision/recall/F1, false-flag rate and ROC AUC at threshold `high`."""
+    counts = confusion_counts(labels=labels, flagged=probs >= high)
+    return {"n": len(labels), **counts, **precision_recall_f1(counts),
+            "false_flag_rate": false_flag_rate(counts), "roc_auc": roc_auc(labels=labels, scores=probs)}
+
+
+def _png_data_uri(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plots(labels: np.ndarray, probs: np.ndarray, sceneries: list[str], thresholds: dict) -> dict[str, str]:
+    plots = {}
+    fig, ax = plt.subplots(figsize=(4, 4))
+    fpr, tpr = roc_curve(labels=labels, scores=probs)
+    ax.plot(fpr, tpr)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="false-flag rate", ylabel="AI recall", title="ROC, test split")
+    plots["roc"] = _png_data_uri(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(0, 1, 41)
+    ax.hist(probs[labels == 0], bins=bins, alpha=0.6, label="real")
+    ax.hist(probs[labels == 1], bins=bins, alpha=0.6, label="AI")
+    for key, style in (("low", ":"), ("high", "--")):
+        ax.axvline(thresholds[key], color="black", linestyle=style, label=f"{key} {thresholds[key]:.3g}")
+    ax.set(yscale="log", xlabel="AI probability", ylabel="images", title="Scores, test split")
+    ax.legend()
+    plots["histogram"] = _png_data_uri(fig)
+
+    names = sorted(set(sceneries))
+    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        mask = np.array([s == name for s in sceneries])
+        c = confusion_counts(labels=labels[mask], flagged=probs[mask] >= thresholds["high"])
+        matrix = np.array([[c["tn"], c["fp"]], [c["fn"], c["tp"]]])
+        ax.imshow(matrix, cmap="Blues")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, str(value), ha="center", va="center")
+        ax.set(title=name, xticks=[0, 1], yticks=[0, 1], xticklabels=["pass", "flag"], yticklabels=["real", "AI"])
+    plots["confusion"] = _png_data_uri(fig)
+    return plots
+
+
+def _gallery(detector: Detector, samples: Sequence[Sample], probs: np.ndarray, *, order: np.ndarray) -> list[dict]:
+    items = []
+    for index in order[:GALLERY_SIZE]:
+        sample = samples[int(index)]
+        array = detector.canonical(image_decode(sample.path.read_bytes()))
+        overlay = detector.overlay_array(array)
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        items.append({
+            "path": str(sample.path), "scenery": sample.scenery, "source": sample.source,
+            "ai_probability": float(probs[int(index)]),
+            "image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
+            "heatmap": "data:image/png;base64," + base64.b64encode(overlay).decode(),
+        })
+    return items
+
+
+def evaluate_run(
+    *, detector: Detector, split: dict, out_dir: Path, robustness: bool = True, robustness_samples: int | None = None,
+) -> dict:
+    """Score the test and held-out splits, write `out_dir/report.json` and `out_dir/report.html`.
+    `robustness_samples` limits the robustness table to a seeded random subset of the test split (slow
+    models); the native row is then recomputed on that subset so rows stay comparable."""
+    high = detector.card["thresholds"]["high"]
+    low = detector.card["thresholds"]["low"]
+    test: list[Sample] = split["splits"]["test"]
+    heldout: list[Sample] = split["splits"].get("heldout", [])
+    labels = np.array([s.label for s in test])
+    probs = probabilities_score(detector, test, desc="test")
+    sceneries = [s.scenery for s in test]
+
+    per_scenery = {}
+    for name in sorted(set(sceneries)):
+        mask = np.array([s == name for s in sceneries])
+        per_scenery[name] = metrics_block(labels[mask], probs[mask], high)
+    real_mask = labels == 0
+    per_source_test = defaultdict(list)
+    for sample, p in zip(test, probs, strict=True):
+        if sample.label == 0:
+            per_source_test[sample.source].append(float(p >= high))
+
+    heldout_probs = probabilities_score(detector, heldout, desc="heldout") if heldout else np.zeros(0)
+    per_source_heldout = defaultdict(list)
+    for sample, p in zip(heldout, heldout_probs, strict=True):
+        per_source_heldout[sample.source].append(float(p >= high))
+
+    report: dict = {
+        "model": {"name": detector.name, "version": detector.version, "arch": detector.card["arch"],
+                  "image_size": detector.image_size, "thresholds": detector.card["thresholds"]},
+        "split": {"seed": split.get("seed"), "holdout_sources": split.get("holdout_sources"),
+                  "fingerprint": split.get("fingerprint"),
+                  "sizes": {name: len(samples) for name, samples in split["splits"].items()}},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "test": {
+            "overall": metrics_block(labels, probs, high),
+            "landscapes": metrics_block(labels[np.array([s != "other" for s in sceneries])],
+                                        probs[np.array([s != "other" for s in sceneries])], high),
+            "per_scenery": per_scenery,
+            "false_flag_rate_real": float(np.mean(probs[real_mask] >= high)) if real_mask.any() else None,
+            "false_flag_rate_real_per_source": {k: float(np.mean(v)) for k, v in sorted(per_source_test.items())},
+            "uncertain_share": float(np.mean((probs >= low) & (probs < high))),
+            "verdicts": {"ai": int(np.sum(probs >= high)), "uncertain": int(np.sum((probs >= low) & (probs < high))),
+                         "real": int(np.sum(probs < low))},
+        },
+        "heldout_sources": {
+            "false_flag_rate": float(np.mean(heldout_probs >= high)) if len(heldout) else None,
+            "per_source": {k: {"n": len(v), "false_flag_rate": float(np.mean(v))}
+                           for k, v in sorted(per_source_heldout.items())},
+        },
+    }
+
+    real_test = [s for s in test if s.label == 0]
+    native = probs[real_mask]
+    probed = probabilities_score(detector, real_test, transform=_probe_upscale, desc="probe")
+    report["shortcut_probe"] = {
+        "n": len(real_test),
+        "false_flag_native": float(np.mean(native >= high)),
+        "false_flag_upscaled_x4_jpeg95": float(np.mean(probed >= high)),
+        "mean_probability_native": float(native.mean()),
+        "mean_probability_upscaled": float(probed.mean()),
+    }
+    report["shortcut_probe"]["increase"] = (report["shortcut_probe"]["false_flag_upscaled_x4_jpeg95"]
+                                            - report["shortcut_probe"]["false_flag_native"])
+    report["shortcut_probe"]["passed"] = report["shortcut_probe"]["increase"] <= TARGETS["shortcut_probe_max_increase"]
+
+    if robustness:
+        subset = np.arange(len(test))
+        if robustness_samples is not None and robustness_samples < len(test):
+            subset = np.sort(np.random.default_rng(0).choice(len(test), size=robustness_samples, replace=False))
+        chosen = [test[i] for i in subset]
+        report["robustness"] = {"native": metrics_block(labels[subset], probs[subset], high)}
+        for name, transform in ROBUSTNESS.items():
+            scores = probabilities_score(detector, chosen, transform=transform, desc=name)
+            report["robustness"][name] = metrics_block(labels[subset], scores, high)
+
+    f1s = [m["f1"] for name, m in per_scenery.items() if name != "other"]
+    heldout_rates = [v["false_flag_rate"] for v in report["heldout_sources"]["per_source"].values()]
+    report["targets"] = {
+        **TARGETS,
+        "scenery_f1_met": bool(f1s) and all(f is not None and f >= TARGETS["scenery_f1_min"] for f in f1s),
+        "false_flag_met": (report["test"]["false_flag_rate_real"] or 0.0) <= TARGETS["false_flag_max"],
+        "shortcut_probe_met": report["shortcut_probe"]["passed"],
+        "heldout_source_false_flag_met": all(r <= TARGETS["heldout_source_false_flag_max"] for r in heldout_rates),
+    }
+
+    false_pos = np.nonzero(real_mask)[0]
+    false_pos = false_pos[np.argsort(-probs[false_pos])]
+    false_neg = np.nonzero(~real_mask)[0]
+    false_neg = false_neg[np.argsort(probs[false_neg])]
+    galleries = {
+        "false_positives": _gallery(detector, test, probs, order=false_pos[probs[false_pos] >= high]),
+        "false_negatives": _gallery(detector, test, probs, order=false_neg[probs[false_neg] < high]),
+    }
+    plots = _plots(labels, probs, sceneries, detector.card["thresholds"])
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "report.html").write_text(report_html(report, plots=plots, galleries=galleries))
+    return report
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _table(rows: dict[str, dict], columns: Sequence[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("", *columns))
+    body = "".join(
+        "<tr><th>" + html.escape(name) + "</th>" + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in columns) + "</tr>"
+        for name, row in rows.items()
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def report_html(report: dict, *, plots: dict[str, str], galleries: dict[str, list[dict]]) -> str:
+    """The report as one self-contained HTML page (images inlined as data URIs)."""
+    model = report["model"]
+    metric_columns = ("n", "precision", "recall", "f1", "false_flag_rate", "roc_auc", "tp", "fp", "tn", "fn")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Detector report: {html.escape(model['name'])}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}.g{display:flex;flex-wrap:wrap;gap:8px}"
+        ".g figure{margin:0;font-size:11px;width:260px}.g img{width:128px;image-rendering:pixelated}</style>",
+        "</head><body>",
+        f"<h1>{html.escape(model['name'])} ({html.escape(model['arch'])}, "
+        f"version {html.escape(model['version'])})</h1>",
+        f"<p>Image size {model['image_size']}; thresholds low {_fmt(model['thresholds']['low'])}, "
+        f"high {_fmt(model['thresholds']['high'])} (calibrated on the validation split). "
+        f"Split seed {report['split']['seed']}, sizes {html.escape(str(report['split']['sizes']))}, "
+        f"held-out sources {html.escape(', '.join(report['split']['holdout_sources'] or []))}. "
+        f"Created {report['created']}.</p>",
+        "<h2>Targets</h2>", _table({"": report["targets"]}, list(report["targets"])),
+        "<h2>Test split per scenery (AI = positive, flagged = p &ge; high)</h2>",
+        _table({**report["test"]["per_scenery"], "landscapes": report["test"]["landscapes"],
+                "all": report["test"]["overall"]}, metric_columns),
+        f"<p>False-flag rate on real test photos: {_fmt(report['test']['false_flag_rate_real'])}; "
+        f"uncertain share {_fmt(report['test']['uncertain_share'])}; verdicts {report['test']['verdicts']}.</p>",
+        "<p>Per source (test reals): " + html.escape(json.dumps(report["test"]["false_flag_rate_real_per_source"]))
+        + "</p>",
+        "<h2>Held-out sources (never trained on)</h2>",
+        f"<p>False-flag rate overall: {_fmt(report['heldout_sources']['false_flag_rate'])}</p>",
+        _table(report["heldout_sources"]["per_source"], ("n", "false_flag_rate")),
+        "<h2>Shortcut probe: real test photos upscaled x4, JPEG q95</h2>",
+        _table({"probe": report["shortcut_probe"]}, list(report["shortcut_probe"])),
+    ]
+    if "robustness" in report:
+        parts += ["<h2>Robustness (test split, transformed before the canonical path)</h2>",
+                  _table(report["robustness"], metric_columns)]
+    parts += ["<h2>Plots</h2>"] + [f"<img src='{uri}' alt='{name}'>" for name, uri in plots.items()]
+    for title, items in galleries.items():
+        parts.append(f"<h2>{html.escape(title.replace('_', ' '))} ({len(items)} shown)</h2><div class='g'>")
+        parts += [
+            f"<figure><img src='{item['image']}'><img src='{item['heatmap']}'><figcaption>"
+            f"p={item['ai_probability']:.3f} {html.escape(item['scenery'])}/{html.escape(item['source'])}<br>"
+            f"{html.escape(item['path'])}</figcaption></figure>"
+            for item in items
+        ]
+        parts.append("</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] | None = None,
+                      device: str = "cpu", robustness: bool = True, robustness_samples: int | None = None) -> dict:
+    """Evaluate bundle `name` on the split saved with it; report.{json,html} go into the bundle folder.
+    What `manage.py evaluate_detector` runs."""
+    from detection.core.data import data_fingerprint, split_load
+    from detection.core.inference import detector_load
+
+    detector = detector_load(weights_dir=weights_dir, name=name, device=device)
+    directory = Path(weights_dir) / name
+    split_file = directory / (detector.card.get("split_file") or "split.json")
+    if not split_file.is_file():
+        raise FileNotFoundError(f"{split_file} is missing: the test split of {name} is unknown")
+    split = split_load(path=split_file, folders=folders)
+    if folders:
+        # Warn, don't fail: the figures still describe the files listed in the split.
+        current = data_fingerprint(folders=folders)
+        if current != split["fingerprint"]:
+            print(f"warning: data fingerprint {current[:12]} differs from the split's {split['fingerprint'][:12]}")
+    return evaluate_run(detector=detector, split=split, out_dir=directory, robustness=robustness,
+                        robustness_samples=robustness_samples)

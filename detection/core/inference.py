@@ -1,0 +1,151 @@
+"""Load a bundle and score images: probabilities, calibrated verdicts and Grad-CAM overlays."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from PIL import Image
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from detection.core.bundle import CARD_FILE, MODEL_FILE, bundle_load
+from detection.core.nets import GRADCAM_DEFAULT_LAYER, gradcam_layers
+from detection.core.preprocess import arrays_to_tensor, image_canonical
+
+AI_CLASS = 1
+BATCH_SIZE = 32
+OVERLAY_ALPHA = 0.45
+
+
+class NoTrainedWeights(LookupError):
+    """The weights folder for a model name, or a file in it, does not exist."""
+
+
+class _RawGradCAM(GradCAM):
+    """GradCAM without the library's per-image min-max scaling, so we can normalise robustly."""
+
+    def compute_cam_per_layer(self, input_tensor, targets, eigen_smooth):
+        activations = [a.cpu().numpy() for a in self.activations_and_grads.activations]
+        grads = [g.cpu().numpy() for g in self.activations_and_grads.gradients]
+        width, height = self.get_target_width_height(input_tensor)
+        cams = []
+        for layer, acts, layer_grads in zip(self.target_layers, activations, grads, strict=True):
+            cam = np.maximum(self.get_cam_image(input_tensor, layer, targets, acts, layer_grads, eigen_smooth), 0)
+            upsampled = torch.nn.functional.interpolate(
+                torch.from_numpy(cam[:, None].astype(np.float32)), size=(height, width), mode="bilinear",
+                align_corners=False,
+            )
+            cams.append(upsampled.numpy())
+        return cams
+
+    def aggregate_multi_layers(self, cam_per_target_layer):
+        return np.maximum(np.concatenate(cam_per_target_layer, axis=1), 0).mean(axis=1)
+
+
+def cam_normalise(cam: np.ndarray) -> np.ndarray:
+    """Scale a non-negative map to [0, 1] by its 99th percentile: one hot cell cannot wash out the rest."""
+    top = float(np.percentile(cam, 99))
+    if top <= 0:
+        return np.zeros_like(cam, dtype=np.float32)
+    return np.clip(cam / top, 0.0, 1.0).astype(np.float32)
+
+
+class Detector:
+    """A loaded model with its card; `predict` returns the AI probability of each image."""
+
+    def __init__(self, *, model: nn.Module, card: dict, device: str = "cpu") -> None:
+        self.name: str = card["name"]
+        self.version: str = str(card["version"])
+        self.card: dict = card
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.image_size: int = int(card["image_size"])
+        self._cams: dict[str, _RawGradCAM] = {}
+
+    def canonical(self, image: Image.Image) -> np.ndarray:
+        return np.asarray(image_canonical(image, size=self.image_size))
+
+    def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
+        """AI probabilities for canonical uint8 arrays, in batches."""
+        probabilities: list[float] = []
+        with torch.inference_mode():
+            for start in range(0, len(arrays), BATCH_SIZE):
+                batch = arrays_to_tensor(arrays[start:start + BATCH_SIZE]).to(self.device)
+                probs = torch.softmax(self.model(batch).float(), dim=1)[:, AI_CLASS]
+                probabilities.extend(probs.cpu().tolist())
+                self._cams_release()
+        return probabilities
+
+    def _cams_release(self) -> None:
+        # Grad-CAM's forward hooks stay on the model and keep every activation they see; drop them so
+        # plain predictions in a long-lived worker do not pile up memory.
+        for cam in self._cams.values():
+            cam.activations_and_grads.activations = []
+            cam.activations_and_grads.gradients = []
+
+    def predict(self, images: Sequence[Image.Image]) -> list[float]:
+        probabilities: list[float] = []
+        # Canonicalise batch by batch so a long list never holds every canonical copy at once.
+        for start in range(0, len(images), BATCH_SIZE):
+            chunk = images[start:start + BATCH_SIZE]
+            probabilities.extend(self.predict_arrays([self.canonical(img) for img in chunk]))
+        return probabilities
+
+    def verdict(self, probability: float) -> str:
+        thresholds = self.card["thresholds"]
+        if probability >= thresholds["high"]:
+            return "ai"
+        if probability < thresholds["low"]:
+            return "real"
+        return "uncertain"
+
+    def _cam(self, layer: str) -> _RawGradCAM:
+        # One CAM object per layer for the Detector's life: building one registers hooks on the model.
+        if layer not in self._cams:
+            layers = gradcam_layers(self.model, self.card["arch"])
+            if layer not in layers:
+                raise ValueError(f"unknown Grad-CAM layer {layer!r}; choose one of {', '.join(layers)}")
+            self._cams[layer] = _RawGradCAM(model=self.model, target_layers=[layers[layer]])
+        return self._cams[layer]
+
+    def heatmap(self, image: Image.Image, *, layer: str | None = None) -> np.ndarray:
+        """Grad-CAM map for the AI class, image_size x image_size, float32 in [0, 1] (99th pct = 1)."""
+        return self.heatmap_array(self.canonical(image), layer=layer)
+
+    def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
+        if self.card["arch"] == "clip_probe":
+            from detection.core.clip_probe import occlusion_map
+
+            if layer not in (None, "occlusion"):
+                raise ValueError(f"unknown Grad-CAM layer {layer!r}; clip_probe has only 'occlusion'")
+            return cam_normalise(occlusion_map(self.model, arrays_to_tensor([array]).to(self.device)))
+        cam = self._cam(layer or GRADCAM_DEFAULT_LAYER[self.card["arch"]])
+        tensor = arrays_to_tensor([array]).to(self.device)
+        raw = cam(input_tensor=tensor, targets=[ClassifierOutputTarget(AI_CLASS)])[0]
+        self._cams_release()
+        return cam_normalise(raw)
+
+    def overlay_array(self, array: np.ndarray, *, layer: str | None = None) -> bytes:
+        heat = colormaps["jet"](self.heatmap_array(array, layer=layer))[..., :3]
+        blended = (1 - OVERLAY_ALPHA) * array.astype(np.float32) / 255.0 + OVERLAY_ALPHA * heat
+        buffer = io.BytesIO()
+        Image.fromarray((blended * 255).round().astype(np.uint8)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def overlay(self, image: Image.Image, *, layer: str | None = None) -> bytes:
+        """PNG bytes: the Grad-CAM heatmap blended over the canonical image."""
+        return self.overlay_array(self.canonical(image), layer=layer)
+
+
+def detector_load(*, weights_dir: Path, name: str, device: str = "cpu") -> Detector:
+    directory = Path(weights_dir) / name
+    if not (directory / MODEL_FILE).is_file() or not (directory / CARD_FILE).is_file():
+        raise NoTrainedWeights(f"no trained weights for {name}")
+    model, card = bundle_load(directory=directory)
+    return Detector(model=model, card=card, device=device)

@@ -1,0 +1,90 @@
+"""Small, dependency-free metrics (AI = positive class) and threshold calibration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def confusion_counts(*, labels: Sequence[int], flagged: Sequence[bool]) -> dict[str, int]:
+    """tp/fp/tn/fn with label 1 (AI) as the positive class and `flagged` as the prediction."""
+    y = np.asarray(labels, dtype=bool)
+    p = np.asarray(flagged, dtype=bool)
+    return {
+        "tp": int(np.sum(y & p)), "fp": int(np.sum(~y & p)),
+        "tn": int(np.sum(~y & ~p)), "fn": int(np.sum(y & ~p)),
+    }
+
+
+def precision_recall_f1(counts: dict[str, int]) -> dict[str, float | None]:
+    """Precision, recall, F1 from counts; None where the denominator is zero (undefined, not 0)."""
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def false_flag_rate(counts: dict[str, int]) -> float | None:
+    """Share of real images flagged as AI (the false-positive rate)."""
+    real = counts["fp"] + counts["tn"]
+    return counts["fp"] / real if real else None
+
+
+def roc_auc(*, labels: Sequence[int], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve as the Mann-Whitney statistic (ties count half); None if one class."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_scores = s[order]
+    # Average ranks over ties.
+    start = 0
+    while start < len(s):
+        end = start
+        while end + 1 < len(s) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start:end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    rank_sum = ranks[y].sum()
+    return float((rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def roc_curve(*, labels: Sequence[int], scores: Sequence[float]) -> tuple[list[float], list[float]]:
+    """(false-positive rates, true-positive rates) over every distinct threshold, from (0,0) to (1,1)."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    thresholds = np.unique(s)[::-1]
+    n_pos, n_neg = max(int(y.sum()), 1), max(int((~y).sum()), 1)
+    fpr = [0.0] + [float(np.sum(~y & (s >= t)) / n_neg) for t in thresholds]
+    tpr = [0.0] + [float(np.sum(y & (s >= t)) / n_pos) for t in thresholds]
+    return fpr, tpr
+
+
+def threshold_for_false_flag(real_scores: Sequence[float], *, rate: float) -> float:
+    """Smallest threshold t such that at most floor(rate * n) real scores are >= t."""
+    scores = np.sort(np.asarray(real_scores, dtype=np.float64))[::-1]
+    if len(scores) == 0:
+        raise ValueError("cannot calibrate a threshold without real images")
+    allowed = int(np.floor(rate * len(scores)))
+    if allowed >= len(scores):
+        return 0.0
+    # Just above the (allowed+1)-th highest real score, so that one and all below stay unflagged. The step
+    # is taken in float32, the precision the models' probabilities come in, so comparisons hold there too.
+    return float(min(np.nextafter(np.float32(scores[allowed]), np.float32(np.inf)), np.float32(1.0)))
+
+
+def thresholds_calibrate(
+    real_scores: Sequence[float], *, false_flag: float = 0.02, uncertain_false_flag: float = 0.10,
+) -> dict[str, float]:
+    """`high` flags at most `false_flag` of validation reals; `low` is where `uncertain_false_flag` of them
+    would be flagged. p >= high is "ai", p < low "real", between is "uncertain"; low < high always."""
+    high = threshold_for_false_flag(real_scores, rate=false_flag)
+    low = threshold_for_false_flag(real_scores, rate=uncertain_false_flag)
+    if low >= high:
+        low = float(np.nextafter(np.float32(high), np.float32(-np.inf)))
+    return {"low": low, "high": high, "false_flag_target": false_flag, "uncertain_false_flag": uncertain_false_flag}

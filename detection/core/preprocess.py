@@ -1,0 +1,96 @@
+"""The one preprocessing path shared by training, evaluation and serving.
+
+Real and AI images in the seed data differ in size and codec, so every image, whatever its class, is
+downsampled to a small canonical square and re-encoded as JPEG at one fixed quality before it becomes
+a tensor: neither pixel count nor codec fingerprint survives as a signal.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+CANONICAL_JPEG_QUALITY = 90
+# ImageNet statistics: the nets are torchvision's, so keep their customary input scale.
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+PREPROCESSING_DESCRIPTION = (
+    "decode -> EXIF transpose -> RGB -> Lanczos resize so the short side equals image_size -> centre crop "
+    f"image_size x image_size -> JPEG re-encode at quality {CANONICAL_JPEG_QUALITY} -> decode -> "
+    "ImageNet mean/std normalisation"
+)
+
+
+def image_decode(data: bytes) -> Image.Image:
+    """Decode bytes to an RGB image with EXIF orientation applied; ValueError if undecodable."""
+    if not data:
+        raise ValueError("cannot decode image: no data")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"cannot decode image: {exc}") from exc
+    if img.mode != "RGB":
+        # Flatten transparency onto white so alpha does not turn into black borders.
+        if img.mode in ("RGBA", "LA", "P"):
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(background, rgba)
+        img = img.convert("RGB")
+    return img
+
+
+def image_resize_short(img: Image.Image, *, short: int) -> Image.Image:
+    """Resize so the short side is `short` pixels, keeping the aspect ratio (Lanczos, antialiased)."""
+    width, height = img.size
+    scale = short / min(width, height)
+    target = (max(short, round(width * scale)), max(short, round(height * scale)))
+    if target == img.size:
+        return img
+    # reducing_gap makes big downsamples fast with no visible loss (box pre-shrink, then Lanczos).
+    return img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def image_crop_centre(img: Image.Image, *, size: int) -> Image.Image:
+    width, height = img.size
+    left, top = (width - size) // 2, (height - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+def image_jpeg(img: Image.Image, *, quality: int) -> Image.Image:
+    """Round-trip through JPEG at `quality` (4:2:0, like most cameras and the seed data)."""
+    buffer = io.BytesIO()
+    img.save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    out = Image.open(buffer)
+    out.load()
+    return out.convert("RGB")
+
+
+def image_canonical(img: Image.Image, *, size: int) -> Image.Image:
+    """The single canonical path: short side -> size, centre crop, fixed-quality JPEG round-trip."""
+    img = img.convert("RGB") if img.mode != "RGB" else img
+    img = image_crop_centre(image_resize_short(img, short=size), size=size)
+    return image_jpeg(img, quality=CANONICAL_JPEG_QUALITY)
+
+
+def arrays_to_tensor(arrays: Sequence[np.ndarray]) -> torch.Tensor:
+    """uint8 HxWx3 arrays (already canonical) -> normalised float batch N x 3 x H x W."""
+    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(STD).view(1, 3, 1, 1)
+    return (batch - mean) / std
+
+
+def images_to_tensor(images: Sequence[Image.Image], *, size: int) -> torch.Tensor:
+    """Canonicalise each image and stack into a normalised batch N x 3 x size x size."""
+    return arrays_to_tensor([np.asarray(image_canonical(img, size=size)) for img in images])

@@ -1,0 +1,299 @@
+"""Training: canonical-image cache, augmentation against dataset look, AdamW, early stopping, calibration."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageEnhance, ImageFilter
+from torch import nn
+from tqdm import tqdm
+
+from detection.core.bundle import bundle_save, state_dict_load
+from detection.core.data import Sample
+from detection.core.metrics import (
+    confusion_counts,
+    false_flag_rate,
+    precision_recall_f1,
+    roc_auc,
+    thresholds_calibrate,
+)
+from detection.core.nets import net_build, net_finetune_set
+from detection.core.preprocess import (
+    CANONICAL_JPEG_QUALITY,
+    PREPROCESSING_DESCRIPTION,
+    arrays_to_tensor,
+    image_canonical,
+    image_crop_centre,
+    image_decode,
+    image_jpeg,
+    image_resize_short,
+)
+
+__all__ = ["Sample", "arrays_cache", "train_run"]
+
+_RESAMPLERS = (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC, Image.Resampling.BILINEAR)
+
+
+def _base_size(size: int) -> int:
+    # Training crops come from a slightly larger square so random crops/rescales have room; still at
+    # most 150 px for size 128, so the 150 px real photos are downsampled like everything else.
+    return size * 9 // 8
+
+
+def _array_make(path: Path, *, size: int, kind: str) -> np.ndarray:
+    img = image_decode(path.read_bytes())
+    if kind == "canonical":
+        return np.asarray(image_canonical(img, size=size))
+    base = _base_size(size)
+    return np.asarray(image_crop_centre(image_resize_short(img, short=base), size=base))
+
+
+def arrays_cache(
+    samples: Sequence[Sample], *, size: int, kind: str, cache_dir: Path | None, progress: bool = False,
+) -> np.ndarray:
+    """uint8 N x S x S x 3 of every sample: "canonical" (exactly the serving path, for val/test) or
+    "base" (short side size*9/8, no JPEG, for augmented training). Cached as .npy when cache_dir is set,
+    keyed by paths, sizes and mtimes, so epochs and reruns skip decoding large files."""
+    key = hashlib.sha256(f"{kind}{size}".encode())
+    for sample in samples:
+        stat = sample.path.stat()
+        key.update(f"{sample.path.resolve()}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    cache_file = Path(cache_dir) / f"{kind}{size}_{key.hexdigest()[:20]}.npy" if cache_dir else None
+    if cache_file is not None and cache_file.is_file():
+        return np.load(cache_file)
+    arrays = np.stack([
+        _array_make(sample.path, size=size, kind=kind)
+        for sample in tqdm(samples, desc=f"decode {kind}", disable=not progress, mininterval=5)
+    ])
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache_file, arrays)
+    return arrays
+
+
+def image_augment(array: np.ndarray, *, size: int, rng: random.Random) -> np.ndarray:
+    """A random "re-shoot" of a base image ending in the canonical JPEG step: random crop and
+    rescale, flips, colour jitter, blur, noise and JPEG at quality 30-95 on both classes alike, so
+    sharpness, blockiness and colour cast of either data set stop being class cues."""
+    img = Image.fromarray(array)
+    side = img.size[0]
+    crop = max(size // 2, round(side * math.sqrt(rng.uniform(0.45, 1.0))))
+    left, top = rng.randint(0, side - crop), rng.randint(0, side - crop)
+    img = img.crop((left, top, left + crop, top + crop)).resize((size, size), rng.choice(_RESAMPLERS))
+    if rng.random() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if rng.random() < 0.3:
+        # Low-resolution source: shrink and enlarge again.
+        small = max(16, round(size * rng.uniform(0.45, 0.9)))
+        img = img.resize((small, small), rng.choice(_RESAMPLERS)).resize((size, size), rng.choice(_RESAMPLERS))
+    if rng.random() < 0.8:
+        for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+            img = enhancer(img).enhance(rng.uniform(0.75, 1.25))
+    if rng.random() < 0.2:
+        img = img.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.3, 1.2)))
+    if rng.random() < 0.5:
+        img = image_jpeg(img, quality=rng.randint(30, 95))
+    out = np.asarray(img, dtype=np.float32)
+    if rng.random() < 0.2:
+        noise = np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(1, 6), out.shape)
+        out = np.clip(out + noise, 0, 255)
+    return np.asarray(image_jpeg(Image.fromarray(out.round().astype(np.uint8)), quality=CANONICAL_JPEG_QUALITY))
+
+
+def _val_probabilities(model: nn.Module, arrays: np.ndarray, device: torch.device, batch_size: int) -> np.ndarray:
+    model.eval()
+    probs = []
+    with torch.inference_mode():
+        for start in range(0, len(arrays), batch_size):
+            logits = model(arrays_to_tensor(arrays[start:start + batch_size]).to(device))
+            probs.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+    return np.concatenate(probs) if probs else np.zeros(0)
+
+
+def _weighted_loss(probs: np.ndarray, labels: np.ndarray, weights: torch.Tensor) -> float:
+    p = np.clip(np.where(labels == 1, probs, 1 - probs), 1e-7, 1.0)
+    w = weights.cpu().numpy()[labels]
+    return float(np.sum(-np.log(p) * w) / np.sum(w))
+
+
+def model_init(model: nn.Module, *, init: Path) -> list[str]:
+    """Load a local checkpoint, skipping tensors whose shape differs (e.g. a 1000-class head).
+    Returns the names of skipped tensors."""
+    own = model.state_dict()
+    state = state_dict_load(init)
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise ValueError(f"{init} holds no weights that fit this architecture")
+    model.load_state_dict(usable, strict=False)
+    return sorted(set(own) - set(usable))
+
+
+def train_run(
+    *,
+    arch: str,
+    train: Sequence[Sample],
+    val: Sequence[Sample],
+    out_dir: Path,
+    name: str,
+    epochs: int,
+    image_size: int,
+    batch_size: int = 32,
+    seed: int = 0,
+    augment: bool = True,
+    patience: int = 4,
+    lr: float = 1e-3,
+    weight_decay: float = 0.05,
+    init: Path | None = None,
+    finetune: str = "all",
+    false_flag: float = 0.02,
+    cache_dir: Path | None = None,
+    split_file: str | None = None,
+    data_fingerprint: str | None = None,
+    version: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train `arch` on `train`, stop early on `val` loss (`patience` epochs without a new best), calibrate
+    thresholds on `val`, save the bundle to `out_dir/name/` and return its model card."""
+    started = time.monotonic()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    train_labels = np.array([s.label for s in train])
+    val_labels = np.array([s.label for s in val])
+    if len(set(train_labels.tolist())) < 2 or len(set(val_labels.tolist())) < 2:
+        raise ValueError("train and val must each hold both real and AI images")
+    train_arrays = arrays_cache(train, size=image_size, kind="base" if augment else "canonical",
+                                cache_dir=cache_dir, progress=progress)
+    val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
+
+    model = net_build(arch)
+    skipped = model_init(model, init=init) if init else []
+    net_finetune_set(model, arch, mode=finetune)
+    model.to(device)
+    # Class-balanced: each class weighs as much in the loss, whatever its count.
+    counts = np.bincount(train_labels, minlength=2)
+    class_weights = torch.tensor(len(train_labels) / (2 * counts), dtype=torch.float32, device=device)
+    criterion = nn.CrossEntropyLoss(weight=class_weights)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch),
+                                                    pct_start=0.15)
+    rng = random.Random(seed)
+    history: list[dict] = []
+    best = {"val_loss": math.inf, "epoch": -1, "state": None}
+    for epoch in range(epochs):
+        model.train()
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        total, seen = 0.0, 0
+        bar = tqdm(range(0, len(order), batch_size), desc=f"{name} epoch {epoch + 1}/{epochs}", disable=not progress,
+                   mininterval=10)
+        for start in bar:
+            index = order[start:start + batch_size]
+            if len(index) < 2:
+                continue  # BatchNorm needs two samples
+            if augment:
+                arrays = [image_augment(train_arrays[i], size=image_size, rng=rng) for i in index]
+            else:
+                arrays = [train_arrays[i] for i in index]
+            inputs = arrays_to_tensor(arrays).to(device)
+            targets = torch.from_numpy(train_labels[index]).to(device)
+            optimiser.zero_grad(set_to_none=True)
+            loss = criterion(model(inputs), targets)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            total += loss.item() * len(index)
+            seen += len(index)
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+        probs = _val_probabilities(model, val_arrays, device, batch_size * 2)
+        val_loss = _weighted_loss(probs, val_labels, class_weights)
+        val_auc = roc_auc(labels=val_labels, scores=probs)
+        history.append(
+            {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_loss": val_loss, "val_auc": val_auc}
+        )
+        if progress:
+            print(f"epoch {epoch + 1}: train_loss {total / max(seen, 1):.4f} val_loss {val_loss:.4f} "
+                  f"val_auc {val_auc:.4f}", flush=True)
+        if val_loss < best["val_loss"]:
+            best = {"val_loss": val_loss, "epoch": epoch + 1,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        elif epoch + 1 - best["epoch"] >= patience:
+            break
+    model.load_state_dict(best["state"])
+    model.eval()
+
+    probs = _val_probabilities(model, val_arrays, device, batch_size * 2)
+    thresholds = thresholds_calibrate(probs[val_labels == 0], false_flag=false_flag)
+    counts_val = confusion_counts(labels=val_labels, flagged=probs >= thresholds["high"])
+    card = {
+        "name": name,
+        "arch": arch,
+        "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "image_size": image_size,
+        "preprocessing": PREPROCESSING_DESCRIPTION,
+        "thresholds": thresholds,
+        "metrics": {
+            "val": {
+                **precision_recall_f1(counts_val), **counts_val,
+                "false_flag_rate": false_flag_rate(counts_val),
+                "roc_auc": roc_auc(labels=val_labels, scores=probs),
+                "loss": _weighted_loss(probs, val_labels, class_weights),
+            },
+            "history": history,
+            "best_epoch": best["epoch"],
+        },
+        "data_fingerprint": data_fingerprint,
+        "split_file": split_file,
+        "training": {
+            "epochs_max": epochs, "batch_size": batch_size, "seed": seed, "augment": augment, "lr": lr,
+            "weight_decay": weight_decay, "init": str(init) if init else None, "init_skipped": skipped,
+            "finetune": finetune, "device": str(device), "train_images": len(train), "val_images": len(val),
+            "seconds": round(time.monotonic() - started, 1),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    }
+    bundle_save(directory=Path(out_dir) / name, model=model, card=card)
+    return card
+
+
+def detector_train(
+    *,
+    arch: str,
+    folders: Sequence[Path],
+    weights_dir: Path,
+    name: str | None = None,
+    epochs: int = 10,
+    image_size: int = 128,
+    batch_size: int = 32,
+    seed: int = 0,
+    init: Path | None = None,
+    finetune: str = "all",
+    lr: float = 1e-3,
+    holdout_sources: Sequence[str] | None = None,
+    cache_dir: Path | None = None,
+) -> dict:
+    """Split the data folders (seeded, grouped, held-out sources), save the split next to the bundle and
+    train: what `manage.py train_detector` runs."""
+    from detection.core.data import split_make, split_save
+
+    name = name or arch
+    split = split_make(folders=folders, seed=seed, holdout_sources=holdout_sources)
+    split_file = Path(weights_dir) / name / "split.json"
+    split_save(split, path=split_file)
+    return train_run(
+        arch=arch, train=split["splits"]["train"], val=split["splits"]["val"], out_dir=weights_dir, name=name,
+        epochs=epochs, image_size=image_size, batch_size=batch_size, seed=seed, init=init, finetune=finetune, lr=lr,
+        cache_dir=cache_dir, split_file=split_file.name, data_fingerprint=split["fingerprint"],
+    )

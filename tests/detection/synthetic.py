@@ -1,0 +1,49 @@
+"""A tiny synthetic data folder: "AI" images carry a periodic checkerboard (upsampling artefact), "real"
+ones are smooth random fields with plain sensor-like noise. Both are written as PNG at the same size."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SCENERIES = ("forest", "sea")
+
+
+def _smooth_field(rng: np.random.Generator, size: int) -> np.ndarray:
+    coarse = rng.uniform(40, 215, size=(6, 6, 3)).astype(np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
+
+
+def image_synthetic(rng: np.random.Generator, *, ai: bool, size: int) -> Image.Image:
+    field = _smooth_field(rng, size)
+    if ai:
+        yy, xx = np.mgrid[0:size, 0:size]
+        field += (((yy // 2 + xx // 2) % 2) * 2 - 1)[..., None] * 18.0
+    else:
+        field += rng.normal(0, 4, field.shape)
+    return Image.fromarray(np.clip(field, 0, 255).round().astype(np.uint8))
+
+
+def folder_synthetic(
+    root: Path, *, per_class_scenery: int = 10, size: int = 64, seed: int = 0, groups_csv: bool = True
+) -> Path:
+    """Write `root/{real,ai_generated}/{scenery}/*.png` (+ groups.csv with groups of two) and return root."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label in ("real", "ai_generated"):
+        for scenery in SCENERIES:
+            folder = root / label / scenery
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class_scenery):
+                rel = f"{label}/{scenery}/{i:03d}.png"
+                image_synthetic(rng, ai=label == "ai_generated", size=size).save(root / rel)
+                rows.append({"path": rel, "label": label, "scenery": scenery, "group": f"{label}-{scenery}-{i // 2}"})
+    if groups_csv:
+        with (root / "groups.csv").open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["path", "label", "scenery", "group"])
+            writer.writeheader()
+            writer.writerows(rows)
+    return root

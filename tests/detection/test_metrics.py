@@ -1,0 +1,59 @@
+import pytest
+
+from detection.core.metrics import (
+    confusion_counts,
+    false_flag_rate,
+    precision_recall_f1,
+    roc_auc,
+    roc_curve,
+    thresholds_calibrate,
+)
+
+
+def test_confusion_counts_match_a_hand_count():
+    counts = confusion_counts(labels=[1, 1, 1, 0, 0, 0, 0], flagged=[True, True, False, True, False, False, False])
+    assert counts == {"tp": 2, "fp": 1, "tn": 3, "fn": 1}
+
+
+def test_precision_recall_f1_match_hand_computed_values():
+    scores = precision_recall_f1({"tp": 2, "fp": 1, "tn": 3, "fn": 1})
+    assert scores["precision"] == pytest.approx(2 / 3)
+    assert scores["recall"] == pytest.approx(2 / 3)
+    assert scores["f1"] == pytest.approx(2 / 3)
+    assert false_flag_rate({"tp": 2, "fp": 1, "tn": 3, "fn": 1}) == pytest.approx(1 / 4)
+
+
+def test_undefined_metrics_are_none_not_zero():
+    scores = precision_recall_f1({"tp": 0, "fp": 0, "tn": 5, "fn": 0})
+    assert scores == {"precision": None, "recall": None, "f1": None}
+    assert false_flag_rate({"tp": 3, "fp": 0, "tn": 0, "fn": 0}) is None
+
+
+def test_roc_auc_matches_a_hand_computed_case_with_a_tie():
+    # Positives 0.8, 0.4; negatives 0.4, 0.1: pairs won 1+1+0.5+1 of 4.
+    assert roc_auc(labels=[1, 1, 0, 0], scores=[0.8, 0.4, 0.4, 0.1]) == pytest.approx(3.5 / 4)
+    assert roc_auc(labels=[1, 0], scores=[0.9, 0.1]) == 1.0
+    assert roc_auc(labels=[1, 0], scores=[0.1, 0.9]) == 0.0
+    assert roc_auc(labels=[1, 1], scores=[0.1, 0.9]) is None
+
+
+def test_roc_curve_runs_from_origin_to_one_one():
+    fpr, tpr = roc_curve(labels=[1, 0, 1, 0], scores=[0.9, 0.8, 0.7, 0.1])
+    assert (fpr[0], tpr[0]) == (0.0, 0.0)
+    assert (fpr[-1], tpr[-1]) == (1.0, 1.0)
+    assert fpr == sorted(fpr) and tpr == sorted(tpr)
+
+
+def test_calibrated_high_threshold_flags_at_most_the_target_share_of_reals():
+    reals = [i / 100 for i in range(100)]  # 0.00 .. 0.99
+    thresholds = thresholds_calibrate(reals, false_flag=0.02, uncertain_false_flag=0.10)
+    flagged = sum(r >= thresholds["high"] for r in reals)
+    uncertain_or_worse = sum(r >= thresholds["low"] for r in reals)
+    assert flagged == 2 and uncertain_or_worse == 10
+    assert thresholds["low"] < thresholds["high"]
+
+
+def test_calibration_keeps_low_below_high_when_reals_all_score_the_same():
+    thresholds = thresholds_calibrate([0.0] * 50)
+    assert thresholds["low"] < thresholds["high"]
+    assert not any(r >= thresholds["high"] for r in [0.0] * 50)

@@ -1,0 +1,133 @@
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detection.core.bundle import bundle_load
+from detection.core.inference import NoTrainedWeights, detector_load
+from detection.core.metrics import confusion_counts, precision_recall_f1
+from detection.core.nets import ARCHITECTURES, GRADCAM_DEFAULT_LAYER, gradcam_layers, net_build, net_finetune_set
+
+
+def test_tiny_model_learns_the_synthetic_artefact_to_f1_above_0_9(tiny_detector, synthetic_split):
+    test = synthetic_split["splits"]["test"]
+    probs = tiny_detector.predict([Image.open(s.path) for s in test])
+    labels = [s.label for s in test]
+    counts = confusion_counts(labels=labels, flagged=[p >= 0.5 for p in probs])
+    assert precision_recall_f1(counts)["f1"] > 0.9
+
+
+def test_bundle_holds_fp16_weights_and_a_complete_card(tiny_card, weights_dir):
+    directory = weights_dir / tiny_card["name"]
+    card = json.loads((directory / "card.json").read_text())
+    for key in ("name", "arch", "version", "image_size", "preprocessing", "thresholds", "metrics", "training"):
+        assert key in card
+    assert 0.0 <= card["thresholds"]["low"] < card["thresholds"]["high"] <= 1.0
+    from safetensors.torch import load_file
+
+    state = load_file(str(directory / "model.safetensors"))
+    assert all(t.dtype.is_floating_point is False or str(t.dtype) == "torch.float16" for t in state.values())
+    model, loaded = bundle_load(directory=directory)
+    assert loaded == card and not model.training
+
+
+def test_missing_weights_raise_no_trained_weights_with_the_exact_message(tmp_path):
+    with pytest.raises(NoTrainedWeights) as caught:
+        detector_load(weights_dir=tmp_path, name="ghost")
+    assert str(caught.value) == "no trained weights for ghost"
+
+
+def test_verdict_follows_the_card_thresholds(tiny_detector):
+    low, high = tiny_detector.card["thresholds"]["low"], tiny_detector.card["thresholds"]["high"]
+    assert tiny_detector.verdict(high) == "ai"
+    assert tiny_detector.verdict(min(1.0, high + 0.01)) == "ai"
+    assert tiny_detector.verdict(low - 1e-9 if low > 0 else -1.0) == "real"
+    if low < high:
+        assert tiny_detector.verdict(low) == "uncertain"
+
+
+def test_gradcam_map_has_the_image_shape_and_is_normalised_by_its_99th_percentile(tiny_detector, synthetic_split):
+    ai = next(s for s in synthetic_split["splits"]["test"] if s.label == 1)
+    heat = tiny_detector.heatmap(Image.open(ai.path))
+    size = tiny_detector.image_size
+    assert heat.shape == (size, size) and heat.dtype == np.float32
+    assert heat.min() >= 0.0 and heat.max() <= 1.0
+    # 99th-percentile scaling: about 1% of the map saturates at 1, the rest spreads below it.
+    assert 0.005 <= np.mean(heat >= 1.0) <= 0.2
+    assert np.isclose(np.percentile(heat, 99), 1.0, atol=1e-3)
+
+
+def test_overlay_is_a_png_and_reuses_one_cam_per_layer(tiny_detector, synthetic_split):
+    image = Image.open(synthetic_split["splits"]["test"][0].path)
+    png = tiny_detector.overlay(image)
+    assert Image.open(io.BytesIO(png)).size == (tiny_detector.image_size,) * 2
+    cam = tiny_detector._cams[GRADCAM_DEFAULT_LAYER["mobilenet_v2"]]
+    tiny_detector.overlay(image)
+    tiny_detector.overlay(image, layer="features.18")
+    assert tiny_detector._cams[GRADCAM_DEFAULT_LAYER["mobilenet_v2"]] is cam and len(tiny_detector._cams) == 2
+    with pytest.raises(ValueError, match="unknown Grad-CAM layer"):
+        tiny_detector.overlay(image, layer="nope")
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_architecture_builds_with_a_two_class_head_and_gradcam_layers(arch):
+    import torch
+
+    model = net_build(arch).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 2)
+    layers = gradcam_layers(model, arch)
+    assert GRADCAM_DEFAULT_LAYER[arch] in layers and len(layers) == 3
+
+
+def test_finetune_head_freezes_everything_but_the_classifier():
+    model = net_build("mobilenet_v2")
+    net_finetune_set(model, "mobilenet_v2", mode="head")
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith("classifier") for name in trainable)
+    net_finetune_set(model, "mobilenet_v2", mode="last-block")
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert any(name.startswith("features.18") for name in trainable)
+    assert not any(name.startswith("features.17") for name in trainable)
+
+
+def test_training_can_start_from_a_local_checkpoint(tiny_card, weights_dir, synthetic_split, tmp_path):
+    splits = synthetic_split["splits"]
+    from detection.core.train import train_run
+
+    card = train_run(
+        arch="mobilenet_v2",
+        train=splits["train"],
+        val=splits["val"],
+        out_dir=tmp_path,
+        name="ft",
+        epochs=1,
+        image_size=tiny_card["image_size"],
+        batch_size=8,
+        augment=True,
+        progress=False,
+        init=weights_dir / tiny_card["name"],
+        finetune="head",
+    )
+    assert card["training"]["init_skipped"] == [] and card["training"]["finetune"] == "head"
+
+
+def test_occlusion_map_of_the_clip_probe_kind_has_the_image_shape(tiny_detector, synthetic_split):
+    from detection.core.clip_probe import occlusion_map
+    from detection.core.inference import cam_normalise
+    from detection.core.preprocess import arrays_to_tensor
+
+    ai = next(s for s in synthetic_split["splits"]["test"] if s.label == 1)
+    batch = arrays_to_tensor([tiny_detector.canonical(Image.open(ai.path))])
+    heat = cam_normalise(occlusion_map(tiny_detector.model, batch, grid=4))
+    assert heat.shape == (tiny_detector.image_size,) * 2 and 0.0 <= heat.min() <= heat.max() <= 1.0
+
+
+def test_every_model_kind_has_a_default_heatmap_layer():
+    from detection.core.layers import GRADCAM_DEFAULT_LAYER, GRADCAM_LAYER_PATHS
+
+    for arch in ARCHITECTURES:
+        assert GRADCAM_DEFAULT_LAYER[arch] in GRADCAM_LAYER_PATHS[arch]
+    assert GRADCAM_DEFAULT_LAYER["clip_probe"] == "occlusion"

@@ -1,0 +1,361 @@
+import io
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from detection.models import Detection, Evidence, Heatmap, ModelSetting
+from moderation import selectors, services
+from moderation.models import AuditEvent, Decision, State, Submission
+from tests.conftest import login
+from tests.test_statistics import detection_row, submission_row
+
+
+def flagged_rows(contributor, count: int, start: int = 1) -> list[Submission]:
+    return [
+        submission_row(contributor=contributor, n=n, ai_probability=n / 1000, verdict="ai")
+        for n in range(start, start + count)
+    ]
+
+
+def queue_ids(client, **params) -> list[int]:
+    return [s.pk for s in client.get(reverse("queue"), params).context["page"]]
+
+
+@pytest.fixture
+def varied_queue(contributor, other_contributor):
+    """Five flagged items that differ in exactly one filtered attribute each."""
+    now = timezone.now()
+    items = {
+        "forest_ai": submission_row(contributor=contributor, n=1, scenery="forest", ai_probability=0.95, verdict="ai"),
+        "sea_uncertain": submission_row(
+            contributor=contributor, n=2, scenery="sea", ai_probability=0.55, verdict="uncertain"
+        ),
+        "old": submission_row(
+            contributor=contributor, n=3, ai_probability=0.80, verdict="ai", state_changed_at=now - timedelta(days=3)
+        ),
+        "bobs": submission_row(contributor=other_contributor, n=4, ai_probability=0.70, verdict="ai"),
+        "cleared": submission_row(
+            contributor=contributor, n=5, state=State.CLEARED, ai_probability=0.1, verdict="real"
+        ),
+    }
+    Submission.objects.filter(pk=items["old"].pk).update(created_at=now - timedelta(days=3))
+    detection_row(submission=items["sea_uncertain"], model_name="resnet50", verdict="uncertain")
+    return items
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["forest_ai", "old", "bobs", "sea_uncertain"]),
+        ({"scenery": "sea"}, ["sea_uncertain"]),
+        ({"verdict": "uncertain"}, ["sea_uncertain"]),
+        ({"probability_min": "0.6", "probability_max": "0.9"}, ["old", "bobs"]),
+        ({"model_name": "resnet50"}, ["sea_uncertain"]),
+        ({"contributor": "bob"}, ["bobs"]),
+        ({"date_to": "YESTERDAY"}, ["old"]),
+        ({"ordering": "oldest"}, ["old", "forest_ai", "sea_uncertain", "bobs"]),
+    ],
+)
+def test_the_queue_filters_and_orders_flagged_items(client, moderator, varied_queue, params, expected):
+    yesterday = (timezone.now() - timedelta(days=1)).date().isoformat()
+    params = {key: yesterday if value == "YESTERDAY" else value for key, value in params.items()}
+    ids = queue_ids(login(client, moderator), **params)
+    assert ids == [varied_queue[name].pk for name in expected]
+
+
+def test_state_counts_are_shown_above_the_queue(client, moderator, varied_queue):
+    page = login(client, moderator).get(reverse("queue"))
+    counts = {value: n for value, _, n in page.context["counts"]}
+    assert counts[State.FLAGGED] == 4 and counts[State.CLEARED] == 1 and counts[State.APPEALED] == 0
+    assert 'data-count="flagged">4<' in page.content.decode()
+
+
+def test_the_queue_page_costs_the_same_queries_for_five_or_fifty_items(
+    client, moderator, contributor, django_assert_max_num_queries
+):
+    flagged_rows(contributor, 5)
+    login(client, moderator)
+    with django_assert_max_num_queries(12):
+        client.get(reverse("queue"))
+    flagged_rows(contributor, 45, start=100)
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse("queue"))
+    assert len(page.context["page"].object_list) == 50
+
+
+def test_the_submissions_page_does_not_query_per_row(client, contributor, moderator, django_assert_max_num_queries):
+    for submission in flagged_rows(contributor, 30):
+        services.submission_decide(
+            submission_id=submission.pk, moderator=moderator, outcome="reject", reason_code="ai-generated"
+        )
+    login(client, contributor)
+    with django_assert_max_num_queries(10):
+        page = client.get(reverse("submission_list"))
+    assert page.content.decode().count("AI-generated image") == 30
+
+
+def test_the_audit_and_appeals_pages_do_not_query_per_row(
+    client, contributor, moderator, second_moderator, django_assert_max_num_queries
+):
+    for submission in flagged_rows(contributor, 20):
+        services.submission_decide(
+            submission_id=submission.pk, moderator=moderator, outcome="reject", reason_code="ai-generated"
+        )
+        services.appeal_create(submission_id=submission.pk, contributor=contributor, message="Real photo.")
+    login(client, second_moderator)
+    with django_assert_max_num_queries(10):
+        assert len(client.get(reverse("appeal_queue")).context["page"].object_list) == 20
+    with django_assert_max_num_queries(10):
+        assert len(client.get(reverse("audit_log")).context["page"].object_list) == 40  # a decision and an appeal each
+
+
+def test_next_and_previous_follow_the_queue_order_and_skip_items_others_hold(contributor, moderator, second_moderator):
+    low, middle, high = flagged_rows(contributor, 3)
+    assert selectors.queue_neighbours(moderator=moderator, submission=middle) == (high.pk, low.pk)
+    services.submission_claim(submission_id=low.pk, moderator=second_moderator)
+    assert selectors.queue_neighbours(moderator=moderator, submission=middle) == (high.pk, None)
+    assert selectors.queue_first(moderator=moderator, exclude_id=high.pk) == middle.pk
+
+
+def test_after_a_decision_the_moderator_lands_on_the_next_item(client, contributor, moderator):
+    first, second = flagged_rows(contributor, 2)
+    login(client, moderator)
+    response = client.post(
+        reverse("submission_decide", args=[second.pk]), {"outcome": "approve", "reason": "verified-photograph"}
+    )
+    assert client.get(response.url).url == reverse("submission_detail", args=[first.pk])
+
+
+def test_bulk_reject_applies_each_item_and_reports_the_refused_ones(client, contributor, moderator, second_moderator):
+    free, decided, held = flagged_rows(contributor, 3)
+    services.submission_decide(
+        submission_id=decided.pk, moderator=second_moderator, outcome="approve", reason_code="verified-photograph"
+    )
+    services.submission_claim(submission_id=held.pk, moderator=second_moderator)
+    login(client, moderator)
+    response = client.post(
+        reverse("queue_bulk_decide"),
+        {"ids": [free.pk, decided.pk, held.pk], "outcome": "reject", "reason": "ai-generated", "note": "batch"},
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert f"1 rejected: #{free.pk}" in messages
+    assert any(f"#{decided.pk} is approved" in m for m in messages)
+    assert any(f"#{held.pk} is being reviewed by max" in m for m in messages)
+    states = dict(Submission.objects.values_list("pk", "state"))
+    assert (states[free.pk], states[decided.pk], states[held.pk]) == ("rejected", "approved", "flagged")
+    assert Decision.objects.get(submission=free).note == "batch"
+
+
+def test_bulk_with_a_reason_that_does_not_fit_changes_nothing(client, contributor, moderator):
+    [item] = flagged_rows(contributor, 1)
+    login(client, moderator)
+    client.post(reverse("queue_bulk_decide"), {"ids": [item.pk], "outcome": "approve", "reason": "ai-generated"})
+    assert Submission.objects.get(pk=item.pk).state == State.FLAGGED
+
+
+def test_the_submissions_page_polls_state_for_the_visible_ids_only_of_ones_own(
+    client, contributor, other_contributor, moderator
+):
+    mine, decided = flagged_rows(contributor, 2)
+    services.submission_decide(
+        submission_id=decided.pk, moderator=moderator, outcome="reject", reason_code="ai-generated", note="fingers"
+    )
+    theirs = submission_row(contributor=other_contributor, n=50, state=State.ANALYSING)
+    login(client, contributor)
+    data = client.get(reverse("submission_statuses"), {"ids": f"{mine.pk},{decided.pk},{theirs.pk},x"}).json()
+    rows = data["submissions"]
+    assert set(rows) == {str(mine.pk), str(decided.pk)}
+    assert rows[str(mine.pk)]["state"] == "flagged" and rows[str(mine.pk)]["appeal_url"] == ""
+    assert rows[str(decided.pk)]["outcome"] == "AI-generated image: fingers"
+    assert rows[str(decided.pk)]["appeal_url"] == reverse("submission_appeal", args=[decided.pk])
+
+
+def jpeg_with_camera_exif() -> bytes:
+    img = Image.new("RGB", (96, 64), (120, 140, 90))
+    exif = img.getexif()
+    exif[0x010F] = "Canon"  # Make
+    exif[0x0110] = "EOS R5"  # Model
+    buffer = io.BytesIO()
+    img.save(buffer, format="JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def test_the_detail_page_shows_exif_every_model_and_the_conflict_with_the_detector(
+    client, contributor, moderator, submission_make, force_verdict
+):
+    force_verdict("ai")
+    submission = submission_make(contributor=contributor, data=jpeg_with_camera_exif())
+    Evidence.objects.create(
+        submission=submission,
+        kind="xmp",
+        key="DigitalSourceType",
+        value="trainedAlgorithmicMedia",
+        suggests="ai",
+        detail="IPTC says generated by AI",
+    )
+    detection_row(submission=submission, model_name="resnet50", verdict="real", ai_probability=0.12)
+    page = login(client, moderator).get(reverse("submission_detail", args=[submission.pk]))
+    html = page.content.decode()
+    assert page.context["exif"]["Make"] == "Canon" and "EOS R5" in html
+    assert "Camera EXIF present, but the detector says AI-generated." in page.context["conflicts"]
+    assert "Declared as not made with AI, but the metadata says generative AI." in page.context["conflicts"]
+    assert "resnet50" in html and "0.120" in html
+    assert [c.layer for c in page.context["layers"]] == ["features.6", "features.13", "features.18"]
+    assert page.context["layer"].layer == "features.13"
+    assert 'id="opacity"' in html and 'data-key="h"' in html
+
+
+def test_a_moderator_renders_a_missing_heatmap_layer_and_then_sees_it(
+    client, contributor, moderator, submission_make, force_verdict, django_capture_on_commit_callbacks
+):
+    force_verdict("ai")
+    submission = submission_make(contributor=contributor)
+    detection = submission.detections.get()
+    login(client, moderator)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("heatmap_request", args=[detection.pk]), {"layer": "features.6"})
+    assert Heatmap.objects.filter(detection=detection, layer="features.6").exists()
+    page = client.get(response.url)
+    assert page.context["layer"].layer == "features.6"
+    assert page.context["missing_layers"] == ["features.18"]
+
+
+def test_a_layer_still_rendering_shows_the_default_heatmap_meanwhile(
+    client, contributor, moderator, submission_make, force_verdict
+):
+    force_verdict("ai")
+    submission = submission_make(contributor=contributor)
+    detection = submission.detections.get()
+    page = login(client, moderator).get(
+        reverse("submission_detail", args=[submission.pk]), {"detection": detection.pk, "layer": "features.18"}
+    )
+    assert page.status_code == 200
+    assert page.context["layer"].layer == "features.13"
+    assert '<option value="features.18" selected>' in page.content.decode()
+    assert client.post(reverse("heatmap_request", args=[detection.pk]), {"layer": "fc"}).status_code == 302
+    assert not Heatmap.objects.filter(layer="fc").exists()
+
+
+def test_re_analysis_is_requested_from_the_detail_page(
+    client, contributor, moderator, submission_make, force_verdict, django_capture_on_commit_callbacks
+):
+    force_verdict("real")
+    submission = submission_make(contributor=contributor)
+    Detection.objects.all().delete()
+    login(client, moderator)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("submission_reanalyse", args=[submission.pk]), {"model_name": "tiny_mobilenet"})
+    assert submission.detections.count() == 1
+    client.post(reverse("submission_reanalyse", args=[submission.pk]), {"model_name": "no-such-model"})
+    assert not AuditEvent.objects.filter(reason="with no-such-model").exists()
+
+
+def test_the_audit_page_filters_by_actor_action_date_and_submission(client, contributor, moderator, second_moderator):
+    first, second = flagged_rows(contributor, 2)
+    services.submission_decide(
+        submission_id=first.pk, moderator=moderator, outcome="reject", reason_code="ai-generated"
+    )
+    services.submission_decide(
+        submission_id=second.pk, moderator=second_moderator, outcome="approve", reason_code="verified-photograph"
+    )
+    login(client, moderator)
+
+    def events(**params) -> list[tuple]:
+        page = client.get(reverse("audit_log"), params).context["page"]
+        return [(e.submission_id, e.action, e.actor.username if e.actor else None) for e in page]
+
+    assert events(actor="max") == [(second.pk, "decided", "max")]
+    assert events(submission_id=first.pk, action="decided") == [(first.pk, "decided", "mona")]
+    assert events(date_from=(timezone.now() + timedelta(days=1)).date().isoformat()) == []
+    assert "decided" in client.get(reverse("audit_log")).context["form"].fields["action"].choices[1]
+
+
+def test_a_contributor_cannot_see_the_audit_log_or_appeals_queue(client, contributor):
+    login(client, contributor)
+    assert client.get(reverse("audit_log")).status_code == 403
+    assert client.get(reverse("appeal_queue")).status_code == 403
+
+
+def test_navigation_links_follow_permissions(client, contributor, moderator, platform_admin):
+    nav = {
+        user.username: login(client, user).get(reverse("submission_list")).content.decode()
+        for user in (contributor, moderator, platform_admin)
+    }
+    assert reverse("queue") not in nav["alice"] and reverse("audit_log") not in nav["alice"]
+    assert reverse("appeal_queue") in nav["mona"] and reverse("statistics") not in nav["mona"]
+    assert reverse("statistics") in nav["ada"] and reverse("model_settings") in nav["ada"]
+
+
+def test_an_admin_activates_a_model_and_sets_thresholds_per_scenery(client, platform_admin, tiny_detector):
+    login(client, platform_admin)
+    page = client.get(reverse("model_settings"))
+    assert page.context["selected"] == tiny_detector and page.context["card"]["arch"] == "mobilenet_v2"
+    client.post(reverse("model_activate"), {"model_name": tiny_detector})
+    assert ModelSetting.objects.get(is_active=True).model_name == tiny_detector
+    client.post(
+        reverse("model_thresholds", args=[tiny_detector]), {"forest_low": "0.2", "forest_high": "0.8", "sea_low": ""}
+    )
+    assert ModelSetting.objects.get(model_name=tiny_detector).thresholds == {"forest": {"low": 0.2, "high": 0.8}}
+    refused = client.post(reverse("model_thresholds", args=[tiny_detector]), {"sea_low": "0.9", "sea_high": "0.1"})
+    assert refused.status_code == 200 and refused.context["thresholds_form"].errors
+    assert ModelSetting.objects.get(model_name=tiny_detector).thresholds == {"forest": {"low": 0.2, "high": 0.8}}
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"model activated", "thresholds changed"} <= actions
+
+
+def test_activating_a_model_without_weights_is_refused(client, platform_admin, tiny_detector):
+    login(client, platform_admin)
+    client.post(reverse("model_activate"), {"model_name": "resnet50"})
+    assert not ModelSetting.objects.filter(is_active=True).exists()
+
+
+def test_the_evaluation_report_is_served_to_admins_sandboxed_and_404_when_missing(
+    client, platform_admin, moderator, tiny_detector, tiny_weights_dir
+):
+    login(client, platform_admin)
+    report = tiny_weights_dir / tiny_detector / "report.html"
+    report.unlink(missing_ok=True)
+    assert client.get(reverse("model_report", args=[tiny_detector])).status_code == 404
+    assert client.get(reverse("model_report", args=["..%2F..%2Fetc"])).status_code == 404
+    report.write_text("<h1>Evaluation of tiny</h1>")
+    try:
+        response = client.get(reverse("model_report", args=[tiny_detector]))
+        assert b"Evaluation of tiny" in b"".join(response.streaming_content)
+        assert response["Content-Security-Policy"].startswith("sandbox")
+        assert client.get(reverse("model_settings")).context["has_report_html"]
+        client.logout()
+        assert login(client, moderator).get(reverse("model_report", args=[tiny_detector])).status_code == 403
+    finally:
+        report.unlink()
+
+
+def test_a_moderator_cannot_change_model_settings(client, moderator, tiny_detector):
+    login(client, moderator)
+    assert client.get(reverse("model_settings")).status_code == 403
+    assert client.post(reverse("model_activate"), {"model_name": tiny_detector}).status_code == 403
+
+
+def test_a_moderator_sees_shortcut_help_on_queue_and_detail(client, contributor, moderator):
+    [item] = flagged_rows(contributor, 1)
+    login(client, moderator)
+    for url in (reverse("queue"), reverse("submission_detail", args=[item.pk])):
+        html = client.get(url).content.decode()
+        assert 'id="shortcut-help"' in html and "<kbd>?</kbd>" in html
+
+
+def test_the_review_page_costs_a_bounded_number_of_queries_whatever_the_history(
+    client, contributor, moderator, submission_make, force_verdict, django_assert_max_num_queries
+):
+    force_verdict("ai")
+    submission = submission_make(contributor=contributor)
+    for model_name in ("resnet50", "efficientnet_b0"):
+        detection_row(submission=submission, model_name=model_name, verdict="ai")
+    flagged_rows(contributor, 10, start=200)
+    login(client, moderator)
+    with django_assert_max_num_queries(18):
+        page = client.get(reverse("submission_detail", args=[submission.pk]))
+    assert len(page.context["detections"]) == 3

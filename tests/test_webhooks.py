@@ -1,0 +1,279 @@
+import hashlib
+import hmac
+import io
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib.auth.models import Group
+
+from moderation import services as moderation_services
+from moderation.models import State, Submission
+from tests.factories import UserFactory, image_bytes
+from webhooks import services
+from webhooks.models import Event, WebhookDelivery
+from webhooks.tasks import MAX_RETRIES, webhook_deliver
+
+
+@dataclass
+class Receiver:
+    """A real HTTP endpoint on 127.0.0.1 that checks signatures the way a subscriber should."""
+
+    url: str
+    secret: str = ""
+    # Status codes to answer with, in order; 200 once they run out.
+    codes: list[int] = field(default_factory=list)
+    requests: list[dict] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver():
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            expected = "sha256=" + hmac.new(state.secret.encode(), body, hashlib.sha256).hexdigest()
+            valid = hmac.compare_digest(expected, self.headers.get("X-Portal-Signature", ""))
+            state.requests.append(
+                {"path": self.path, "headers": dict(self.headers), "body": json.loads(body), "signature_valid": valid}
+            )
+            code = state.codes.pop(0) if state.codes else (200 if valid else 401)
+            self.send_response(code)
+            if code == 302:
+                self.send_header("Location", "/elsewhere")
+            self.end_headers()
+            self.wfile.write(b"thanks" if code == 200 else f"status {code}".encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hook(platform_admin, receiver):
+    webhook = services.webhook_create(
+        owner=platform_admin, url=receiver.url, events=[Event.SUBMISSION_ANALYSED, Event.SUBMISSION_DECIDED]
+    )
+    receiver.secret = webhook.secret
+    return webhook
+
+
+@pytest.fixture
+def flagged(contributor):
+    """Uploaded through the real service and set flagged as analysis would: these tests are about delivery."""
+    submission = moderation_services.submission_create(
+        contributor=contributor, stream=io.BytesIO(image_bytes()), original_name="photo.jpg", scenery="forest"
+    )
+    Submission.objects.filter(pk=submission.pk).update(state=State.FLAGGED, verdict="ai", ai_probability=0.93)
+    submission.refresh_from_db()
+    return submission
+
+
+@pytest.fixture
+def emit(django_capture_on_commit_callbacks):
+    """Emit as the analysis and decision services will: inside a transaction, sent once it commits."""
+
+    def run(event: str, submission_id: int) -> list[WebhookDelivery]:
+        with django_capture_on_commit_callbacks(execute=True):
+            deliveries = services.webhook_event_emit(event=event, submission_id=submission_id)
+        for delivery in deliveries:
+            delivery.refresh_from_db()
+        return deliveries
+
+    return run
+
+
+def test_a_decision_is_delivered_signed_and_the_receiver_verifies_the_signature(
+    hook, receiver, flagged, moderator, emit
+):
+    moderation_services.submission_decide(
+        submission_id=flagged.pk, moderator=moderator, outcome="reject", reason_code="ai-generated", note="Hands"
+    )
+    [delivery] = emit(Event.SUBMISSION_DECIDED, flagged.pk)
+
+    [request] = receiver.requests
+    assert request["signature_valid"]
+    headers = request["headers"]
+    assert headers["X-Portal-Event"] == "submission.decided"
+    assert headers["X-Portal-Event-Id"] == str(delivery.event_id) == request["body"]["id"]
+    assert headers["X-Portal-Timestamp"].isdigit()
+    assert headers["Content-Type"] == "application/json"
+    submission = request["body"]["data"]["submission"]
+    assert (submission["id"], submission["state"], submission["verdict"]) == (flagged.pk, "rejected", "ai")
+    assert submission["decision"]["reason"] == "ai-generated"
+    assert submission["decision"]["note"] == "Hands"
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("delivered", 1, 200)
+    assert delivery.response_excerpt == "thanks"
+    assert delivery.delivered_at is not None
+
+
+def test_a_receiver_with_another_secret_rejects_the_delivery_and_it_is_not_retried(hook, receiver, flagged, emit):
+    receiver.secret = "not-the-secret"
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert not receiver.requests[0]["signature_valid"]
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", 1, 401)
+
+
+def test_an_analysed_event_carries_the_verdict_and_probability(hook, receiver, flagged, emit):
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    body = receiver.requests[0]["body"]
+    assert body["event"] == "submission.analysed"
+    assert body["data"]["submission"]["state"] == "flagged"
+    assert body["data"]["submission"]["ai_probability"] == flagged.ai_probability
+    assert "decision" not in body["data"]["submission"]
+    assert delivery.payload == body
+
+
+def test_a_500_is_retried_and_each_attempt_recorded_until_it_succeeds(hook, receiver, flagged, emit):
+    receiver.codes = [500, 503, 429]
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert len(receiver.requests) == 4
+    # Every attempt carries the same event id, so the receiver can drop duplicates.
+    assert len({r["headers"]["X-Portal-Event-Id"] for r in receiver.requests}) == 1
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("delivered", 4, 200)
+    assert delivery.error == ""
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_after_the_last_retry(hook, receiver, flagged, emit):
+    receiver.codes = [500] * 20
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert len(receiver.requests) == MAX_RETRIES + 1
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", MAX_RETRIES + 1, 500)
+    assert delivery.error == "HTTP 500"
+
+
+def test_an_unreachable_receiver_is_retried_as_a_network_error(platform_admin, flagged, emit):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    services.webhook_create(owner=platform_admin, url=f"http://127.0.0.1:{port}/", events=["submission.analysed"])
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", MAX_RETRIES + 1, None)
+    assert "refused" in delivery.error.lower()
+
+
+def test_a_4xx_is_final_and_a_redirect_is_never_followed(hook, receiver, flagged, emit, platform_admin):
+    receiver.codes = [404]
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", 1, 404)
+
+    receiver.requests.clear()
+    receiver.codes = [302]
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert [r["path"] for r in receiver.requests] == ["/hook"]
+    assert (delivery.status, delivery.response_code) == ("failed", 302)
+
+
+def test_inactive_hooks_and_other_events_get_no_delivery(platform_admin, receiver, flagged, emit):
+    services.webhook_create(owner=platform_admin, url=receiver.url, events=["submission.analysed"], active=False)
+    services.webhook_create(owner=platform_admin, url=receiver.url, events=["submission.decided"])
+    assert emit(Event.SUBMISSION_ANALYSED, flagged.pk) == []
+    assert receiver.requests == []
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_hook_whose_owner_may_no_longer_see_the_submission_gets_nothing(hook, receiver, flagged, emit):
+    hook.owner.groups.set([Group.objects.get(name="contributor")])
+    assert emit(Event.SUBMISSION_ANALYSED, flagged.pk) == []
+    assert receiver.requests == []
+
+
+def test_emitting_sends_nothing_before_the_transaction_commits(
+    hook, receiver, flagged, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        [delivery] = services.webhook_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=flagged.pk)
+    assert len(callbacks) == 1
+    assert receiver.requests == []
+    assert delivery.status == "pending"
+
+
+def test_a_task_that_runs_twice_delivers_once(hook, receiver, flagged, emit):
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    webhook_deliver.delay(delivery.pk)
+    delivery.refresh_from_db()
+    assert len(receiver.requests) == 1
+    assert delivery.attempts == 1
+
+
+def test_a_hook_disabled_after_the_event_was_emitted_is_not_called(
+    hook, receiver, flagged, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        [delivery] = services.webhook_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=flagged.pk)
+    hook.active = False
+    hook.save()
+    for callback in callbacks:
+        callback()
+    delivery.refresh_from_db()
+    assert receiver.requests == []
+    assert (delivery.status, delivery.error, delivery.attempts) == ("failed", "Webhook disabled.", 0)
+
+
+def test_an_unknown_event_is_a_programming_error(flagged):
+    with pytest.raises(ValueError, match="Unknown webhook event"):
+        services.webhook_event_emit(event="submission.deleted", submission_id=flagged.pk)
+
+
+def test_webhooks_and_deliveries_are_visible_in_the_django_admin(client, hook, receiver, flagged, emit):
+    emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    superuser = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    assert receiver.url in client.get("/django-admin/webhooks/webhook/").content.decode()
+    assert client.get(f"/django-admin/webhooks/webhook/{hook.pk}/change/").status_code == 200
+    deliveries = client.get("/django-admin/webhooks/webhookdelivery/")
+    assert deliveries.status_code == 200
+    assert "submission.analysed" in deliveries.content.decode()
+
+
+# --- Wired into analysis and decisions ------------------------------------------------
+
+
+def test_an_analysis_that_flags_notifies_subscribers(hook, receiver, contributor, submission_make, force_verdict):
+    force_verdict("ai")
+    submission = submission_make(contributor=contributor)
+    [request] = receiver.requests
+    assert request["signature_valid"]
+    assert request["body"]["event"] == "submission.analysed"
+    assert request["body"]["data"]["submission"]["state"] == "flagged"
+    assert request["body"]["data"]["submission"]["id"] == submission.pk
+
+
+def test_a_receiver_that_is_down_never_holds_up_analysis(platform_admin, contributor, submission_make, force_verdict):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    services.webhook_create(owner=platform_admin, url=f"http://127.0.0.1:{port}/", events=["submission.analysed"])
+    force_verdict("real")
+    submission = submission_make(contributor=contributor)
+    assert submission.state == State.CLEARED
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", MAX_RETRIES + 1)
+
+
+def test_review_and_appeal_decisions_notify_subscribers(
+    hook, receiver, flagged, contributor, moderator, second_moderator, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        moderation_services.submission_decide(
+            submission_id=flagged.pk, moderator=moderator, outcome="reject", reason_code="ai-generated"
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        appeal = moderation_services.appeal_create(submission_id=flagged.pk, contributor=contributor, message="Film")
+        moderation_services.appeal_decide(
+            appeal_id=appeal.pk, moderator=second_moderator, outcome="approve", reason_code="camera-evidence"
+        )
+    decisions = [r["body"]["data"]["submission"]["decision"] for r in receiver.requests]
+    assert [(d["stage"], d["outcome"]) for d in decisions] == [("review", "reject"), ("appeal", "approve")]
+    assert {r["body"]["event"] for r in receiver.requests} == {"submission.decided"}
