@@ -27,7 +27,6 @@ from api.throttles import UploadRateThrottle
 from detection import services as detection_services
 from detection.models import Heatmap
 from moderation import selectors, services, statistics
-from moderation.images import UploadRefused
 from moderation.models import Appeal, Submission
 from moderation.views import IMAGE_CONTENT_TYPES
 from webhooks import services as webhook_services
@@ -101,21 +100,18 @@ class SubmissionListCreateView(GenericAPIView):
         upload = serializers.SubmissionCreateInputSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        results = []
-        for upload_file, scenery, declared_ai in zip(data["files"], data["scenery"], data["declared_ai"], strict=True):
-            try:
-                submission = services.submission_create(
-                    contributor=request.user,
-                    stream=upload_file,
-                    original_name=upload_file.name,
-                    scenery=scenery,
-                    declared_ai=declared_ai,
-                )
-            except UploadRefused as exc:
-                results.append({"name": upload_file.name, "ok": False, "error": str(exc)})
-            else:
-                url = request.build_absolute_uri(reverse("api:submission-detail", args=[submission.pk]))
-                results.append({"name": upload_file.name, "ok": True, "id": submission.pk, "url": url})
+        results = [
+            result.as_dict(
+                url=result.submission_id
+                and request.build_absolute_uri(reverse("api:submission-detail", args=[result.submission_id]))
+            )
+            for result in services.submissions_create(
+                contributor=request.user,
+                files=data["files"],
+                sceneries=data["scenery"],
+                declarations=data["declared_ai"],
+            )
+        ]
         all_ok = all(result["ok"] for result in results)
         return Response(
             {"results": results}, status=status.HTTP_201_CREATED if all_ok else status.HTTP_207_MULTI_STATUS

@@ -71,6 +71,28 @@ class QueueFilters:
     ordering: str = "likely-ai"
 
 
+def submissions_filter(*, submissions: QuerySet[Submission], filters: QueueFilters) -> QuerySet[Submission]:
+    """Narrow submissions by the queue's filters; the dashboard and the API share this one definition."""
+    if filters.scenery:
+        submissions = submissions.filter(scenery=filters.scenery)
+    if filters.verdict:
+        submissions = submissions.filter(verdict=filters.verdict)
+    if filters.probability_min is not None:
+        submissions = submissions.filter(ai_probability__gte=filters.probability_min)
+    if filters.probability_max is not None:
+        submissions = submissions.filter(ai_probability__lte=filters.probability_max)
+    if filters.model_name:
+        ran = Detection.objects.filter(submission=OuterRef("pk"), model_name=filters.model_name)
+        submissions = submissions.filter(Exists(ran))
+    if filters.date_from:
+        submissions = submissions.filter(created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        submissions = submissions.filter(created_at__date__lte=filters.date_to)
+    if filters.contributor:
+        submissions = submissions.filter(contributor__username=filters.contributor)
+    return submissions
+
+
 def review_queue(
     *, moderator: AbstractBaseUser | None = None, filters: QueueFilters | None = None
 ) -> QuerySet[Submission]:
@@ -83,22 +105,7 @@ def review_queue(
     queue = Submission.objects.filter(state=State.FLAGGED)
     if moderator is not None:
         queue = queue.filter(_unclaimed_for(moderator=moderator))
-    if filters.scenery:
-        queue = queue.filter(scenery=filters.scenery)
-    if filters.verdict:
-        queue = queue.filter(verdict=filters.verdict)
-    if filters.probability_min is not None:
-        queue = queue.filter(ai_probability__gte=filters.probability_min)
-    if filters.probability_max is not None:
-        queue = queue.filter(ai_probability__lte=filters.probability_max)
-    if filters.model_name:
-        queue = queue.filter(Exists(Detection.objects.filter(submission=OuterRef("pk"), model_name=filters.model_name)))
-    if filters.date_from:
-        queue = queue.filter(created_at__date__gte=filters.date_from)
-    if filters.date_to:
-        queue = queue.filter(created_at__date__lte=filters.date_to)
-    if filters.contributor:
-        queue = queue.filter(contributor__username=filters.contributor)
+    queue = submissions_filter(submissions=queue, filters=filters)
     ordering = QUEUE_ORDERINGS.get(filters.ordering, QUEUE_ORDERINGS["likely-ai"])
     return queue.select_related("contributor").order_by(*ordering)
 

@@ -1,7 +1,7 @@
 """Writes for the moderation domain. Every state change goes through submission_transition."""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -147,6 +148,43 @@ def submission_create(
             default_storage.delete(path)
         raise
     return submission
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    name: str
+    submission_id: int | None = None
+    error: str = ""
+
+    def as_dict(self, *, url: str | None) -> dict:
+        if self.error:
+            return {"name": self.name, "ok": False, "error": self.error}
+        return {"name": self.name, "ok": True, "id": self.submission_id, "url": url}
+
+
+def submissions_create(
+    *,
+    contributor: AbstractBaseUser,
+    files: Sequence[UploadedFile],
+    sceneries: Sequence[str],
+    declarations: Sequence[bool],
+) -> list[UploadResult]:
+    """A batch upload, file by file: a refused file is reported with its message and never blocks the others."""
+    results = []
+    for upload_file, scenery, declared_ai in zip(files, sceneries, declarations, strict=True):
+        try:
+            submission = submission_create(
+                contributor=contributor,
+                stream=upload_file,
+                original_name=upload_file.name,
+                scenery=scenery,
+                declared_ai=declared_ai,
+            )
+        except UploadRefused as exc:
+            results.append(UploadResult(name=upload_file.name, error=str(exc)))
+        else:
+            results.append(UploadResult(name=upload_file.name, submission_id=submission.pk))
+    return results
 
 
 def submission_requeue(

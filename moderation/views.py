@@ -29,7 +29,6 @@ from moderation.forms import (
     StatisticsFilterForm,
     ThresholdsForm,
 )
-from moderation.images import UploadRefused
 from moderation.models import Appeal, Decision, Scenery, State
 
 IMAGE_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -70,21 +69,15 @@ def upload(request: HttpRequest) -> HttpResponse:
     files = request.FILES.getlist("files")
     sceneries = _per_file(request.POST.getlist("scenery"), len(files), Scenery.OTHER)
     declarations = _per_file(request.POST.getlist("declared_ai"), len(files), "0")
-    results = []
-    for upload_file, scenery, declared in zip(files, sceneries, declarations, strict=True):
-        try:
-            submission = services.submission_create(
-                contributor=request.user,
-                stream=upload_file,
-                original_name=upload_file.name,
-                scenery=scenery,
-                declared_ai=declared in {"1", "on", "true"},
-            )
-        except UploadRefused as exc:
-            results.append({"name": upload_file.name, "ok": False, "error": str(exc)})
-        else:
-            url = reverse("submission_detail", args=[submission.pk])
-            results.append({"name": upload_file.name, "ok": True, "id": submission.pk, "url": url})
+    results = [
+        result.as_dict(url=result.submission_id and reverse("submission_detail", args=[result.submission_id]))
+        for result in services.submissions_create(
+            contributor=request.user,
+            files=files,
+            sceneries=sceneries,
+            declarations=[declared in {"1", "on", "true"} for declared in declarations],
+        )
+    ]
     status = 200 if files and all(r["ok"] for r in results) else 400 if not files else 207
     if "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"results": results}, status=status)
