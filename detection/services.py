@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from detection.core.verdicts import verdict_for
 from detection.models import Detection, Evidence, Heatmap
 from detection.selectors import detection_reusable_get, model_active_name, model_names_available, thresholds_for
 from moderation.models import State, Submission, Verdict
@@ -23,14 +24,6 @@ logger = logging.getLogger(__name__)
 # Worth a retry: the database or the storage backend was briefly out of reach.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 FLAGGING_VERDICTS = {Verdict.AI, Verdict.UNCERTAIN}
-
-
-def verdict_from(*, probability: float, low: float, high: float) -> str:
-    if probability >= high:
-        return Verdict.AI
-    if probability < low:
-        return Verdict.REAL
-    return Verdict.UNCERTAIN
 
 
 def analysis_start(*, submission_id: int) -> Submission | None:
@@ -122,7 +115,7 @@ def detection_compute(*, submission: Submission, model_name: str) -> Detection:
         model_version=detector.version,
         defaults={
             "ai_probability": probability,
-            "verdict": verdict_from(probability=probability, low=low, high=high),
+            "verdict": verdict_for(probability, low=low, high=high),
             "threshold_low": low,
             "threshold_high": high,
             "latency_ms": latency_ms,

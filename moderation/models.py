@@ -70,11 +70,10 @@ class Submission(models.Model):
             models.Index(fields=["state", "-ai_probability"], name="submission_queue_idx"),
             models.Index(fields=["state", "state_changed_at"], name="submission_state_age_idx"),
             models.Index(fields=["contributor", "-created_at"], name="submission_contributor_idx"),
-            # Partial indexes in exactly the review queue's two orderings, so a page is an index scan.
+            # Partial indexes in exactly the review queue's two orderings, so a page is an index scan. A flagged
+            # item always has a probability, so no NULLS LAST is needed (SQLite cannot index one).
             models.Index(
-                models.F("ai_probability").desc(nulls_last=True),
-                models.F("state_changed_at"),
-                models.F("id"),
+                fields=["-ai_probability", "state_changed_at", "id"],
                 condition=models.Q(state="flagged"),
                 name="submission_flagged_likely_idx",
             ),

@@ -15,7 +15,8 @@ from detection.selectors import model_card_get
 from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, State, Submission, Verdict
 
 QUEUE_ORDERINGS = {
-    "likely-ai": (F("ai_probability").desc(nulls_last=True), "state_changed_at", "id"),
+    # Flagged items always carry a probability: plain DESC matches the partial index on every database.
+    "likely-ai": (F("ai_probability").desc(), "state_changed_at", "id"),
     "oldest": ("state_changed_at", "id"),
 }
 # States a contributor's page keeps polling for: analysis has not finished yet.

@@ -136,7 +136,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Detection
 DETECTOR_WEIGHTS_DIR = Path(os.environ.get("DETECTOR_WEIGHTS_DIR", BASE_DIR / "detection" / "weights"))
-DETECTOR_DEFAULT_MODEL = os.environ.get("DETECTOR_DEFAULT_MODEL", "mobilenet_v2")
+DETECTOR_DEFAULT_MODEL = os.environ.get("DETECTOR_DEFAULT_MODEL", "clip_probe_aug")
 DETECTOR_DEVICE = os.environ.get("DETECTOR_DEVICE", "cpu")
 # A submission queued or analysing for longer than this is re-queued by the sweeper.
 ANALYSIS_STUCK_AFTER = timedelta(minutes=env_int("ANALYSIS_STUCK_AFTER_MINUTES", 15))

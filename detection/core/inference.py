@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from torch import nn
 from detection.core.bundle import CARD_FILE, MODEL_FILE, bundle_load
 from detection.core.nets import GRADCAM_DEFAULT_LAYER, gradcam_layers
 from detection.core.preprocess import arrays_to_tensor, image_canonical
+from detection.core.verdicts import verdict_for
 
 AI_CLASS = 1
 BATCH_SIZE = 32
@@ -99,11 +101,7 @@ class Detector:
 
     def verdict(self, probability: float) -> str:
         thresholds = self.card["thresholds"]
-        if probability >= thresholds["high"]:
-            return "ai"
-        if probability < thresholds["low"]:
-            return "real"
-        return "uncertain"
+        return verdict_for(probability, low=thresholds["low"], high=thresholds["high"])
 
     def _cam(self, layer: str) -> _RawGradCAM:
         # One CAM object per layer for the Detector's life: building one registers hooks on the model.
@@ -146,6 +144,10 @@ class Detector:
 def detector_load(*, weights_dir: Path, name: str, device: str = "cpu") -> Detector:
     directory = Path(weights_dir) / name
     if not (directory / MODEL_FILE).is_file() or not (directory / CARD_FILE).is_file():
+        raise NoTrainedWeights(f"no trained weights for {name}")
+    encoder_file = json.loads((directory / CARD_FILE).read_text()).get("encoder_file")
+    if encoder_file and not (directory / encoder_file).is_file():
+        # clip_probe: the encoder is not in git; see clip_probe.encoder_extract.
         raise NoTrainedWeights(f"no trained weights for {name}")
     model, card = bundle_load(directory=directory)
     return Detector(model=model, card=card, device=device)

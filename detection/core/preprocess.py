@@ -36,8 +36,9 @@ def image_decode(data: bytes) -> Image.Image:
             img = Image.open(io.BytesIO(data))
             img.load()
             img = ImageOps.exif_transpose(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except UnidentifiedImageError as exc:
+        raise ValueError("cannot decode image: not a recognised image format, or corrupt data") from exc
+    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"cannot decode image: {exc}") from exc
     if img.mode != "RGB":
         # Flatten transparency onto white so alpha does not turn into black borders.

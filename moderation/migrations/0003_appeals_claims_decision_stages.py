@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='submission',
-            index=models.Index(models.OrderBy(models.F('ai_probability'), descending=True, nulls_last=True), models.F('state_changed_at'), models.F('id'), condition=models.Q(('state', 'flagged')), name='submission_flagged_likely_idx'),
+            index=models.Index(condition=models.Q(('state', 'flagged')), fields=['-ai_probability', 'state_changed_at', 'id'], name='submission_flagged_likely_idx'),
         ),
         migrations.AddIndex(
             model_name='submission',

