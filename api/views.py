@@ -1,5 +1,7 @@
 """Thin views: parse input, call the same services and selectors as the web pages, shape the output."""
 
+from collections.abc import Callable
+from functools import partial
 from importlib.resources import files
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -27,7 +29,7 @@ from api.throttles import UploadRateThrottle
 from detection import services as detection_services
 from detection.models import Heatmap
 from moderation import selectors, services, statistics
-from moderation.models import Appeal, Submission
+from moderation.models import Appeal, Decision, Submission
 from moderation.views import IMAGE_CONTENT_TYPES
 from webhooks import services as webhook_services
 from webhooks.selectors import webhooks_of
@@ -176,6 +178,26 @@ class QueueView(GenericAPIView):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
+def _decision_apply(request: Request, decide: Callable[..., Decision]) -> Response:
+    """Review and appeal decisions answer alike: 201, 400 for a reason that does not fit, 409 when too late."""
+    data = serializers.DecisionInputSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        decision = decide(
+            moderator=request.user,
+            outcome=data.validated_data["outcome"],
+            reason_code=data.validated_data["reason"],
+            note=data.validated_data["note"],
+        )
+    except services.TransitionRefused as exc:
+        return Response({"detail": f"Not applied: {exc}"}, status=status.HTTP_409_CONFLICT)
+    except ValueError as exc:
+        raise ValidationError({"reason": [str(exc)]}) from exc
+    return Response(
+        serializers.DecisionSerializer(decision, context={"request": request}).data, status=status.HTTP_201_CREATED
+    )
+
+
 class SubmissionDecisionView(APIView):
     permission_classes = [IsAuthenticated, CanReview]
 
@@ -190,25 +212,10 @@ class SubmissionDecisionView(APIView):
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        data = serializers.DecisionInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         try:
-            decision = services.submission_decide(
-                submission_id=pk,
-                moderator=request.user,
-                outcome=data.validated_data["outcome"],
-                reason_code=data.validated_data["reason"],
-                note=data.validated_data["note"],
-            )
+            return _decision_apply(request, partial(services.submission_decide, submission_id=pk))
         except Submission.DoesNotExist as exc:
             raise Http404 from exc
-        except services.TransitionRefused as exc:
-            return Response({"detail": f"Not applied: {exc}"}, status=status.HTTP_409_CONFLICT)
-        except ValueError as exc:
-            raise ValidationError({"reason": [str(exc)]}) from exc
-        return Response(
-            serializers.DecisionSerializer(decision, context={"request": request}).data, status=status.HTTP_201_CREATED
-        )
 
 
 class SubmissionRequeueView(APIView):
@@ -317,27 +324,12 @@ class AppealDecisionView(APIView):
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        data = serializers.DecisionInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         try:
-            decision = services.appeal_decide(
-                appeal_id=pk,
-                moderator=request.user,
-                outcome=data.validated_data["outcome"],
-                reason_code=data.validated_data["reason"],
-                note=data.validated_data["note"],
-            )
+            return _decision_apply(request, partial(services.appeal_decide, appeal_id=pk))
         except Appeal.DoesNotExist as exc:
             raise Http404 from exc
         except services.AppealRefused as exc:
             raise PermissionDenied(str(exc)) from exc
-        except services.TransitionRefused as exc:
-            return Response({"detail": f"Not applied: {exc}"}, status=status.HTTP_409_CONFLICT)
-        except ValueError as exc:
-            raise ValidationError({"reason": [str(exc)]}) from exc
-        return Response(
-            serializers.DecisionSerializer(decision, context={"request": request}).data, status=status.HTTP_201_CREATED
-        )
 
 
 # --- Statistics -----------------------------------------------------------------------
