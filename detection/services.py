@@ -52,11 +52,15 @@ def analysis_fail(*, submission_id: int, reason: str) -> None:
         logger.info("submission %s left analysis before it could be marked failed", submission_id)
 
 
-def _image_load(submission: Submission):
+def _original_read(submission: Submission) -> bytes:
+    with default_storage.open(submission.original.name, "rb") as fh:
+        return fh.read()
+
+
+def _image_load(submission: Submission, *, data: bytes | None = None):
     from detection.core.preprocess import image_decode
 
-    with default_storage.open(submission.original.name, "rb") as fh:
-        return image_decode(fh.read())
+    return image_decode(_original_read(submission) if data is None else data)
 
 
 def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -> Heatmap:
@@ -88,8 +92,11 @@ def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -
     return heatmap
 
 
-def detection_compute(*, submission: Submission, model_name: str) -> Detection:
-    """Score a submission with one model, once per model version; a flagging score also gets a heatmap."""
+def detection_compute(*, submission: Submission, model_name: str, data: bytes | None = None) -> Detection:
+    """Score a submission with one model, once per model version; a flagging score also gets a heatmap.
+
+    `data` is the original's bytes when the caller has them already, so storage is read once per analysis.
+    """
     from detection.runtime import detector_get
 
     detector = detector_get(name=model_name)
@@ -105,7 +112,7 @@ def detection_compute(*, submission: Submission, model_name: str) -> Detection:
     if reusable:
         probability, latency_ms = reusable.ai_probability, 0.0
     else:
-        image = _image_load(submission)
+        image = _image_load(submission, data=data)
         started = time.perf_counter()
         probability = float(detector.predict([image])[0])
         latency_ms = (time.perf_counter() - started) * 1000
@@ -128,13 +135,12 @@ def detection_compute(*, submission: Submission, model_name: str) -> Detection:
     return detection
 
 
-def evidence_record(*, submission: Submission) -> list[Evidence]:
+def evidence_record(*, submission: Submission, data: bytes | None = None) -> list[Evidence]:
     """Read provenance metadata once per submission; the extractor never raises on hostile metadata."""
     from detection.provenance import provenance_extract
 
     if not submission.evidence.exists():
-        with default_storage.open(submission.original.name, "rb") as fh:
-            findings = provenance_extract(data=fh.read())
+        findings = provenance_extract(data=_original_read(submission) if data is None else data)
         Evidence.objects.bulk_create(
             [
                 Evidence(
@@ -160,8 +166,9 @@ def analysis_run(*, submission_id: int) -> None:
     if submission is None:
         return
     try:
-        evidence = evidence_record(submission=submission)
-        detection = detection_compute(submission=submission, model_name=model_active_name())
+        data = _original_read(submission)
+        evidence = evidence_record(submission=submission, data=data)
+        detection = detection_compute(submission=submission, model_name=model_active_name(), data=data)
     except TRANSIENT_ERRORS:
         raise
     except NoTrainedWeights as exc:

@@ -117,11 +117,11 @@ def test_a_transient_database_error_is_retried_then_succeeds(contributor, submis
     real_compute = detection_services.detection_compute
     calls = []
 
-    def flaky(*, submission, model_name):
+    def flaky(*, submission, model_name, data=None):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("connection reset")
-        return real_compute(submission=submission, model_name=model_name)
+        return real_compute(submission=submission, model_name=model_name, data=data)
 
     monkeypatch.setattr(detection_services, "detection_compute", flaky)
     submission = submission_make(contributor=contributor)
@@ -136,7 +136,7 @@ def test_a_persistent_transient_error_ends_as_failed_not_stuck(
 
     force_verdict("real")
 
-    def down(*, submission, model_name):
+    def down(*, submission, model_name, data=None):
         raise OperationalError("database unreachable")
 
     monkeypatch.setattr(detection_services, "detection_compute", down)
@@ -150,7 +150,7 @@ def test_an_unexpected_error_fails_the_submission_with_its_reason(
 ):
     force_verdict("real")
 
-    def broken(*, submission, model_name):
+    def broken(*, submission, model_name, data=None):
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr(detection_services, "detection_compute", broken)
