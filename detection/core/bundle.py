@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -14,6 +15,14 @@ from detection.core.nets import net_build
 MODEL_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 CARD_REQUIRED = ("name", "arch", "version", "image_size", "thresholds")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def bundle_save(*, directory: Path, model: nn.Module, card: dict) -> None:
@@ -30,7 +39,7 @@ def bundle_save(*, directory: Path, model: nn.Module, card: dict) -> None:
         for key, value in model.state_dict().items()
     }
     save_file(state, str(directory / MODEL_FILE), metadata={"arch": card["arch"], "name": card["name"]})
-    (directory / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    card_save(directory=directory, card=card)
     # safetensors writes 0600; the web and worker users must be able to read the bundle.
     (directory / MODEL_FILE).chmod(0o644)
 
@@ -58,11 +67,18 @@ def card_load(*, directory: Path) -> dict:
     return json.loads((Path(directory) / CARD_FILE).read_text())
 
 
+def card_save(*, directory: Path, card: dict) -> None:
+    (Path(directory) / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+
+
+def checkpoint_file(path: Path) -> Path:
+    """The weights file of a checkpoint given as a file or as a bundle folder."""
+    return Path(path) / MODEL_FILE if Path(path).is_dir() else Path(path)
+
+
 def state_dict_load(path: Path) -> dict[str, torch.Tensor]:
     """Weights from a local checkpoint: a bundle folder, a .safetensors file or a torch .pt/.pth file."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL_FILE
+    path = checkpoint_file(path)
     if path.suffix == ".safetensors":
         state = load_file(str(path))
     else:

@@ -17,6 +17,7 @@ import onnxruntime
 import torch
 from torch import nn
 
+from detection.core.bundle import file_sha256
 from detection.core.preprocess import MEAN, STD
 
 ARCH = "clip_probe"
@@ -27,14 +28,6 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 EMBED_DIM = 512
 OCCLUSION_GRID = 4
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ClipEncoder:

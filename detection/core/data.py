@@ -233,3 +233,19 @@ def split_load(*, path: Path, folders: Sequence[Path] | None = None) -> dict:
         for name, rows in payload["splits"].items()
     }
     return payload
+
+
+def split_prepare(
+    *, directory: Path, folders: Sequence[Path] | None = None, split_file: Path | None = None, seed: int = 0,
+    holdout_sources: Sequence[str] | None = None,
+) -> dict:
+    """The split a new bundle trains on, saved as `directory/split.json`: another bundle's `split_file`
+    (so reports compare like with like; `folders` relocate its data) or a new seeded split of `folders`."""
+    if split_file is not None:
+        split = split_load(path=split_file, folders=folders)
+    elif folders:
+        split = split_make(folders=folders, seed=seed, holdout_sources=holdout_sources)
+    else:
+        raise ValueError("give data folders or a split file")
+    split_save(split, path=Path(directory) / "split.json")
+    return split

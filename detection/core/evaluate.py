@@ -31,6 +31,7 @@ from detection.core.metrics import (
     precision_recall_f1,
     roc_auc,
     roc_curve,
+    thresholds_calibrate,
 )
 from detection.core.preprocess import image_decode, image_jpeg
 
@@ -326,3 +327,30 @@ def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] |
             print(f"warning: data fingerprint {current[:12]} differs from the split's {split['fingerprint'][:12]}")
     return evaluate_run(detector=detector, split=split, out_dir=directory, robustness=robustness,
                         robustness_samples=robustness_samples)
+
+
+def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] | None = None,
+                       false_flag: float = 0.02, confidence: float = 0.95) -> dict:
+    """Choose the thresholds of bundle `name` afresh on the validation part of its split, with the shipped
+    (fp16) weights, and write them and the validation figures at them into its card. What `manage.py
+    calibrate_detector` runs; the test split is never read."""
+    from datetime import UTC, datetime
+
+    from detection.core.bundle import card_save
+    from detection.core.data import split_load
+    from detection.core.inference import detector_load
+
+    detector = detector_load(weights_dir=weights_dir, name=name)
+    directory = Path(weights_dir) / name
+    split = split_load(path=directory / (detector.card.get("split_file") or "split.json"), folders=folders)
+    val = split["splits"]["val"]
+    labels = np.array([sample.label for sample in val])
+    probs = probabilities_score(detector, val, desc="score val")
+    thresholds = thresholds_calibrate(probs[labels == 0], false_flag=false_flag, confidence=confidence)
+    card = detector.card
+    block = metrics_block(labels, probs, thresholds["high"])
+    card["thresholds"] = thresholds
+    card["metrics"]["val"] = {**card["metrics"].get("val", {}), **{k: v for k, v in block.items() if k != "n"}}
+    card["calibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
+    card_save(directory=directory, card=card)
+    return card

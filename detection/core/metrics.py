@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,12 +66,32 @@ def roc_curve(*, labels: Sequence[int], scores: Sequence[float]) -> tuple[list[f
     return fpr, tpr
 
 
-def threshold_for_false_flag(real_scores: Sequence[float], *, rate: float) -> float:
-    """Smallest threshold t such that at most floor(rate * n) real scores are >= t."""
+def false_flags_allowed(n_real: int, *, rate: float, confidence: float) -> int:
+    """How many of `n_real` validation reals a threshold may flag so that the false-flag rate on new reals
+    stays at most `rate` with probability `confidence` (the Neyman-Pearson "umbrella" order statistic,
+    Tong, Feng & Li 2018): the largest k with P(Binomial(n_real, rate) <= k) <= 1 - confidence. With
+    confidence 0 it is the point estimate floor(rate * n_real). -1 means even flagging none is not enough
+    evidence: the validation set is too small for that confidence."""
+    if confidence <= 0:
+        return int(np.floor(rate * n_real))
+    log_rate, log_keep = math.log(rate), math.log1p(-rate)
+    cdf, allowed = 0.0, -1
+    for k in range(n_real + 1):
+        log_pmf = (math.lgamma(n_real + 1) - math.lgamma(k + 1) - math.lgamma(n_real - k + 1)
+                   + k * log_rate + (n_real - k) * log_keep)
+        cdf += math.exp(log_pmf)
+        if cdf > 1 - confidence:
+            return allowed
+        allowed = k
+    return allowed
+
+
+def threshold_for_false_flag(real_scores: Sequence[float], *, rate: float, confidence: float = 0.0) -> float:
+    """Smallest threshold that flags at most `false_flags_allowed(...)` of the real scores."""
     scores = np.sort(np.asarray(real_scores, dtype=np.float64))[::-1]
     if len(scores) == 0:
         raise ValueError("cannot calibrate a threshold without real images")
-    allowed = int(np.floor(rate * len(scores)))
+    allowed = max(false_flags_allowed(len(scores), rate=rate, confidence=confidence), 0)
     if allowed >= len(scores):
         return 0.0
     # Just above the (allowed+1)-th highest real score, so that one and all below stay unflagged. The step
@@ -79,12 +100,20 @@ def threshold_for_false_flag(real_scores: Sequence[float], *, rate: float) -> fl
 
 
 def thresholds_calibrate(
-    real_scores: Sequence[float], *, false_flag: float = 0.02, uncertain_false_flag: float = 0.10,
+    real_scores: Sequence[float], *, false_flag: float = 0.02, confidence: float = 0.95,
+    uncertain_false_flag: float = 0.10,
 ) -> dict[str, float]:
-    """`high` flags at most `false_flag` of validation reals; `low` is where `uncertain_false_flag` of them
-    would be flagged. p >= high is "ai", p < low "real", between is "uncertain"; low < high always."""
-    high = threshold_for_false_flag(real_scores, rate=false_flag)
+    """`high` keeps the false-flag rate on new reals at most `false_flag` with probability `confidence`
+    (a point estimate on validation overshoots about half the time); `low` is where `uncertain_false_flag`
+    of validation reals would be flagged. p >= high is "ai", p < low "real", between is "uncertain"."""
+    high = threshold_for_false_flag(real_scores, rate=false_flag, confidence=confidence)
+    allowed = false_flags_allowed(len(real_scores), rate=false_flag, confidence=confidence)
     low = threshold_for_false_flag(real_scores, rate=uncertain_false_flag)
     if low >= high:
         low = float(np.nextafter(np.float32(high), np.float32(-np.inf)))
-    return {"low": low, "high": high, "false_flag_target": false_flag, "uncertain_false_flag": uncertain_false_flag}
+    return {
+        "low": low, "high": high, "false_flag_target": false_flag, "false_flag_confidence": confidence,
+        # False when validation holds too few reals to back the bound even with no flag at all.
+        "false_flag_bound_met": allowed >= 0, "false_flags_allowed_on_val": max(allowed, 0),
+        "uncertain_false_flag": uncertain_false_flag,
+    }

@@ -15,6 +15,7 @@ from torch import nn
 from detection.core.bundle import bundle_load
 from detection.core.inference import BATCH_SIZE, NoTrainedWeights
 from detection.core.preprocess import arrays_to_tensor, image_canonical
+from detection.core.verdicts import verdict_for
 
 ONNX_FILE = "model.onnx"
 OPSET = 17
@@ -74,9 +75,7 @@ class OnnxDetector:
 
     def verdict(self, probability: float) -> str:
         thresholds = self.card["thresholds"]
-        if probability >= thresholds["high"]:
-            return "ai"
-        return "real" if probability < thresholds["low"] else "uncertain"
+        return verdict_for(probability, low=thresholds["low"], high=thresholds["high"])
 
 
 def onnx_detector_load(*, weights_dir: Path, name: str, threads: int | None = None) -> OnnxDetector:

@@ -16,7 +16,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from torch import nn
 from tqdm import tqdm
 
-from detection.core.bundle import bundle_save, state_dict_load
+from detection.core.bundle import bundle_save, checkpoint_file, file_sha256, state_dict_load
 from detection.core.data import Sample
 from detection.core.metrics import (
     confusion_counts,
@@ -259,6 +259,7 @@ def train_run(
         "training": {
             "epochs_max": epochs, "batch_size": batch_size, "seed": seed, "augment": augment, "lr": lr,
             "weight_decay": weight_decay, "init": str(init) if init else None, "init_skipped": skipped,
+            "init_sha256": file_sha256(checkpoint_file(init)) if init else None,
             "finetune": finetune, "device": str(device), "train_images": len(train), "val_images": len(val),
             "seconds": round(time.monotonic() - started, 1),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -271,8 +272,9 @@ def train_run(
 def detector_train(
     *,
     arch: str,
-    folders: Sequence[Path],
+    folders: Sequence[Path] | None,
     weights_dir: Path,
+    split_file: Path | None = None,
     name: str | None = None,
     epochs: int = 10,
     image_size: int = 128,
@@ -284,16 +286,15 @@ def detector_train(
     holdout_sources: Sequence[str] | None = None,
     cache_dir: Path | None = None,
 ) -> dict:
-    """Split the data folders (seeded, grouped, held-out sources), save the split next to the bundle and
-    train: what `manage.py train_detector` runs."""
-    from detection.core.data import split_make, split_save
+    """Split the data folders (seeded, grouped, held-out sources) or reuse `split_file`, save the split next
+    to the bundle and train: what `manage.py train_detector` runs."""
+    from detection.core.data import split_prepare
 
     name = name or arch
-    split = split_make(folders=folders, seed=seed, holdout_sources=holdout_sources)
-    split_file = Path(weights_dir) / name / "split.json"
-    split_save(split, path=split_file)
+    split = split_prepare(directory=Path(weights_dir) / name, folders=folders, split_file=split_file, seed=seed,
+                          holdout_sources=holdout_sources)
     return train_run(
         arch=arch, train=split["splits"]["train"], val=split["splits"]["val"], out_dir=weights_dir, name=name,
         epochs=epochs, image_size=image_size, batch_size=batch_size, seed=seed, init=init, finetune=finetune, lr=lr,
-        cache_dir=cache_dir, split_file=split_file.name, data_fingerprint=split["fingerprint"],
+        cache_dir=cache_dir, split_file="split.json", data_fingerprint=split["fingerprint"],
     )

@@ -38,3 +38,37 @@ def test_detect_command_fails_clearly_for_an_untrained_model(command_settings):
 
     with pytest.raises(CommandError, match="no trained weights for ghost"):
         call_command("detect", "x.jpg", model="ghost", json=True)
+
+
+def test_calibrate_command_rewrites_the_card_thresholds_from_the_validation_split(
+    command_settings, weights_dir, synthetic_split, tmp_path
+):
+    import shutil
+
+    from django.core.management import call_command
+    from PIL import Image
+
+    from detection.core.bundle import card_load
+    from detection.core.data import split_save
+    from detection.core.inference import detector_load
+
+    shutil.copytree(weights_dir / command_settings, tmp_path / "cal")
+    split_save(synthetic_split, path=tmp_path / "cal" / "split.json")
+    django_settings.DETECTOR_WEIGHTS_DIR = tmp_path
+    out = io.StringIO()
+    call_command("calibrate_detector", model="cal", false_flag=0.5, confidence=0.0, stdout=out)
+    card = card_load(directory=tmp_path / "cal")
+    val_reals = [s for s in synthetic_split["splits"]["val"] if s.label == 0]
+    detector = detector_load(weights_dir=tmp_path, name="cal")
+    probabilities = detector.predict([Image.open(sample.path) for sample in val_reals])
+    flagged = sum(p >= card["thresholds"]["high"] for p in probabilities)
+    assert flagged <= len(val_reals) // 2
+    assert card["thresholds"]["false_flag_target"] == 0.5 and "calibrated" in card
+    assert card["metrics"]["val"]["fp"] == flagged
+    assert "thresholds" in out.getvalue()
+
+    # The same few reals cannot back a 2 % bound at 95 %: the card says so and nothing is flagged.
+    call_command("calibrate_detector", model="cal", stdout=io.StringIO())
+    card = card_load(directory=tmp_path / "cal")
+    assert card["thresholds"]["false_flag_bound_met"] is False
+    assert card["metrics"]["val"]["fp"] == 0

@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 
 from detection.core.metrics import (
     confusion_counts,
     false_flag_rate,
+    false_flags_allowed,
     precision_recall_f1,
     roc_auc,
     roc_curve,
@@ -46,7 +48,7 @@ def test_roc_curve_runs_from_origin_to_one_one():
 
 def test_calibrated_high_threshold_flags_at_most_the_target_share_of_reals():
     reals = [i / 100 for i in range(100)]  # 0.00 .. 0.99
-    thresholds = thresholds_calibrate(reals, false_flag=0.02, uncertain_false_flag=0.10)
+    thresholds = thresholds_calibrate(reals, false_flag=0.02, confidence=0.0, uncertain_false_flag=0.10)
     flagged = sum(r >= thresholds["high"] for r in reals)
     uncertain_or_worse = sum(r >= thresholds["low"] for r in reals)
     assert flagged == 2 and uncertain_or_worse == 10
@@ -57,3 +59,32 @@ def test_calibration_keeps_low_below_high_when_reals_all_score_the_same():
     thresholds = thresholds_calibrate([0.0] * 50)
     assert thresholds["low"] < thresholds["high"]
     assert not any(r >= thresholds["high"] for r in [0.0] * 50)
+
+
+def test_confidence_bound_matches_the_binomial_tail_worked_by_hand():
+    # 150 reals at 2 %: flagging none happens with p = 0.98**150 = 0.048 <= 0.05 if the true rate were 2 %,
+    # flagging one or fewer with p = 0.048 + 150 * 0.02 * 0.98**149 = 0.196 > 0.05, so none may be flagged.
+    assert 0.98**150 <= 0.05 < 0.98**150 + 150 * 0.02 * 0.98**149
+    assert false_flags_allowed(150, rate=0.02, confidence=0.95) == 0
+    # 148 reals cannot back the bound at all, and confidence 0 is the plain point estimate.
+    assert false_flags_allowed(148, rate=0.02, confidence=0.95) == -1
+    assert false_flags_allowed(1000, rate=0.02, confidence=0.0) == 20
+
+
+def test_confidence_bounded_threshold_keeps_the_true_false_flag_rate_under_target_in_most_draws():
+    # Real scores uniform on [0, 1]: a threshold t has a true false-flag rate of exactly 1 - t.
+    rng = np.random.default_rng(0)
+    draws = 400
+    over_bounded = over_point = 0
+    for _ in range(draws):
+        reals = rng.random(778)
+        over_bounded += 1 - thresholds_calibrate(reals, false_flag=0.02, confidence=0.95)["high"] > 0.02
+        over_point += 1 - thresholds_calibrate(reals, false_flag=0.02, confidence=0.0)["high"] > 0.02
+    assert over_bounded / draws <= 0.08  # 5 % by construction, with room for sampling noise
+    assert over_point / draws >= 0.3  # the point estimate overshoots about half the time
+
+
+def test_calibration_says_when_validation_is_too_small_for_the_bound():
+    thresholds = thresholds_calibrate([i / 50 for i in range(50)], false_flag=0.02, confidence=0.95)
+    assert thresholds["false_flag_bound_met"] is False
+    assert thresholds["high"] > 0.98  # flags none of them

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from detection.core.data import folder_scan, split_load, split_make, split_save
+from detection.core.data import folder_scan, split_load, split_make, split_prepare, split_save
 from tests.detection.synthetic import folder_synthetic
 
 
@@ -76,3 +76,12 @@ def test_folder_without_groups_csv_is_grouped_by_perceptual_hash(tmp_path):
     ImageEnhance.Brightness(Image.open(original)).enhance(1.05).save(root / "real" / "forest" / "dup.png")
     groups = {s.path.name: s.group for s in folder_scan(folder=root) if s.path.parent.name == "forest" and s.label == 0}
     assert groups["dup.png"] == groups["000.png"]
+
+
+def test_a_new_bundle_can_train_on_exactly_another_bundles_split(synthetic_folder, tmp_path):
+    first = split_prepare(directory=tmp_path / "first", folders=[synthetic_folder], seed=3)
+    second = split_prepare(directory=tmp_path / "second", split_file=tmp_path / "first" / "split.json")
+    assert second["splits"] == first["splits"]
+    assert (tmp_path / "second" / "split.json").read_text() == (tmp_path / "first" / "split.json").read_text()
+    with pytest.raises(ValueError, match="data folders or a split file"):
+        split_prepare(directory=tmp_path / "third")

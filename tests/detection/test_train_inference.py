@@ -1,3 +1,4 @@
+import hashlib
 import io
 import json
 
@@ -112,6 +113,8 @@ def test_training_can_start_from_a_local_checkpoint(tiny_card, weights_dir, synt
         finetune="head",
     )
     assert card["training"]["init_skipped"] == [] and card["training"]["finetune"] == "head"
+    init_file = weights_dir / tiny_card["name"] / "model.safetensors"
+    assert card["training"]["init_sha256"] == hashlib.sha256(init_file.read_bytes()).hexdigest()
 
 
 def test_occlusion_map_of_the_clip_probe_kind_has_the_image_shape(tiny_detector, synthetic_split):

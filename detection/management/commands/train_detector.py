@@ -15,7 +15,8 @@ class Command(BaseCommand):
         from detection.core.nets import ARCHITECTURES, FINETUNE_MODES
 
         parser.add_argument("--arch", required=True, choices=ARCHITECTURES)
-        parser.add_argument("--data", required=True, nargs="+", type=Path, help="one or more data folders")
+        parser.add_argument("--data", nargs="+", type=Path, help="one or more data folders")
+        parser.add_argument("--split", type=Path, help="reuse another bundle's split.json")
         parser.add_argument("--epochs", type=int, default=10)
         parser.add_argument("--name", help="bundle name (default: the arch)")
         parser.add_argument("--init", type=Path, help="local checkpoint: bundle folder, .safetensors or .pt")
@@ -34,12 +35,15 @@ class Command(BaseCommand):
         from detection.core.train import detector_train
 
         torch.set_num_threads(options["threads"])
+        if not options["data"] and not options["split"]:
+            raise CommandError("give --data DIR [DIR ...] or --split FILE")
         if options["init"] and not options["init"].exists():
             raise CommandError(f"--init {options['init']} does not exist")
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         try:
             card = detector_train(
-                arch=options["arch"], folders=options["data"], weights_dir=weights_dir, name=options["name"],
+                arch=options["arch"], folders=options["data"], split_file=options["split"], weights_dir=weights_dir,
+                name=options["name"],
                 epochs=options["epochs"], image_size=options["image_size"], batch_size=options["batch_size"],
                 seed=options["seed"], init=options["init"], finetune=options["finetune"], lr=options["lr"],
                 holdout_sources=options["holdout_sources"],
