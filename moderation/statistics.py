@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from detection.core.metrics import precision_recall_f1
 from detection.models import Detection
 from detection.selectors import model_active_name, model_names_available
 from moderation.models import Scenery, State, Verdict
@@ -55,12 +56,8 @@ def _figures(rows: list[_Row]) -> dict:
     tp = sum(r.flagged for r in rejected)
     fp = sum(r.flagged for r in approved)
     fn = len(rejected) - tp
-    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if precision is not None and recall is not None and precision + recall
-        else None
-    )
+    # The evaluation reports' definitions: undefined (None) only where the denominator is zero.
+    scores = precision_recall_f1({"tp": tp, "fp": fp, "fn": fn})
     latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
     return {
         "submissions": len(rows),
@@ -71,9 +68,7 @@ def _figures(rows: list[_Row]) -> dict:
         "true_positives": tp,
         "false_positives": fp,
         "false_negatives": fn,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
+        **scores,
         "median_latency_ms": pystats.median(latencies) if latencies else None,
     }
 
