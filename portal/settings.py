@@ -187,6 +187,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Webhooks may target loopback/private addresses only where that network is the developer's own.
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", DEBUG)
 # Throttling counts in the shared cache: Redis when configured, else process memory.
 CACHES = {
     "default": (

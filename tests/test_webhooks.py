@@ -14,7 +14,7 @@ from moderation import services as moderation_services
 from moderation.models import State, Submission
 from tests.factories import UserFactory, image_bytes
 from webhooks import services
-from webhooks.models import Event, WebhookDelivery
+from webhooks.models import Event, Webhook, WebhookDelivery
 from webhooks.tasks import MAX_RETRIES, webhook_deliver
 
 
@@ -30,7 +30,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True  # the receiver is on loopback, as on a developer's machine
     state = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -277,3 +278,51 @@ def test_review_and_appeal_decisions_notify_subscribers(
     decisions = [r["body"]["data"]["submission"]["decision"] for r in receiver.requests]
     assert [(d["stage"], d["outcome"]) for d in decisions] == [("review", "reject"), ("appeal", "approve")]
     assert {r["body"]["event"] for r in receiver.requests} == {"submission.decided"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://[::1]/hook",
+        "http://localhost:6379/",
+        "http://redis.internal/",
+    ],
+)
+def test_registering_a_webhook_to_a_private_or_local_address_is_refused_in_production(settings, platform_admin, url):
+    from django.core.exceptions import ValidationError
+
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    with pytest.raises(ValidationError, match="public addresses only"):
+        services.webhook_create(owner=platform_admin, url=url, events=[Event.SUBMISSION_DECIDED])
+    assert not Webhook.objects.exists()
+
+
+def test_a_public_address_is_accepted(settings, platform_admin):
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    webhook = services.webhook_create(
+        owner=platform_admin, url="https://93.184.215.14/hook", events=[Event.SUBMISSION_DECIDED]
+    )
+    assert services.destination_refusal(url=webhook.url, resolve=True) is None
+
+
+def test_a_name_that_resolves_to_a_private_address_is_not_called_at_delivery(
+    settings, hook, receiver, flagged, emit, monkeypatch
+):
+    # Registered while allowed (or under a name that resolved elsewhere then): delivery re-checks the address.
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    port = receiver.url.split(":")[2].split("/")[0]
+    Webhook.objects.filter(pk=hook.pk).update(url=f"http://hooks.partner.test:{port}/hook")
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr(
+        socket, "getaddrinfo",
+        lambda host, *a, **k: real_getaddrinfo("127.0.0.1", *a, **k) if host == "hooks.partner.test"
+        else real_getaddrinfo(host, *a, **k),
+    )
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert delivery.status == WebhookDelivery.Status.FAILED and delivery.attempts == 0
+    assert "private or reserved address (127.0.0.1)" in delivery.error
+    assert receiver.requests == []

@@ -7,15 +7,20 @@ hold up or fail the analysis or decision that emitted the event.
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,10 +43,48 @@ class DeliveryRetryable(Exception):
     """The receiver was unreachable, timed out, answered 5xx or 429: worth another attempt later."""
 
 
+def destination_refusal(*, url: str, resolve: bool) -> str | None:
+    """Why events may not be POSTed to `url`, or None. Only http(s), and unless
+    WEBHOOKS_ALLOW_PRIVATE_NETWORKS only public addresses: a webhook must not let an account make the
+    workers call into the portal's own network (database, broker, cloud metadata). `resolve` looks the
+    host name up (at delivery); without it only literal addresses and local names are judged (at
+    registration, so a name that resolves later is not refused for a DNS hiccup)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return "Not a valid URL."
+    # Rows can be written without full_clean (shell, bulk updates): urllib must never get file:// or ftp://.
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "Not an http(s) URL."
+    if settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS:
+        return None
+    host = parts.hostname
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+            return f"{host} is a local name; webhooks go to public addresses only."
+        if not resolve:
+            return None
+        try:
+            found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError):
+            return None  # not resolvable now: the attempt fails as a network error and is retried
+        addresses = [ipaddress.ip_address(info[4][0]) for info in found]
+    for address in addresses:
+        if not address.is_global or address.is_multicast:
+            return f"{host} is a private or reserved address ({address}); webhooks go to public addresses only."
+    return None
+
+
 def webhook_create(*, owner: AbstractBaseUser, url: str, events: list[str], active: bool = True) -> Webhook:
     """Register a webhook; the secret is generated here and shown to its owner once."""
     webhook = Webhook(owner=owner, url=url, events=list(dict.fromkeys(events)), active=active)
     webhook.full_clean()
+    refusal = destination_refusal(url=url, resolve=False)
+    if refusal:
+        raise ValidationError({"url": [refusal]})
     webhook.save()
     return webhook
 
@@ -153,11 +196,9 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
         return _delivery_record(
             delivery=delivery, status=WebhookDelivery.Status.FAILED, error="Webhook disabled.", attempted=False
         )
-    # Rows can be written without full_clean (shell, bulk updates): urllib must never get file:// or ftp://.
-    if not webhook.url.lower().startswith(("http://", "https://")):
-        return _delivery_record(
-            delivery=delivery, status=WebhookDelivery.Status.FAILED, error="Not an http(s) URL.", attempted=False
-        )
+    refusal = destination_refusal(url=webhook.url, resolve=True)
+    if refusal:
+        return _delivery_record(delivery=delivery, status=WebhookDelivery.Status.FAILED, error=refusal, attempted=False)
 
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {
