@@ -9,6 +9,7 @@ from detection.core.layers import ARCHITECTURES, GRADCAM_DEFAULT_LAYER, GRADCAM_
 
 __all__ = [
     "ARCHITECTURES", "FINETUNE_MODES", "GRADCAM_DEFAULT_LAYER", "gradcam_layers", "net_build", "net_finetune_set",
+    "net_train_mode",
 ]
 
 FINETUNE_MODES = ("head", "last-block", "all")
@@ -47,3 +48,15 @@ def net_finetune_set(model: nn.Module, arch: str, *, mode: str) -> None:
     model.requires_grad_(False)
     for part in trainable:
         part.requires_grad_(True)
+
+
+def net_train_mode(model: nn.Module) -> None:
+    """Training mode for the trainable part only: BatchNorm layers whose weights are frozen stay in eval
+    mode, so they keep the running statistics the checkpoint was trained with instead of drifting to
+    batch statistics that the frozen layers after them never learnt to expect."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+            p.requires_grad for p in module.parameters(recurse=False)
+        ):
+            module.eval()

@@ -25,7 +25,7 @@ from detection.core.metrics import (
     roc_auc,
     thresholds_calibrate,
 )
-from detection.core.nets import net_build, net_finetune_set
+from detection.core.nets import net_build, net_finetune_set, net_train_mode
 from detection.core.preprocess import (
     CANONICAL_JPEG_QUALITY,
     PREPROCESSING_DESCRIPTION,
@@ -193,7 +193,7 @@ def train_run(
     history: list[dict] = []
     best = {"val_loss": math.inf, "epoch": -1, "state": None}
     for epoch in range(epochs):
-        model.train()
+        net_train_mode(model)
         order = list(range(len(train)))
         rng.shuffle(order)
         total, seen = 0.0, 0

@@ -4,7 +4,9 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from detection.core.bundle import bundle_load
 from detection.core.inference import NoTrainedWeights, detector_load
@@ -115,6 +117,10 @@ def test_training_can_start_from_a_local_checkpoint(tiny_card, weights_dir, synt
     assert card["training"]["init_skipped"] == [] and card["training"]["finetune"] == "head"
     init_file = weights_dir / tiny_card["name"] / "model.safetensors"
     assert card["training"]["init_sha256"] == hashlib.sha256(init_file.read_bytes()).hexdigest()
+    # Head-only: the frozen backbone keeps the checkpoint's BatchNorm statistics, not the new data's.
+    before, after = load_file(str(init_file)), load_file(str(tmp_path / "ft" / "model.safetensors"))
+    running = [key for key in before if key.startswith("features") and "running_" in key]
+    assert running and all(torch.equal(before[key], after[key]) for key in running)
 
 
 def test_occlusion_map_of_the_clip_probe_kind_has_the_image_shape(tiny_detector, synthetic_split):
