@@ -190,7 +190,9 @@ def clip_probe_train(
     model.head = head
     with torch.no_grad():
         probs = torch.softmax(head(torch.from_numpy(val_x)), dim=1)[:, 1].numpy()
-    thresholds = thresholds_calibrate(probs[val_y == 0], false_flag=false_flag)
+    reals = val_y == 0
+    sources = np.array([sample.source for sample in val])
+    thresholds = thresholds_calibrate(probs[reals], real_sources=sources[reals], false_flag=false_flag)
     counts = confusion_counts(labels=val_y, flagged=probs >= thresholds["high"])
     card = {
         "name": name, "arch": ARCH, "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),

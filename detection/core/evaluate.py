@@ -348,7 +348,10 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
     val = split["splits"]["val"]
     labels = np.array([sample.label for sample in val])
     probs = probabilities_score(detector, val, desc="score val")
-    thresholds = thresholds_calibrate(probs[labels == 0], false_flag=false_flag, confidence=confidence)
+    reals = labels == 0
+    sources = np.array([sample.source for sample in val])
+    thresholds = thresholds_calibrate(probs[reals], real_sources=sources[reals], false_flag=false_flag,
+                                      confidence=confidence)
     card = detector.card
     block = metrics_block(labels, probs, thresholds["high"])
     card["thresholds"] = thresholds

@@ -235,7 +235,9 @@ def train_run(
     model.eval()
 
     probs = _val_probabilities(model, val_arrays, device, batch_size * 2)
-    thresholds = thresholds_calibrate(probs[val_labels == 0], false_flag=false_flag)
+    reals = val_labels == 0
+    sources = np.array([sample.source for sample in val])
+    thresholds = thresholds_calibrate(probs[reals], real_sources=sources[reals], false_flag=false_flag)
     counts_val = confusion_counts(labels=val_labels, flagged=probs >= thresholds["high"])
     card = {
         "name": name,

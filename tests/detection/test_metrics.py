@@ -88,3 +88,16 @@ def test_calibration_says_when_validation_is_too_small_for_the_bound():
     thresholds = thresholds_calibrate([i / 50 for i in range(50)], false_flag=0.02, confidence=0.95)
     assert thresholds["false_flag_bound_met"] is False
     assert thresholds["high"] > 0.98  # flags none of them
+
+
+def test_a_collection_flagged_more_than_the_rest_sets_the_threshold_on_its_own():
+    rng = np.random.default_rng(1)
+    calm, harsh, tiny = rng.uniform(0, 0.5, 1000), rng.uniform(0, 1, 300), rng.uniform(0, 1, 40)
+    scores = np.concatenate([calm, harsh, tiny])
+    sources = ["calm"] * 1000 + ["harsh"] * 300 + ["tiny"] * 40
+    pooled = thresholds_calibrate(scores, false_flag=0.02)
+    per_source = thresholds_calibrate(scores, real_sources=sources, false_flag=0.02)
+    assert per_source["false_flag_populations"] == ["all", "calm", "harsh"]  # 40 reals cannot back the bound
+    assert per_source["high"] > pooled["high"]
+    allowed = false_flags_allowed(300, rate=0.02, confidence=0.95)
+    assert np.sum(harsh >= per_source["high"]) <= allowed < np.sum(harsh >= pooled["high"])
