@@ -27,6 +27,7 @@ from detection.core.data import Sample
 from detection.core.inference import Detector
 from detection.core.metrics import (
     confusion_counts,
+    false_flag_at_recall,
     false_flag_rate,
     precision_recall_f1,
     roc_auc,
@@ -359,3 +360,27 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
     card["calibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
     card_save(directory=directory, card=card)
     return card
+
+
+def detectors_compare(*, weights_dir: Path, names: Sequence[str], recalls: Sequence[float],
+                      folders: Sequence[Path] | None = None) -> dict[str, dict[float, float | None]]:
+    """False-flag rate of each bundle on the seed test split (every scenery but "other") at each recall:
+    the "lowest false-flag rate at equal recall" that picks the portal's default. The bundles must share a
+    test split, or the comparison would not be like with like."""
+    from detection.core.data import split_load
+    from detection.core.inference import detector_load
+
+    tests = {}
+    for name in names:
+        split = split_load(path=Path(weights_dir) / name / "split.json", folders=folders)
+        tests[name] = [sample for sample in split["splits"]["test"] if sample.scenery != "other"]
+    first = tests[names[0]]
+    for name in names[1:]:
+        if [s.path for s in tests[name]] != [s.path for s in first]:
+            raise ValueError(f"{name} was tested on another split than {names[0]}")
+    labels = np.array([sample.label for sample in first])
+    table = {}
+    for name in names:
+        scores = probabilities_score(detector_load(weights_dir=weights_dir, name=name), first, desc=name)
+        table[name] = {recall: false_flag_at_recall(labels=labels, scores=scores, recall=recall) for recall in recalls}
+    return table

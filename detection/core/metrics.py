@@ -127,3 +127,15 @@ def thresholds_calibrate(
         "false_flag_bound_met": allowed >= 0, "false_flag_populations": sorted(populations),
         "uncertain_false_flag": uncertain_false_flag,
     }
+
+
+def false_flag_at_recall(*, labels: Sequence[int], scores: Sequence[float], recall: float) -> float | None:
+    """Share of reals flagged at the highest threshold that still catches `recall` of the AI images: how
+    models compare "at equal recall", whatever their shipped thresholds."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    ai = np.sort(s[y])[::-1]
+    if len(ai) == 0 or not (~y).any():
+        return None
+    threshold = ai[max(int(np.ceil(recall * len(ai))) - 1, 0)]
+    return float(np.mean(s[~y] >= threshold))

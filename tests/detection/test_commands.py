@@ -72,3 +72,25 @@ def test_calibrate_command_rewrites_the_card_thresholds_from_the_validation_spli
     card = card_load(directory=tmp_path / "cal")
     assert card["thresholds"]["false_flag_bound_met"] is False
     assert card["metrics"]["val"]["fp"] == 0
+
+
+def test_compare_command_ranks_models_on_one_split_and_refuses_two(
+    command_settings, weights_dir, synthetic_split, synthetic_folder, tmp_path
+):
+    import shutil
+
+    from django.core.management import CommandError, call_command
+
+    from detection.core.data import split_make, split_save
+
+    for name, seed in (("a", 0), ("b", 0), ("c", 5)):
+        shutil.copytree(weights_dir / command_settings, tmp_path / name)
+        split_save(split_make(folders=[synthetic_folder], seed=seed), path=tmp_path / name / "split.json")
+    django_settings.DETECTOR_WEIGHTS_DIR = tmp_path
+    out = io.StringIO()
+    call_command("compare_detectors", models=["a", "b"], recall=[0.5, 1.0], stdout=out)
+    header, line_a, line_b = out.getvalue().splitlines()
+    assert header == "false flags at recall 0.5 / 1" and line_a.startswith("a: ")
+    assert line_a.split(": ")[1] == line_b.split(": ")[1]  # the same weights on the same images
+    with pytest.raises(CommandError, match="c was tested on another split than a"):
+        call_command("compare_detectors", models=["a", "c"], stdout=io.StringIO())

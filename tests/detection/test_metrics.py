@@ -3,6 +3,7 @@ import pytest
 
 from detection.core.metrics import (
     confusion_counts,
+    false_flag_at_recall,
     false_flag_rate,
     false_flags_allowed,
     precision_recall_f1,
@@ -101,3 +102,13 @@ def test_a_collection_flagged_more_than_the_rest_sets_the_threshold_on_its_own()
     assert per_source["high"] > pooled["high"]
     allowed = false_flags_allowed(300, rate=0.02, confidence=0.95)
     assert np.sum(harsh >= per_source["high"]) <= allowed < np.sum(harsh >= pooled["high"])
+
+
+def test_false_flag_rate_at_equal_recall_matches_a_hand_count():
+    labels = [1, 1, 1, 1, 0, 0, 0, 0, 0]
+    scores = [0.9, 0.8, 0.6, 0.3, 0.7, 0.5, 0.4, 0.2, 0.1]
+    # Catching 3 of 4 AI images needs threshold 0.6, which flags the real 0.7: 1 of 5.
+    assert false_flag_at_recall(labels=labels, scores=scores, recall=0.75) == 0.2
+    # All four need 0.3, which also flags 0.7, 0.5 and 0.4.
+    assert false_flag_at_recall(labels=labels, scores=scores, recall=1.0) == 0.6
+    assert false_flag_at_recall(labels=[1, 1], scores=[0.5, 0.6], recall=0.5) is None
