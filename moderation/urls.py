@@ -16,6 +16,7 @@ urlpatterns = [
     path("submissions/<int:pk>/release", views.submission_release, name="submission_release"),
     path("submissions/<int:pk>/appeal", views.submission_appeal, name="submission_appeal"),
     path("detections/<int:pk>/heatmap", views.heatmap_request, name="heatmap_request"),
+    path("detections/<int:pk>/heatmaps.json", views.heatmap_layers_rendered, name="heatmap_layers_rendered"),
     path("heatmaps/<int:pk>.png", views.heatmap_image, name="heatmap_image"),
     path("queue/", views.queue, name="queue"),
     path("queue/next", views.queue_next, name="queue_next"),

@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from detection import services as detection_services
@@ -180,6 +180,7 @@ def _review_context(request: HttpRequest, submission) -> dict:
         "layer": viewer.layer,
         "missing_layers": [c.layer for c in viewer.layers if not c.heatmap],
         "requested_layer": request.GET.get("layer", ""),
+        "rendering": bool(request.GET.get("rendering")),
         "shortcuts": DETAIL_SHORTCUTS,
         "evidence": evidence,
         "exif": exif,
@@ -225,13 +226,22 @@ def heatmap_image(request: HttpRequest, pk: int) -> FileResponse:
 def heatmap_request(request: HttpRequest, pk: int) -> HttpResponse:
     detection = get_object_or_404(Detection, pk=pk)
     layer = request.POST.get("layer", "")
+    shown = {"detection": detection.pk, "layer": layer}
     if layer not in {c.layer for c in selectors.heatmap_layers(detection=detection)}:
         messages.error(request, f"{layer or 'That layer'} is not a Grad-CAM layer of {detection.model_name}.")
     else:
         detection_services.heatmap_request(detection_id=detection.pk, layer=layer)
         messages.info(request, f"Rendering the {layer} heatmap; it appears here when ready.")
-    url = reverse("submission_detail", args=[detection.submission_id])
-    return redirect(f"{url}?detection={detection.pk}&layer={layer}")
+        shown["rendering"] = 1
+    return redirect(f"{reverse('submission_detail', args=[detection.submission_id])}?{urlencode(shown)}")
+
+
+@login_required
+@review_required
+def heatmap_layers_rendered(request: HttpRequest, pk: int) -> JsonResponse:
+    """Polled by the item page while a requested layer renders, so it can show it without a manual reload."""
+    detection = get_object_or_404(Detection.objects.prefetch_related("heatmaps"), pk=pk)
+    return JsonResponse({"rendered": [c.layer for c in selectors.heatmap_layers(detection=detection) if c.heatmap]})
 
 
 @require_POST

@@ -162,6 +162,24 @@ def test_a_moderator_reviews_with_the_keyboard(page_as, contributor, moderator, 
     assert "approved" in page.locator("#flashes").inner_text()
 
 
+def test_a_requested_heatmap_layer_appears_without_a_reload(
+    page_as, contributor, moderator, submission_make, force_verdict
+):
+    from detection.services import heatmap_render
+
+    force_verdict("ai")
+    submission = submission_make(contributor=contributor, data=image_bytes(seed=31, size=(320, 240)))
+    detection = submission.detections.get()
+    page = page_as(moderator)
+    page.goto(f"{reverse('submission_detail', args=[submission.pk])}?detection={detection.pk}&layer=features.6"
+              "&rendering=1")
+    assert page.locator("#heatmap-waiting").is_visible()
+    assert "features.13" in page.get_attribute("#heatmap", "alt")
+    heatmap_render(detection_id=detection.pk, layer="features.6")  # as the worker would, while the page waits
+    page.wait_for_function("document.getElementById('heatmap').alt.includes('features.6')", timeout=15_000)
+    assert "rendering" not in page.url and page.locator("#heatmap-waiting").count() == 0
+
+
 def test_an_admin_sees_the_statistics_charts_drawn(
     page_as, contributor, moderator, platform_admin, submission_make, force_verdict, tiny_detector
 ):

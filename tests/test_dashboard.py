@@ -224,6 +224,28 @@ def test_a_moderator_renders_a_missing_heatmap_layer_and_then_sees_it(
     assert page.context["missing_layers"] == ["features.18"]
 
 
+def test_a_requested_layer_is_awaited_on_the_page_until_the_worker_has_rendered_it(
+    client, contributor, moderator, submission_make, force_verdict
+):
+    from detection.services import heatmap_render
+
+    force_verdict("ai")
+    detection = submission_make(contributor=contributor).detections.get()
+    login(client, moderator)
+    # Not executed on commit here: the worker has not rendered it yet.
+    response = client.post(reverse("heatmap_request", args=[detection.pk]), {"layer": "features.6"})
+    assert "rendering=1" in response.url
+    html = client.get(response.url).content.decode()
+    assert 'id="heatmap-waiting" data-layer="features.6"' in html
+    status_url = reverse("heatmap_layers_rendered", args=[detection.pk])
+    assert client.get(status_url).json() == {"rendered": ["features.13"]}
+    heatmap_render(detection_id=detection.pk, layer="features.6")
+    assert client.get(status_url).json() == {"rendered": ["features.6", "features.13"]}
+    assert "heatmap-waiting" not in client.get(response.url).content.decode()
+    login(client, contributor)
+    assert client.get(status_url).status_code == 403
+
+
 def test_a_layer_still_rendering_shows_the_default_heatmap_meanwhile(
     client, contributor, moderator, submission_make, force_verdict
 ):

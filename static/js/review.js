@@ -1,5 +1,5 @@
 // The item page: keeps this moderator's claim alive while the page is open, releases it on leaving,
-// and drives the heatmap overlay (opacity slider, h to hide or show).
+// drives the heatmap overlay (opacity slider, h to hide or show) and shows a requested layer once rendered.
 (function () {
   const detail = document.querySelector(".detail[data-claim-url]");
   const csrf = document.querySelector("[name=csrfmiddlewaretoken]");
@@ -38,5 +38,32 @@
       apply();
     });
     apply();
+  }
+
+  const waiting = document.getElementById("heatmap-waiting");
+  if (waiting) {
+    // Grad-CAM renders on a worker in seconds; ask again with growing gaps, and give up after a few minutes.
+    let delay = 1500;
+    const started = Date.now();
+    const again = () => {
+      if (Date.now() - started > 180000) {
+        waiting.textContent = "The heatmap is taking longer than usual; reload the page later.";
+        return;
+      }
+      delay = Math.min(delay * 1.5, 10000);
+      setTimeout(poll, delay);
+    };
+    const poll = () => {
+      fetch(waiting.dataset.renderedUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then((r) => (r.ok ? r.json() : { rendered: [] }))
+        .then((data) => {
+          if (!data.rendered.includes(waiting.dataset.layer)) return again();
+          const url = new URL(window.location.href);
+          url.searchParams.delete("rendering");
+          window.location.replace(url.toString());
+        })
+        .catch(again);
+    };
+    setTimeout(poll, delay);
   }
 })();
