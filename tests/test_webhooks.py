@@ -306,23 +306,27 @@ def test_a_public_address_is_accepted(settings, platform_admin):
     webhook = services.webhook_create(
         owner=platform_admin, url="https://93.184.215.14/hook", events=[Event.SUBMISSION_DECIDED]
     )
-    assert services.destination_refusal(url=webhook.url, resolve=True) is None
+    assert services.destination_refusal(url=webhook.url) is None
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_name_that_resolves_to_a_private_address_is_not_called_at_delivery(
-    settings, hook, receiver, flagged, emit, monkeypatch
+    settings, hook, receiver, flagged, emit, monkeypatch, scheme
 ):
-    # Registered while allowed (or under a name that resolved elsewhere then): delivery re-checks the address.
+    # A name that pointed elsewhere when registered (or re-points between lookups): the address is judged
+    # on the resolution the connection itself uses.
     settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
     port = receiver.url.split(":")[2].split("/")[0]
-    Webhook.objects.filter(pk=hook.pk).update(url=f"http://hooks.partner.test:{port}/hook")
+    Webhook.objects.filter(pk=hook.pk).update(url=f"{scheme}://hooks.partner.test:{port}/hook")
     real_getaddrinfo = socket.getaddrinfo
-    monkeypatch.setattr(
-        socket, "getaddrinfo",
-        lambda host, *a, **k: real_getaddrinfo("127.0.0.1", *a, **k) if host == "hooks.partner.test"
-        else real_getaddrinfo(host, *a, **k),
-    )
+    lookups = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        lookups.append(host)
+        return real_getaddrinfo("127.0.0.1" if host == "hooks.partner.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
     assert delivery.status == WebhookDelivery.Status.FAILED and delivery.attempts == 0
     assert "private or reserved address (127.0.0.1)" in delivery.error
-    assert receiver.requests == []
+    assert receiver.requests == [] and lookups == ["hooks.partner.test"]

@@ -43,15 +43,25 @@ class DeliveryRetryable(Exception):
     """The receiver was unreachable, timed out, answered 5xx or 429: worth another attempt later."""
 
 
-def destination_refusal(*, url: str, resolve: bool) -> str | None:
-    """Why events may not be POSTed to `url`, or None. Only http(s), and unless
-    WEBHOOKS_ALLOW_PRIVATE_NETWORKS only public addresses: a webhook must not let an account make the
-    workers call into the portal's own network (database, broker, cloud metadata). `resolve` looks the
-    host name up (at delivery); without it only literal addresses and local names are judged (at
-    registration, so a name that resolves later is not refused for a DNS hiccup)."""
+class DestinationRefused(Exception):
+    """The receiver's address is private or reserved: never worth another attempt."""
+
+
+def _address_refusal(host: str, address: str) -> str | None:
+    ip = ipaddress.ip_address(address)
+    if ip.is_global and not ip.is_multicast:
+        return None
+    return f"{host} is a private or reserved address ({ip}); webhooks go to public addresses only."
+
+
+def destination_refusal(*, url: str) -> str | None:
+    """Why events may not be POSTed to `url`, judged without DNS, or None. Only http(s), and unless
+    WEBHOOKS_ALLOW_PRIVATE_NETWORKS no literal private address or local name: a webhook must not let an
+    account make the workers call into the portal's own network (database, broker, cloud metadata). Names
+    are judged when connecting, on the very addresses connected to (`_GuardedHTTPConnection`)."""
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         return "Not a valid URL."
     # Rows can be written without full_clean (shell, bulk updates): urllib must never get file:// or ftp://.
@@ -60,29 +70,60 @@ def destination_refusal(*, url: str, resolve: bool) -> str | None:
     if settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS:
         return None
     host = parts.hostname
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return f"{host} is a local name; webhooks go to public addresses only."
     try:
-        addresses = [ipaddress.ip_address(host)]
+        return _address_refusal(host, host)
     except ValueError:
-        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-            return f"{host} is a local name; webhooks go to public addresses only."
-        if not resolve:
-            return None
+        return None  # a name, not an address
+
+
+def _guarded_socket(host: str, port: int, timeout: float | None) -> socket.socket:
+    """A connection to `host` whose address is checked after resolution, so a name cannot be re-pointed at
+    a private address between a check and the connect (DNS rebinding)."""
+    last_error: OSError | None = None
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        refusal = None if settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS else _address_refusal(host, sockaddr[0])
+        if refusal:
+            raise DestinationRefused(refusal)
+        sock = socket.socket(family, kind, proto)
         try:
-            found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError):
-            return None  # not resolvable now: the attempt fails as a network error and is retried
-        addresses = [ipaddress.ip_address(info[4][0]) for info in found]
-    for address in addresses:
-        if not address.is_global or address.is_multicast:
-            return f"{host} is a private or reserved address ({address}); webhooks go to public addresses only."
-    return None
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+    raise last_error or OSError(f"{host} has no address")
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        self.sock = _guarded_socket(self.host, self.port, self.timeout)
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        self.sock = self._context.wrap_socket(
+            _guarded_socket(self.host, self.port, self.timeout), server_hostname=self.host
+        )
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)
 
 
 def webhook_create(*, owner: AbstractBaseUser, url: str, events: list[str], active: bool = True) -> Webhook:
     """Register a webhook; the secret is generated here and shown to its owner once."""
     webhook = Webhook(owner=owner, url=url, events=list(dict.fromkeys(events)), active=active)
     webhook.full_clean()
-    refusal = destination_refusal(url=url, resolve=False)
+    refusal = destination_refusal(url=url)
     if refusal:
         raise ValidationError({"url": [refusal]})
     webhook.save()
@@ -169,7 +210,10 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+# No proxies from the environment: the guarded connections must reach the receiver itself.
+_opener = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), _GuardedHTTPHandler, _GuardedHTTPSHandler, _NoRedirects
+)
 
 
 def _post(*, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
@@ -196,7 +240,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
         return _delivery_record(
             delivery=delivery, status=WebhookDelivery.Status.FAILED, error="Webhook disabled.", attempted=False
         )
-    refusal = destination_refusal(url=webhook.url, resolve=True)
+    refusal = destination_refusal(url=webhook.url)
     if refusal:
         return _delivery_record(delivery=delivery, status=WebhookDelivery.Status.FAILED, error=refusal, attempted=False)
 
@@ -211,6 +255,9 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
     }
     try:
         code, excerpt = _post(url=webhook.url, body=body, headers=headers)
+    except DestinationRefused as exc:
+        return _delivery_record(delivery=delivery, status=WebhookDelivery.Status.FAILED, error=str(exc),
+                                attempted=False)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         error = str(getattr(exc, "reason", exc)) or exc.__class__.__name__
         _delivery_record(delivery=delivery, status=WebhookDelivery.Status.PENDING, error=error)
