@@ -330,3 +330,12 @@ def test_a_name_that_resolves_to_a_private_address_is_not_called_at_delivery(
     assert delivery.status == WebhookDelivery.Status.FAILED and delivery.attempts == 0
     assert "private or reserved address (127.0.0.1)" in delivery.error
     assert receiver.requests == [] and lookups == ["hooks.partner.test"]
+
+
+def test_a_row_pointed_at_a_file_url_is_never_opened(hook, receiver, flagged, emit):
+    # Rows can be changed without validation (shell, bulk updates); delivery checks the scheme itself.
+    Webhook.objects.filter(pk=hook.pk).update(url="file:///etc/passwd")
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert (delivery.status, delivery.attempts) == (WebhookDelivery.Status.FAILED, 0)
+    assert delivery.error == "Not an http(s) URL."
+    assert delivery.response_excerpt == ""

@@ -44,7 +44,7 @@ class DeliveryRetryable(Exception):
 
 
 class DestinationRefused(Exception):
-    """The receiver's address is private or reserved: never worth another attempt."""
+    """The URL or the address behind it is not one webhooks may reach: never worth another attempt."""
 
 
 def _address_refusal(host: str, address: str) -> str | None:
@@ -217,6 +217,10 @@ _opener = urllib.request.build_opener(
 
 
 def _post(*, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST once; raises DestinationRefused for a URL or an address webhooks may not reach."""
+    refusal = destination_refusal(url=url)
+    if refusal:
+        raise DestinationRefused(refusal)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
@@ -240,9 +244,6 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
         return _delivery_record(
             delivery=delivery, status=WebhookDelivery.Status.FAILED, error="Webhook disabled.", attempted=False
         )
-    refusal = destination_refusal(url=webhook.url)
-    if refusal:
-        return _delivery_record(delivery=delivery, status=WebhookDelivery.Status.FAILED, error=refusal, attempted=False)
 
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     headers = {

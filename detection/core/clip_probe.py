@@ -165,7 +165,7 @@ def clip_probe_train(
         false_flag_rate,
         precision_recall_f1,
         roc_auc,
-        thresholds_calibrate,
+        thresholds_for_samples,
     )
     from detection.core.preprocess import PREPROCESSING_DESCRIPTION
 
@@ -190,9 +190,7 @@ def clip_probe_train(
     model.head = head
     with torch.no_grad():
         probs = torch.softmax(head(torch.from_numpy(val_x)), dim=1)[:, 1].numpy()
-    reals = val_y == 0
-    sources = np.array([sample.source for sample in val])
-    thresholds = thresholds_calibrate(probs[reals], real_sources=sources[reals], false_flag=false_flag)
+    thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
     counts = confusion_counts(labels=val_y, flagged=probs >= thresholds["high"])
     card = {
         "name": name, "arch": ARCH, "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),

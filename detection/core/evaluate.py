@@ -32,7 +32,7 @@ from detection.core.metrics import (
     precision_recall_f1,
     roc_auc,
     roc_curve,
-    thresholds_calibrate,
+    thresholds_for_samples,
 )
 from detection.core.preprocess import image_decode, image_jpeg
 
@@ -349,10 +349,7 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
     val = split["splits"]["val"]
     labels = np.array([sample.label for sample in val])
     probs = probabilities_score(detector, val, desc="score val")
-    reals = labels == 0
-    sources = np.array([sample.source for sample in val])
-    thresholds = thresholds_calibrate(probs[reals], real_sources=sources[reals], false_flag=false_flag,
-                                      confidence=confidence)
+    thresholds = thresholds_for_samples(val, probs, false_flag=false_flag, confidence=confidence)
     card = detector.card
     block = metrics_block(labels, probs, thresholds["high"])
     card["thresholds"] = thresholds

@@ -129,6 +129,15 @@ def thresholds_calibrate(
     }
 
 
+
+def thresholds_for_samples(samples: Sequence, probs: Sequence[float], *, false_flag: float = 0.02,
+                           confidence: float = 0.95) -> dict:
+    """`thresholds_calibrate` on the reals of a validation set: `samples` carry `.label` (0 real) and
+    `.source` (their collection), `probs` are the AI probabilities in the same order."""
+    reals = [i for i, sample in enumerate(samples) if sample.label == 0]
+    return thresholds_calibrate(np.asarray(probs)[reals], real_sources=[samples[i].source for i in reals],
+                                false_flag=false_flag, confidence=confidence)
+
 def false_flag_at_recall(*, labels: Sequence[int], scores: Sequence[float], recall: float) -> float | None:
     """Share of reals flagged at the highest threshold that still catches `recall` of the AI images: how
     models compare "at equal recall", whatever their shipped thresholds."""

@@ -23,7 +23,7 @@ from detection.core.metrics import (
     false_flag_rate,
     precision_recall_f1,
     roc_auc,
-    thresholds_calibrate,
+    thresholds_for_samples,
 )
 from detection.core.nets import net_build, net_finetune_set, net_train_mode
 from detection.core.preprocess import (
@@ -235,9 +235,7 @@ def train_run(
     model.eval()
 
     probs = _val_probabilities(model, val_arrays, device, batch_size * 2)
-    reals = val_labels == 0
-    sources = np.array([sample.source for sample in val])
-    thresholds = thresholds_calibrate(probs[reals], real_sources=sources[reals], false_flag=false_flag)
+    thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
     counts_val = confusion_counts(labels=val_labels, flagged=probs >= thresholds["high"])
     card = {
         "name": name,
