@@ -16,7 +16,6 @@ from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +23,7 @@ from rest_framework.views import APIView
 
 from api import selectors as api_selectors
 from api import serializers
+from api.parsers import UploadParser
 from api.permissions import CanManageWebhooks, CanReview, CanUpload, CanViewStatistics
 from api.throttles import UploadRateThrottle
 from detection import services as detection_services
@@ -58,7 +58,7 @@ def _visible_submission(request: Request, pk: int) -> Submission:
 
 class SubmissionListCreateView(GenericAPIView):
     serializer_class = serializers.SubmissionSerializer
-    parser_classes = [MultiPartParser]
+    parser_classes = [UploadParser]
 
     def get_permissions(self):
         if self.request.method == "POST":

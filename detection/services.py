@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -60,7 +61,9 @@ def _original_read(submission: Submission) -> bytes:
 def _image_load(submission: Submission, *, data: bytes | None = None):
     from detection.core.preprocess import image_decode
 
-    return image_decode(_original_read(submission) if data is None else data)
+    return image_decode(
+        _original_read(submission) if data is None else data, max_pixels=settings.UPLOAD_MAX_PIXELS
+    )
 
 
 def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -> Heatmap:

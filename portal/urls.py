@@ -9,3 +9,5 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("moderation.urls")),
 ]
+
+handler400 = "portal.views.bad_request"

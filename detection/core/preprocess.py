@@ -26,19 +26,27 @@ PREPROCESSING_DESCRIPTION = (
 )
 
 
-def image_decode(data: bytes) -> Image.Image:
-    """Decode bytes to an RGB image with EXIF orientation applied; ValueError if undecodable."""
+def image_decode(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
+    """Decode bytes to an RGB image with EXIF orientation applied; ValueError if undecodable.
+
+    `max_pixels` (default: Pillow's MAX_IMAGE_PIXELS) is checked from the header, before decoding, so the
+    portal can hold one limit for the upload and every decode after it.
+    """
     if not data:
         raise ValueError("cannot decode image: no data")
+    limit = max_pixels or Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # The limit below decides; Pillow's own error still stops far larger bombs at open().
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
+            if limit and img.width * img.height > limit:
+                raise ValueError(f"cannot decode image: {img.width}x{img.height} is over the {limit} pixel limit")
             img.load()
             img = ImageOps.exif_transpose(img)
     except UnidentifiedImageError as exc:
         raise ValueError("cannot decode image: not a recognised image format, or corrupt data") from exc
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"cannot decode image: {exc}") from exc
     if img.mode != "RGB":
         # Flatten transparency onto white so alpha does not turn into black borders.
