@@ -6,7 +6,8 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
 RUN python -m detection.clip_encoder
-RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+# collectstatic reads settings only: neither the key nor the cache is used.
+RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=collectstatic-only REDIS_CACHE_URL=redis://unused python manage.py collectstatic --noinput
 RUN useradd --create-home portal && mkdir -p /app/var && chown portal /app/var
 USER portal
 EXPOSE 8000

@@ -35,6 +35,11 @@ from webhooks import services as webhook_services
 from webhooks.selectors import webhooks_of
 
 REDOC_BUNDLE = files("drf_spectacular_sidecar") / "static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
+# Redoc renders with inline styles and scripts and a blob worker; the page holds public documentation only.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' blob:; style-src 'self' 'unsafe-inline'; "
+    "worker-src 'self' blob:; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
+)
 NOT_FOUND = OpenApiResponse(serializers.MessageSerializer, description="No such submission visible to you.")
 CONFLICT = OpenApiResponse(serializers.MessageSerializer, description="Someone or something got there first.")
 
@@ -427,6 +432,12 @@ class DocsView(SpectacularRedocView):
     @staticmethod
     def _redoc_standalone() -> str:
         return reverse("api:redoc-bundle")
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        response = super().get(request, *args, **kwargs)
+        response["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+        return response
 
 
 class RedocBundleView(APIView):

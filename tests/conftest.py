@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpRequest
 
 from detection.models import ModelSetting
 from moderation import roles, services
@@ -58,7 +59,10 @@ def platform_admin(db):
 
 
 def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
+    # The lockout backend counts attempts per address, so it needs the request a real login has.
+    request = HttpRequest()
+    request.META["REMOTE_ADDR"] = "127.0.0.1"
+    assert client.login(request=request, username=user.username, password=PASSWORD)
     return client
 
 

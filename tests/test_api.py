@@ -7,7 +7,6 @@ from django.core.cache import cache
 from PIL import Image, PngImagePlugin
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-from rest_framework.throttling import UserRateThrottle
 
 from moderation import services as moderation_services
 from moderation.models import AuditEvent, State, Submission
@@ -438,19 +437,19 @@ def test_an_admin_reads_statistics_per_scenery_and_day(platform_admin, moderator
 # --- Throttling -----------------------------------------------------------------------
 
 
-def test_a_token_over_the_general_rate_gets_429(contributor, monkeypatch):
-    # DRF reads the rate table once at import, so the class attribute is what a test can change.
-    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute"})
+def rates_set(settings, **rates: str) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+
+
+def test_a_token_over_the_general_rate_gets_429(contributor, settings):
+    rates_set(settings, user="3/minute", upload="10/minute")
     client = api_as(contributor)
     assert [client.get(SUBMISSIONS).status_code for _ in range(4)] == [200, 200, 200, 429]
     assert "Retry-After" in client.get(SUBMISSIONS)
 
 
 def test_uploads_have_their_own_stricter_rate_per_account(contributor, other_contributor, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"user": "600/minute", "upload": "2/minute"},
-    }
+    rates_set(settings, user="600/minute", upload="2/minute")
     client = api_as(contributor)
     codes = [
         client.post(SUBMISSIONS, {"files": [upload_file(data=image_bytes(seed=i))], "scenery": "sea"}).status_code
@@ -461,6 +460,23 @@ def test_uploads_have_their_own_stricter_rate_per_account(contributor, other_con
     assert client.get(SUBMISSIONS).status_code == 200  # reading is not an upload
     other = api_as(other_contributor).post(SUBMISSIONS, {"files": [upload_file()], "scenery": "sea"})
     assert other.status_code == 201
+
+
+def test_the_platforms_ingestion_account_uploads_at_its_pipeline_rate(contributor, other_contributor, settings):
+    rates_set(settings, user="600/minute", upload="2/minute", user_ingestion="600/minute", upload_ingestion="5/minute")
+    settings.API_INGESTION_ACCOUNTS = frozenset({contributor.username})
+    pipeline = api_as(contributor)
+    codes = [
+        pipeline.post(SUBMISSIONS, {"files": [upload_file(data=image_bytes(seed=i))], "scenery": "sea"}).status_code
+        for i in range(6)
+    ]
+    assert codes == [201] * 5 + [429]
+    person = api_as(other_contributor)
+    codes = [
+        person.post(SUBMISSIONS, {"files": [upload_file(data=image_bytes(seed=i))], "scenery": "sea"}).status_code
+        for i in range(3)
+    ]
+    assert codes == [201, 201, 429]
 
 
 # --- Webhook registration -------------------------------------------------------------

@@ -14,7 +14,8 @@ from moderation.models import State, Submission
 from portal.celery import app as celery_app
 from tests.conftest import TINY_MODEL, login, upload_file
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the roles created by migrations survive the other transactional tests' flushes.
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 
