@@ -6,7 +6,13 @@ from django.conf import settings
 from detection import services
 
 MAX_RETRIES = 5
-ANALYSIS_LIMITS = {"acks_late": True, "soft_time_limit": 120, "time_limit": 180, "max_retries": MAX_RETRIES}
+# The hard limit stays below the broker's visibility timeout (settings), so a running task is never redelivered.
+ANALYSIS_LIMITS = {
+    "acks_late": True,
+    "soft_time_limit": settings.ANALYSIS_TIME_LIMIT_SECONDS * 2 // 3,
+    "time_limit": settings.ANALYSIS_TIME_LIMIT_SECONDS,
+    "max_retries": MAX_RETRIES,
+}
 
 
 def _retry(task: Task, exc: BaseException) -> None:

@@ -186,7 +186,13 @@ CELERY_TASK_ROUTES = {
     "detection.tasks.submission_reanalyse": {"queue": "gpu"},
     "detection.tasks.heatmap_make": {"queue": "gpu"},
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Redis hands an unacknowledged message to another worker after the visibility timeout: just above the analysis
+# tasks' hard time limit, so the message of a worker killed mid-analysis is redelivered within minutes, never
+# while it still runs. (A worker child that dies is handed back at once: CELERY_TASK_REJECT_ON_WORKER_LOST.)
+ANALYSIS_TIME_LIMIT_SECONDS = env_int("ANALYSIS_TIME_LIMIT_SECONDS", 180)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", ANALYSIS_TIME_LIMIT_SECONDS + 30)
+}
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {
         "task": "detection.tasks.submissions_requeue_stuck",

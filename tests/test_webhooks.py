@@ -1,9 +1,12 @@
 import hashlib
 import hmac
+import http.client
 import io
 import json
 import socket
 import threading
+import time
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,7 +23,8 @@ from webhooks.tasks import MAX_RETRIES, webhook_deliver
 
 @dataclass
 class Receiver:
-    """A real HTTP endpoint on 127.0.0.1 that checks signatures the way a subscriber should."""
+    """A real HTTP endpoint on 127.0.0.1 that checks signatures the way a subscriber should: over the timestamp
+    and the body, refusing timestamps more than five minutes old."""
 
     url: str
     secret: str = ""
@@ -37,8 +41,11 @@ def receiver(settings):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            expected = "sha256=" + hmac.new(state.secret.encode(), body, hashlib.sha256).hexdigest()
-            valid = hmac.compare_digest(expected, self.headers.get("X-Portal-Signature", ""))
+            timestamp = self.headers.get("X-Portal-Timestamp", "0")
+            signed = timestamp.encode() + b"." + body
+            expected = "sha256=" + hmac.new(state.secret.encode(), signed, hashlib.sha256).hexdigest()
+            fresh = abs(time.time() - int(timestamp)) < 300
+            valid = fresh and hmac.compare_digest(expected, self.headers.get("X-Portal-Signature", ""))
             state.requests.append(
                 {"path": self.path, "headers": dict(self.headers), "body": json.loads(body), "signature_valid": valid}
             )
@@ -126,6 +133,24 @@ def test_a_receiver_with_another_secret_rejects_the_delivery_and_it_is_not_retri
     assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", 1, 401)
 
 
+def test_a_captured_delivery_replayed_with_a_fresh_timestamp_fails_the_signature(hook, receiver, flagged, emit):
+    emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    [captured] = receiver.requests
+    assert captured["signature_valid"]
+    body = json.dumps(captured["body"], separators=(",", ":"), sort_keys=True).encode()
+    # Within the five minutes, the receiver drops a repeat by its event id; after them, by its timestamp.
+    host, port = urllib.parse.urlsplit(receiver.url).netloc.split(":")
+    replay = http.client.HTTPConnection(host, int(port), timeout=5)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Portal-Signature": captured["headers"]["X-Portal-Signature"],
+        "X-Portal-Timestamp": str(int(time.time()) + 1),
+    }
+    replay.request("POST", "/hook", body=body, headers=headers)
+    assert replay.getresponse().status == 401
+    assert [r["signature_valid"] for r in receiver.requests] == [True, False]
+
+
 def test_an_analysed_event_carries_the_verdict_and_probability(hook, receiver, flagged, emit):
     [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
     body = receiver.requests[0]["body"]
@@ -206,6 +231,17 @@ def test_a_task_that_runs_twice_delivers_once(hook, receiver, flagged, emit):
     delivery.refresh_from_db()
     assert len(receiver.requests) == 1
     assert delivery.attempts == 1
+
+
+def test_a_redelivered_copy_of_a_retry_that_was_already_made_does_not_post_again(hook, receiver, flagged, emit):
+    receiver.codes = [500]
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
+    # The broker hands back a message that waited past its visibility timeout: a copy of retry 1 comes due.
+    webhook_deliver.apply(args=[delivery.pk], retries=1)
+    delivery.refresh_from_db()
+    assert len(receiver.requests) == 2
+    assert delivery.attempts == 2
 
 
 def test_a_hook_disabled_after_the_event_was_emitted_is_not_called(

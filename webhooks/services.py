@@ -134,8 +134,10 @@ def webhook_delete(*, webhook: Webhook) -> None:
     webhook.delete()
 
 
-def signature_for(*, secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature_for(*, secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>": a receiver that also refuses old timestamps cannot be replayed to,
+    since a captured request re-sent with a fresh timestamp no longer matches its signature."""
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def _submission_payload(*, submission: Submission) -> dict:
@@ -230,15 +232,28 @@ def _post(*, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
             return exc.code, exc.read(RESPONSE_EXCERPT_CHARS).decode("utf-8", errors="replace")
 
 
-def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
+def webhook_delivery_attempt(*, delivery_id: int, attempt: int) -> WebhookDelivery:
     """POST a pending delivery once and record the outcome; raises DeliveryRetryable when worth retrying.
 
-    A delivery that already succeeded or failed for good is left alone, so a redelivered task does nothing.
+    `attempt` counts from 0. The broker hands a message that waits for its retry back after its visibility
+    timeout, so several copies of one attempt can come due at once: the row lock and the attempt count let
+    exactly one of them POST. A delivery that already succeeded or failed for good is left alone.
     Delivery is at least once (a worker lost mid-request retries it): receivers drop repeats by event id.
     """
-    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
-    if delivery.status != WebhookDelivery.Status.PENDING:
-        return delivery
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True).select_related("webhook").filter(pk=delivery_id)
+        ).first()
+        if delivery is None or delivery.status != WebhookDelivery.Status.PENDING or delivery.attempts != attempt:
+            return delivery or WebhookDelivery.objects.get(pk=delivery_id)
+        try:
+            return _delivery_post(delivery=delivery)
+        except DeliveryRetryable as exc:
+            retryable = exc  # raised once the attempt's record is committed
+    raise retryable
+
+
+def _delivery_post(*, delivery: WebhookDelivery) -> WebhookDelivery:
     webhook = delivery.webhook
     if not webhook.active:
         return _delivery_record(
@@ -246,13 +261,14 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery:
         )
 
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "photo-moderation-portal-webhooks/1",
-        SIGNATURE_HEADER: signature_for(secret=webhook.secret, body=body),
+        SIGNATURE_HEADER: signature_for(secret=webhook.secret, timestamp=timestamp, body=body),
         EVENT_HEADER: delivery.event,
         EVENT_ID_HEADER: str(delivery.event_id),
-        TIMESTAMP_HEADER: str(int(time.time())),
+        TIMESTAMP_HEADER: timestamp,
     }
     try:
         code, excerpt = _post(url=webhook.url, body=body, headers=headers)

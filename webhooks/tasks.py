@@ -11,7 +11,7 @@ MAX_RETRIES = 5
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
 def webhook_deliver(self, delivery_id: int) -> None:
     try:
-        services.webhook_delivery_attempt(delivery_id=delivery_id)
+        services.webhook_delivery_attempt(delivery_id=delivery_id, attempt=self.request.retries)
     except services.DeliveryRetryable as exc:
         if self.request.retries >= MAX_RETRIES:
             services.webhook_delivery_give_up(delivery_id=delivery_id)
