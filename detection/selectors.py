@@ -5,7 +5,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from detection.core.files import KERAS_ARCH
 from detection.models import Detection, ModelSetting
+from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
 
 
 def model_active_name() -> str:
@@ -19,6 +21,12 @@ def model_card_get(*, name: str) -> dict | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def model_queue(*, name: str) -> str:
+    """The Celery queue whose workers run this model: Keras bundles have their own TensorFlow worker."""
+    card = model_card_get(name=name)
+    return KERAS_QUEUE if card and card["arch"] == KERAS_ARCH else TORCH_QUEUE
 
 
 def model_names_available() -> list[str]:

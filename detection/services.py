@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from detection.core.verdicts import verdict_for
 from detection.models import Detection, Evidence, Heatmap
-from detection.selectors import detection_reusable_get, model_active_name, model_names_available, thresholds_for
+from detection.selectors import (
+    detection_reusable_get,
+    model_active_name,
+    model_names_available,
+    model_queue,
+    thresholds_for,
+)
 from moderation.models import State, Submission, Verdict
 from moderation.services import TransitionRefused, audit_record, submission_requeue, submission_transition
 from webhooks.services import webhook_event_emit
@@ -68,14 +74,14 @@ def _image_load(submission: Submission, *, data: bytes | None = None):
 
 def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -> Heatmap:
     """The Grad-CAM overlay of a detection at a layer (the model's default when None), made at most once."""
-    from detection.core.layers import GRADCAM_DEFAULT_LAYER
+    from detection.core.layers import gradcam_default_layer
     from detection.runtime import detector_get
 
     detection = Detection.objects.select_related("submission").get(pk=detection_id)
     detector = detector_get(name=detection.model_name)
     if detector.version != detection.model_version:
         raise ValueError(f"{detection.model_name} is now version {detector.version}, not {detection.model_version}")
-    layer = layer or GRADCAM_DEFAULT_LAYER[detector.card["arch"]]
+    layer = layer or gradcam_default_layer(detector.card)
     existing = Heatmap.objects.filter(detection=detection, layer=layer).first()
     if existing:
         return existing
@@ -163,7 +169,8 @@ def analysis_run(*, submission_id: int) -> None:
     clears one on its own, since it is easy to forge. Transient errors propagate so the task retries them;
     the submission stays analysing meanwhile.
     """
-    from detection.core.inference import NoTrainedWeights
+    from detection.core.files import NoTrainedWeights
+    from detection.runtime import ServedElsewhere
 
     submission = analysis_start(submission_id=submission_id)
     if submission is None:
@@ -172,7 +179,7 @@ def analysis_run(*, submission_id: int) -> None:
         data = _original_read(submission)
         evidence = evidence_record(submission=submission, data=data)
         detection = detection_compute(submission=submission, model_name=model_active_name(), data=data)
-    except TRANSIENT_ERRORS:
+    except (*TRANSIENT_ERRORS, ServedElsewhere):
         raise
     except NoTrainedWeights as exc:
         analysis_fail(submission_id=submission_id, reason=str(exc))
@@ -219,7 +226,9 @@ def reanalysis_request(*, submission_id: int, model_name: str, actor: AbstractBa
     with transaction.atomic():
         submission = Submission.objects.get(pk=submission_id)
         audit_record(submission=submission, actor=actor, action="re-analysis requested", reason=f"with {model_name}")
-        transaction.on_commit(partial(submission_reanalyse.delay, submission_id, model_name))
+        transaction.on_commit(
+            partial(submission_reanalyse.apply_async, (submission_id, model_name), queue=model_queue(name=model_name))
+        )
 
 
 def reanalysis_run(*, submission_id: int, model_name: str) -> Detection:
@@ -238,7 +247,8 @@ def reanalysis_run(*, submission_id: int, model_name: str) -> Detection:
 def heatmap_request(*, detection_id: int, layer: str) -> None:
     from detection.tasks import heatmap_make
 
-    transaction.on_commit(partial(heatmap_make.delay, detection_id, layer))
+    model_name = Detection.objects.values_list("model_name", flat=True).get(pk=detection_id)
+    transaction.on_commit(partial(heatmap_make.apply_async, (detection_id, layer), queue=model_queue(name=model_name)))
 
 
 def submissions_requeue_stuck(*, older_than: timedelta) -> list[int]:

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from PIL import ExifTags, Image
 
-from detection.core.layers import GRADCAM_DEFAULT_LAYER, GRADCAM_LAYER_PATHS
+from detection.core.layers import gradcam_default_layer, gradcam_layer_names
 from detection.models import Detection, Evidence, Heatmap
 from detection.selectors import model_card_get
 from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, State, Submission, Verdict
@@ -282,9 +282,8 @@ def heatmap_layers(*, detection: Detection) -> list[LayerChoice]:
     """
     existing = {h.layer: h for h in detection.heatmaps.all()}
     card = model_card_get(name=detection.model_name)
-    arch = card["arch"] if card else None
-    layers = list(GRADCAM_LAYER_PATHS.get(arch, ())) or sorted(existing)
-    default = GRADCAM_DEFAULT_LAYER.get(arch)
+    layers = (gradcam_layer_names(card) if card else []) or sorted(existing)
+    default = gradcam_default_layer(card) if card else None
     return [LayerChoice(layer=name, heatmap=existing.get(name), is_default=name == default) for name in layers]
 
 

@@ -89,9 +89,11 @@ def submission_transition(
 
 
 def _analysis_send(submission_id: int) -> None:
+    from detection.selectors import model_active_name, model_queue
     from detection.tasks import submission_analyse
 
-    transaction.on_commit(partial(submission_analyse.delay, submission_id))
+    queue = model_queue(name=model_active_name())
+    transaction.on_commit(partial(submission_analyse.apply_async, (submission_id,), queue=queue))
 
 
 def submission_create(

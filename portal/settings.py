@@ -167,6 +167,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DETECTOR_WEIGHTS_DIR = Path(os.environ.get("DETECTOR_WEIGHTS_DIR", BASE_DIR / "detection" / "weights"))
 DETECTOR_DEFAULT_MODEL = os.environ.get("DETECTOR_DEFAULT_MODEL", "clip_probe_aug")
 DETECTOR_DEVICE = os.environ.get("DETECTOR_DEVICE", "cpu")
+# Which framework this process runs in-process (see detection/runtime.py): "keras" on the keras worker only.
+DETECTOR_FRAMEWORK = os.environ.get("DETECTOR_FRAMEWORK", "torch")
+if DETECTOR_FRAMEWORK not in {"torch", "keras"}:
+    raise ImproperlyConfigured(f"DETECTOR_FRAMEWORK must be torch or keras, not {DETECTOR_FRAMEWORK!r}")
 # A submission queued or analysing for longer than this is re-queued by the sweeper.
 ANALYSIS_STUCK_AFTER = timedelta(minutes=env_int("ANALYSIS_STUCK_AFTER_MINUTES", 15))
 
@@ -180,7 +184,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Everything that runs a network goes to the GPU workers.
+# Everything that runs a network goes to the GPU workers; jobs for a Keras model are sent to queue "keras"
+# instead (detection.selectors.model_queue), whose worker runs TensorFlow.
 CELERY_TASK_ROUTES = {
     "detection.tasks.submission_analyse": {"queue": "gpu"},
     "detection.tasks.submission_reanalyse": {"queue": "gpu"},

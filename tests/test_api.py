@@ -156,17 +156,17 @@ def test_a_contributor_gets_404_on_another_contributors_submission(flagged, othe
     assert client.get(SUBMISSIONS).json()["results"] == []
 
 
-def test_api_modules_never_import_torch():
+def test_api_modules_never_import_torch_or_tensorflow():
     code = (
         "import django, sys; django.setup();"
         "from django.urls import get_resolver; get_resolver().url_patterns;"
         "import api.views, webhooks.services, webhooks.tasks;"
-        "sys.exit(1 if 'torch' in sys.modules else 0)"
+        "sys.exit(1 if {'torch', 'tensorflow', 'keras'} & set(sys.modules) else 0)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], env={"DJANGO_SETTINGS_MODULE": "portal.settings"}, capture_output=True, text=True
     )
-    assert result.returncode == 0, result.stderr or "torch was imported by an API module"
+    assert result.returncode == 0, result.stderr or "torch or tensorflow was imported by an API module"
 
 
 # --- Uploads --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 
 from tests.factories import PASSWORD
-from tests.test_worker import BROKER_URL, database_url
+from tests.workers import BROKER_URL, database_url
 
 pytestmark = [pytest.mark.production, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

@@ -1,4 +1,7 @@
-"""Pure-PyTorch AI-image detection core (no Django imports; importable and testable alone).
+"""AI-image detection core (no Django imports; importable and testable alone). PyTorch, except `keras/`
+(TensorFlow, never imported beside torch) and the framework-free modules both share: files (cards, checksums,
+files from pinned wheels), preprocess, augment, data, metrics, scoring (batching, verdicts, heatmap overlay),
+loading (open a bundle of either kind), evaluate.
 
 - preprocess: `image_decode(data) -> PIL.Image` (RGB, EXIF-oriented, ValueError if undecodable);
   `image_canonical(img, *, size)` the one path for every image (Lanczos short side -> size, centre crop,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -10,19 +9,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from detection.core.files import CARD_FILE, card_load, card_save, file_sha256
 from detection.core.nets import net_build
 
+__all__ = ["CARD_FILE", "MODEL_FILE", "bundle_load", "bundle_save", "card_load", "card_save", "checkpoint_file",
+           "file_sha256", "state_dict_load"]
+
 MODEL_FILE = "model.safetensors"
-CARD_FILE = "card.json"
 CARD_REQUIRED = ("name", "arch", "version", "image_size", "thresholds")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def bundle_save(*, directory: Path, model: nn.Module, card: dict) -> None:
@@ -61,14 +55,6 @@ def bundle_load(*, directory: Path) -> tuple[nn.Module, dict]:
     model.load_state_dict(state)
     model.eval()
     return model, card
-
-
-def card_load(*, directory: Path) -> dict:
-    return json.loads((Path(directory) / CARD_FILE).read_text())
-
-
-def card_save(*, directory: Path, card: dict) -> None:
-    (Path(directory) / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
 
 
 def checkpoint_file(path: Path) -> Path:

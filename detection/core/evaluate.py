@@ -24,7 +24,6 @@ from PIL import Image
 from tqdm import tqdm
 
 from detection.core.data import Sample
-from detection.core.inference import Detector
 from detection.core.metrics import (
     confusion_counts,
     false_flag_at_recall,
@@ -35,6 +34,7 @@ from detection.core.metrics import (
     thresholds_for_samples,
 )
 from detection.core.preprocess import image_decode, image_jpeg
+from detection.core.scoring import ScoringBase
 
 TARGETS = {"scenery_f1_min": 0.95, "false_flag_max": 0.02, "shortcut_probe_max_increase": 0.03,
            "heldout_source_false_flag_max": 0.10}
@@ -60,7 +60,7 @@ ROBUSTNESS: dict[str, Callable[[Image.Image], Image.Image]] = {
 
 
 def probabilities_score(
-    detector: Detector, samples: Sequence[Sample], *, transform: Callable[[Image.Image], Image.Image] | None = None,
+    detector: ScoringBase, samples: Sequence[Sample], *, transform: Callable[[Image.Image], Image.Image] | None = None,
     desc: str = "score",
 ) -> np.ndarray:
     """AI probability of each sample file, optionally transformed before the canonical path."""
@@ -118,7 +118,7 @@ def _plots(labels: np.ndarray, probs: np.ndarray, sceneries: list[str], threshol
     return plots
 
 
-def _gallery(detector: Detector, samples: Sequence[Sample], probs: np.ndarray, *, order: np.ndarray) -> list[dict]:
+def _gallery(detector: ScoringBase, samples: Sequence[Sample], probs: np.ndarray, *, order: np.ndarray) -> list[dict]:
     items = []
     for index in order[:GALLERY_SIZE]:
         sample = samples[int(index)]
@@ -136,7 +136,8 @@ def _gallery(detector: Detector, samples: Sequence[Sample], probs: np.ndarray, *
 
 
 def evaluate_run(
-    *, detector: Detector, split: dict, out_dir: Path, robustness: bool = True, robustness_samples: int | None = None,
+    *, detector: ScoringBase, split: dict, out_dir: Path, robustness: bool = True,
+    robustness_samples: int | None = None,
 ) -> dict:
     """Score the test and held-out splits, write `out_dir/report.json` and `out_dir/report.html`.
     `robustness_samples` limits the robustness table to a seeded random subset of the test split (slow
@@ -311,13 +312,14 @@ def report_html(report: dict, *, plots: dict[str, str], galleries: dict[str, lis
 
 
 def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] | None = None,
-                      device: str = "cpu", robustness: bool = True, robustness_samples: int | None = None) -> dict:
+                      device: str = "cpu", robustness: bool = True, robustness_samples: int | None = None,
+                      threads: int | None = None) -> dict:
     """Evaluate bundle `name` on the split saved with it; report.{json,html} go into the bundle folder.
     What `manage.py evaluate_detector` runs."""
     from detection.core.data import data_fingerprint, split_load
-    from detection.core.inference import detector_load
+    from detection.core.loading import detector_open
 
-    detector = detector_load(weights_dir=weights_dir, name=name, device=device)
+    detector = detector_open(weights_dir=weights_dir, name=name, device=device, threads=threads)
     directory = Path(weights_dir) / name
     split_file = directory / (detector.card.get("split_file") or "split.json")
     if not split_file.is_file():
@@ -333,7 +335,7 @@ def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] |
 
 
 def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] | None = None,
-                       false_flag: float = 0.02, confidence: float = 0.95) -> dict:
+                       false_flag: float = 0.02, confidence: float = 0.95, threads: int | None = None) -> dict:
     """Choose the thresholds of bundle `name` afresh on the validation part of its split, with the shipped
     (fp16) weights, and write them and the validation figures at them into its card. What `manage.py
     calibrate_detector` runs; the test split is never read."""
@@ -341,9 +343,9 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
 
     from detection.core.bundle import card_save
     from detection.core.data import split_load
-    from detection.core.inference import detector_load
+    from detection.core.loading import detector_open
 
-    detector = detector_load(weights_dir=weights_dir, name=name)
+    detector = detector_open(weights_dir=weights_dir, name=name, threads=threads)
     directory = Path(weights_dir) / name
     split = split_load(path=directory / (detector.card.get("split_file") or "split.json"), folders=folders)
     val = split["splits"]["val"]
@@ -365,7 +367,7 @@ def detectors_compare(*, weights_dir: Path, names: Sequence[str], recalls: Seque
     the "lowest false-flag rate at equal recall" that picks the portal's default. The bundles must share a
     test split, or the comparison would not be like with like."""
     from detection.core.data import split_load
-    from detection.core.inference import detector_load
+    from detection.core.loading import detector_open
 
     tests = {}
     for name in names:
@@ -378,6 +380,7 @@ def detectors_compare(*, weights_dir: Path, names: Sequence[str], recalls: Seque
     labels = np.array([sample.label for sample in first])
     table = {}
     for name in names:
-        scores = probabilities_score(detector_load(weights_dir=weights_dir, name=name), first, desc=name)
+        # Keras bundles in a TensorFlow child: the PyTorch ones load in this process.
+        scores = probabilities_score(detector_open(weights_dir=weights_dir, name=name, isolated=True), first, desc=name)
         table[name] = {recall: false_flag_at_recall(labels=labels, scores=scores, recall=recall) for recall in recalls}
     return table

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib import colormaps
-from PIL import Image
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from detection.core.bundle import CARD_FILE, MODEL_FILE, bundle_load
+from detection.core.files import NoTrainedWeights
 from detection.core.nets import GRADCAM_DEFAULT_LAYER, gradcam_layers
-from detection.core.preprocess import arrays_to_tensor, image_canonical
-from detection.core.verdicts import verdict_for
+from detection.core.preprocess import arrays_to_tensor
+from detection.core.scoring import BATCH_SIZE, ScoringBase, cam_normalise
+
+__all__ = ["BATCH_SIZE", "Detector", "NoTrainedWeights", "cam_normalise", "detector_load"]
 
 AI_CLASS = 1
-BATCH_SIZE = 32
-OVERLAY_ALPHA = 0.45
-
-
-class NoTrainedWeights(LookupError):
-    """The weights folder for a model name, or a file in it, does not exist."""
 
 
 class _RawGradCAM(GradCAM):
@@ -50,15 +44,7 @@ class _RawGradCAM(GradCAM):
         return np.maximum(np.concatenate(cam_per_target_layer, axis=1), 0).mean(axis=1)
 
 
-def cam_normalise(cam: np.ndarray) -> np.ndarray:
-    """Scale a non-negative map to [0, 1] by its 99th percentile: one hot cell cannot wash out the rest."""
-    top = float(np.percentile(cam, 99))
-    if top <= 0:
-        return np.zeros_like(cam, dtype=np.float32)
-    return np.clip(cam / top, 0.0, 1.0).astype(np.float32)
-
-
-class Detector:
+class Detector(ScoringBase):
     """A loaded model with its card; `predict` returns the AI probability of each image."""
 
     def __init__(self, *, model: nn.Module, card: dict, device: str = "cpu") -> None:
@@ -69,9 +55,6 @@ class Detector:
         self.model = model.to(self.device).eval()
         self.image_size: int = int(card["image_size"])
         self._cams: dict[str, _RawGradCAM] = {}
-
-    def canonical(self, image: Image.Image) -> np.ndarray:
-        return np.asarray(image_canonical(image, size=self.image_size))
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         """AI probabilities for canonical uint8 arrays, in batches."""
@@ -91,18 +74,6 @@ class Detector:
             cam.activations_and_grads.activations = []
             cam.activations_and_grads.gradients = []
 
-    def predict(self, images: Sequence[Image.Image]) -> list[float]:
-        probabilities: list[float] = []
-        # Canonicalise batch by batch so a long list never holds every canonical copy at once.
-        for start in range(0, len(images), BATCH_SIZE):
-            chunk = images[start:start + BATCH_SIZE]
-            probabilities.extend(self.predict_arrays([self.canonical(img) for img in chunk]))
-        return probabilities
-
-    def verdict(self, probability: float) -> str:
-        thresholds = self.card["thresholds"]
-        return verdict_for(probability, low=thresholds["low"], high=thresholds["high"])
-
     def _cam(self, layer: str) -> _RawGradCAM:
         # One CAM object per layer for the Detector's life: building one registers hooks on the model.
         if layer not in self._cams:
@@ -111,10 +82,6 @@ class Detector:
                 raise ValueError(f"unknown Grad-CAM layer {layer!r}; choose one of {', '.join(layers)}")
             self._cams[layer] = _RawGradCAM(model=self.model, target_layers=[layers[layer]])
         return self._cams[layer]
-
-    def heatmap(self, image: Image.Image, *, layer: str | None = None) -> np.ndarray:
-        """Grad-CAM map for the AI class, image_size x image_size, float32 in [0, 1] (99th pct = 1)."""
-        return self.heatmap_array(self.canonical(image), layer=layer)
 
     def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
         if self.card["arch"] == "clip_probe":
@@ -128,17 +95,6 @@ class Detector:
         raw = cam(input_tensor=tensor, targets=[ClassifierOutputTarget(AI_CLASS)])[0]
         self._cams_release()
         return cam_normalise(raw)
-
-    def overlay_array(self, array: np.ndarray, *, layer: str | None = None) -> bytes:
-        heat = colormaps["jet"](self.heatmap_array(array, layer=layer))[..., :3]
-        blended = (1 - OVERLAY_ALPHA) * array.astype(np.float32) / 255.0 + OVERLAY_ALPHA * heat
-        buffer = io.BytesIO()
-        Image.fromarray((blended * 255).round().astype(np.uint8)).save(buffer, format="PNG")
-        return buffer.getvalue()
-
-    def overlay(self, image: Image.Image, *, layer: str | None = None) -> bytes:
-        """PNG bytes: the Grad-CAM heatmap blended over the canonical image."""
-        return self.overlay_array(self.canonical(image), layer=layer)
 
 
 def detector_load(*, weights_dir: Path, name: str, device: str = "cpu") -> Detector:

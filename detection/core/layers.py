@@ -19,3 +19,12 @@ GRADCAM_DEFAULT_LAYER: dict[str, str] = {
     # The CLIP probe runs in onnxruntime, out of Grad-CAM's reach: its map is an occlusion map.
     "clip_probe": "occlusion",
 }
+
+
+def gradcam_layer_names(card: dict) -> list[str]:
+    """A bundle's Grad-CAM layers, shallow to deep: its card's own list (Keras bundles name theirs), else its arch's."""
+    return list(card.get("gradcam_layers") or GRADCAM_LAYER_PATHS.get(card["arch"], ()))
+
+
+def gradcam_default_layer(card: dict) -> str | None:
+    return card.get("gradcam_default_layer") or GRADCAM_DEFAULT_LAYER.get(card["arch"])

@@ -10,15 +10,37 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:  # torch is imported on use: the TensorFlow worker shares this module and must never load it
+    import torch
 
 CANONICAL_JPEG_QUALITY = 90
 # ImageNet statistics: the nets are torchvision's, so keep their customary input scale.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+# How a model wants canonical uint8 pixels scaled; the PyTorch nets and the Keras MobileNetV2 take "imagenet".
+INPUT_SCALES = {
+    "imagenet": "x / 255, then ImageNet mean/std per channel",
+    "unit": "x / 255, in [0, 1]",
+    "symmetric": "x / 127.5 - 1, in [-1, 1] (keras.applications mobilenet/inception preprocess_input)",
+    "raw": "x as float in [0, 255] (the model rescales inside)",
+}
+
+
+def preprocessing_description(scale: str = "imagenet") -> str:
+    """What a model card says about its input: the canonical path, then the scaling."""
+    scaling = "ImageNet mean/std normalisation" if scale == "imagenet" else INPUT_SCALES[scale]
+    return (
+        "decode -> EXIF transpose -> RGB -> Lanczos resize so the short side equals image_size -> centre crop "
+        f"image_size x image_size -> JPEG re-encode at quality {CANONICAL_JPEG_QUALITY} -> decode -> {scaling}"
+    )
+
+
+PREPROCESSING_DESCRIPTION = preprocessing_description()
 PREPROCESSING_DESCRIPTION = (
     "decode -> EXIF transpose -> RGB -> Lanczos resize so the short side equals image_size -> centre crop "
     f"image_size x image_size -> JPEG re-encode at quality {CANONICAL_JPEG_QUALITY} -> decode -> "
@@ -94,10 +116,27 @@ def image_canonical(img: Image.Image, *, size: int) -> Image.Image:
 
 def arrays_to_tensor(arrays: Sequence[np.ndarray]) -> torch.Tensor:
     """uint8 HxWx3 arrays (already canonical) -> normalised float batch N x 3 x H x W."""
+    import torch
+
     batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
     return (batch - mean) / std
+
+
+def arrays_scale(arrays: Sequence[np.ndarray], *, scale: str = "imagenet") -> np.ndarray:
+    """uint8 HxWx3 arrays (already canonical) -> float32 batch N x H x W x 3 (channels last, for Keras),
+    scaled as `INPUT_SCALES[scale]` says; "imagenet" is the same arithmetic as `arrays_to_tensor`."""
+    batch = np.stack(arrays).astype(np.float32)
+    if scale == "imagenet":
+        return (batch / np.float32(255.0) - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+    if scale == "unit":
+        return batch / np.float32(255.0)
+    if scale == "symmetric":
+        return batch / np.float32(127.5) - np.float32(1.0)
+    if scale == "raw":
+        return batch
+    raise ValueError(f"unknown input scale {scale!r}; choose one of {', '.join(INPUT_SCALES)}")
 
 
 def images_to_tensor(images: Sequence[Image.Image], *, size: int) -> torch.Tensor:

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from detection.core.data import IMAGE_SUFFIXES
-from detection.core.inference import Detector
 from detection.core.preprocess import image_decode
+from detection.core.scoring import ScoringBase
 
 
 def paths_expand(paths: Sequence[Path]) -> Iterator[Path]:
@@ -20,7 +20,7 @@ def paths_expand(paths: Sequence[Path]) -> Iterator[Path]:
             yield path
 
 
-def paths_detect(*, detector: Detector, paths: Sequence[Path]) -> Iterator[dict]:
+def paths_detect(*, detector: ScoringBase, paths: Sequence[Path]) -> Iterator[dict]:
     """One record per image: {"path", "model", "ai_probability", "verdict"} or {"path", "model", "error"}."""
     for path in paths_expand(paths):
         record: dict = {"path": str(path), "model": detector.name}

@@ -47,3 +47,17 @@ def folder_synthetic(
             writer.writeheader()
             writer.writerows(rows)
     return root
+
+
+def image_with_artefact(rng: np.random.Generator, *, size: int, quadrant: tuple[int, int] | None) -> Image.Image:
+    """A smooth noisy field; with a quadrant (row, column in {0, 1}) the checkerboard artefact covers that
+    quarter only, so the quarter alone decides the class and a heatmap has somewhere to point."""
+    field = _smooth_field(rng, size) + rng.normal(0, 4, (size, size, 3))
+    if quadrant is not None:
+        half = size // 2
+        yy, xx = np.mgrid[0:half, 0:half]
+        row, col = quadrant
+        field[row * half:(row + 1) * half, col * half:(col + 1) * half] += (
+            (((yy // 2 + xx // 2) % 2) * 2 - 1)[..., None] * 30.0
+        )
+    return Image.fromarray(np.clip(field, 0, 255).round().astype(np.uint8))

@@ -21,16 +21,13 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=2)
 
     def handle(self, *args, **options) -> None:
-        import torch
-
         from detection.core.evaluate import detector_calibrate
-        from detection.core.inference import NoTrainedWeights
+        from detection.core.files import NoTrainedWeights
 
-        torch.set_num_threads(options["threads"])
         try:
             card = detector_calibrate(weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR), name=options["model"],
                                       folders=options["data"], false_flag=options["false_flag"],
-                                      confidence=options["confidence"])
+                                      confidence=options["confidence"], threads=options["threads"])
         except (NoTrainedWeights, FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         val = card["metrics"]["val"]

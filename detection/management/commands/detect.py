@@ -19,12 +19,14 @@ class Command(BaseCommand):
         parser.add_argument("--device", default=None)
 
     def handle(self, *args, **options) -> None:
-        from detection.core.inference import NoTrainedWeights, detector_load
+        from detection.core.files import NoTrainedWeights
+        from detection.core.loading import detector_open
         from detection.core.scan import paths_detect
 
         name = options["model"] or settings.DETECTOR_DEFAULT_MODEL
         try:
-            detector = detector_load(weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR), name=name,
+            # One model, so its framework runs in this process (a Keras bundle loads TensorFlow, never torch).
+            detector = detector_open(weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR), name=name,
                                      device=options["device"] or settings.DETECTOR_DEVICE)
         except NoTrainedWeights as exc:
             raise CommandError(str(exc)) from exc

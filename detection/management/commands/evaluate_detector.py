@@ -20,17 +20,14 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=2)
 
     def handle(self, *args, **options) -> None:
-        import torch
-
         from detection.core.evaluate import detector_evaluate
-        from detection.core.inference import NoTrainedWeights
+        from detection.core.files import NoTrainedWeights
 
-        torch.set_num_threads(options["threads"])
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         try:
             report = detector_evaluate(weights_dir=weights_dir, name=options["model"], folders=options["data"],
                                        robustness=not options["no_robustness"],
-                                       robustness_samples=options["robustness_samples"])
+                                       robustness_samples=options["robustness_samples"], threads=options["threads"])
         except (NoTrainedWeights, FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"targets: {report['targets']}")

