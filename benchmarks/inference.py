@@ -5,7 +5,8 @@ Grad-CAM cost relative to one forward pass, and peak resident memory.
 
 Uses the trained bundle of each arch when `--weights/<arch>/` exists, else a randomly initialised net
 (same cost). Each arch runs in its own process so peak memory is per arch. Absolute numbers depend on the
-machine and its load; the ratios are what to compare.
+machine and its load; the ratios are what to compare. `--arch keras` measures the Keras bundle
+`--keras-model` (TensorFlow, in its own process as always) with no ONNX column.
 """
 
 from __future__ import annotations
@@ -69,6 +70,28 @@ def arch_measure(arch: str, size: int, threads: int, seconds: float, weights: st
     return result
 
 
+def keras_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    from detection.core.keras.inference import keras_detector_load
+
+    detector = keras_detector_load(weights_dir=Path(weights), name=name)
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, (detector.image_size,) * 2 + (3,), dtype=np.uint8) for _ in range(16)]
+    result: dict = {"arch": f"keras:{name}", "image_size": detector.image_size, "trained": True}
+    for batch in (1, 16):
+        chunk = arrays[:batch]
+        result[f"eager_img_s_b{batch}"] = _rate(lambda c=chunk: detector.predict_arrays(c), images=batch,
+                                                seconds=seconds)
+        result[f"onnx_img_s_b{batch}"] = result[f"onnx_speedup_b{batch}"] = float("nan")
+    result["gradcam_img_s"] = _rate(lambda: detector.heatmap_array(arrays[0]), images=1, seconds=seconds)
+    result["gradcam_cost_vs_forward_b1"] = result["eager_img_s_b1"] / result["gradcam_img_s"]
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
 def main() -> None:
     from detection.core.nets import ARCHITECTURES
 
@@ -77,13 +100,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--weights", default="detection/weights")
-    parser.add_argument("--arch", nargs="*", default=list(ARCHITECTURES))
+    parser.add_argument("--arch", nargs="*", default=list(ARCHITECTURES), help="architectures, or keras")
+    parser.add_argument("--keras-model", default="mobilenet_v2_keras", help="the Keras bundle --arch keras measures")
     args = parser.parse_args()
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("spawn")  # one framework per process: TensorFlow never meets torch
     rows = []
     for arch in args.arch:
         with context.Pool(1) as pool:
-            rows.append(pool.apply(arch_measure, (arch, args.size, args.threads, args.seconds, args.weights)))
+            if arch == "keras":
+                rows.append(pool.apply(keras_measure, (args.keras_model, args.threads, args.seconds, args.weights)))
+            else:
+                rows.append(pool.apply(arch_measure, (arch, args.size, args.threads, args.seconds, args.weights)))
     fastest = max(row["eager_img_s_b16"] for row in rows)
     for row in rows:
         row["eager_b16_vs_fastest"] = row["eager_img_s_b16"] / fastest
