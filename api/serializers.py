@@ -237,8 +237,8 @@ class SubmissionDetailSerializer(SubmissionSerializer):
     @extend_schema_field(DecisionSerializer(allow_null=True))
     def get_decision(self, submission: Submission) -> dict | None:
         """The final decision: the appeal's when there was one, else the review's."""
-        decisions = submission.decisions_made
-        return DecisionSerializer(decisions[-1], context=self.context).data if decisions else None
+        decision = submission.final_decision
+        return DecisionSerializer(decision, context=self.context).data if decision else None
 
     @extend_schema_field(DecisionSerializer(many=True))
     def get_decisions(self, submission: Submission) -> list[dict]:

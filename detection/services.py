@@ -22,6 +22,7 @@ from detection.selectors import (
     model_queue,
     thresholds_for,
 )
+from moderation.lifecycle import TRANSITIONS, Action
 from moderation.models import State, Submission, Verdict
 from moderation.services import TransitionRefused, audit_record, submission_requeue, submission_transition
 from webhooks.services import webhook_event_emit
@@ -38,9 +39,7 @@ def analysis_start(*, submission_id: int) -> Submission | None:
     try:
         return submission_transition(
             submission_id=submission_id,
-            from_states=[State.QUEUED, State.ANALYSING],
-            to_state=State.ANALYSING,
-            action="analysis started",
+            action=Action.ANALYSIS_START,
         )
     except (TransitionRefused, Submission.DoesNotExist):
         return None
@@ -50,8 +49,7 @@ def analysis_fail(*, submission_id: int, reason: str) -> None:
     try:
         submission_transition(
             submission_id=submission_id,
-            from_states=[State.QUEUED, State.ANALYSING],
-            to_state=State.FAILED,
+            action=Action.FAIL,
             reason=reason,
             failure_reason=reason,
         )
@@ -205,9 +203,8 @@ def analysis_run(*, submission_id: int) -> None:
         with transaction.atomic():
             submission_transition(
                 submission_id=submission_id,
-                from_states=[State.ANALYSING],
+                action=Action.ANALYSE,
                 to_state=State.FLAGGED if verdict in FLAGGING_VERDICTS else State.CLEARED,
-                action="analysed",
                 reason=reason,
                 ai_probability=detection.ai_probability,
                 verdict=verdict,
@@ -225,7 +222,7 @@ def reanalysis_request(*, submission_id: int, model_name: str, actor: AbstractBa
         raise ValueError(f"no trained weights for {model_name}")
     with transaction.atomic():
         submission = Submission.objects.get(pk=submission_id)
-        audit_record(submission=submission, actor=actor, action="re-analysis requested", reason=f"with {model_name}")
+        audit_record(submission=submission, actor=actor, action=Action.REANALYSIS_REQUEST, reason=f"with {model_name}")
         transaction.on_commit(
             partial(submission_reanalyse.apply_async, (submission_id, model_name), queue=model_queue(name=model_name))
         )
@@ -237,7 +234,7 @@ def reanalysis_run(*, submission_id: int, model_name: str) -> Detection:
     audit_record(
         submission=submission,
         actor=None,
-        action="re-analysed",
+        action=Action.REANALYSE,
         reason=f"{model_name} {detection.model_version}: AI probability {detection.ai_probability:.3f}, "
         f"verdict {detection.verdict}",
     )
@@ -255,7 +252,7 @@ def submissions_requeue_stuck(*, older_than: timedelta) -> list[int]:
     """Re-send submissions that sat in queued or analysing too long (a lost message, a killed worker)."""
     cutoff = timezone.now() - older_than
     stuck = list(
-        Submission.objects.filter(state__in=[State.QUEUED, State.ANALYSING], state_changed_at__lt=cutoff)
+        Submission.objects.filter(state__in=TRANSITIONS[Action.SWEEP].from_states, state_changed_at__lt=cutoff)
         .order_by("state_changed_at")
         .values_list("pk", flat=True)[:500]
     )
@@ -266,7 +263,7 @@ def submissions_requeue_stuck(*, older_than: timedelta) -> list[int]:
                 submission_requeue(
                     submission_id=submission_id,
                     actor=None,
-                    from_states=[State.QUEUED, State.ANALYSING],
+                    action=Action.SWEEP,
                     reason=f"No result after {older_than}; re-queued by the sweeper.",
                 )
         except TransitionRefused:

@@ -5,6 +5,7 @@ from django.db import transaction
 
 from detection.models import ModelSetting
 from detection.selectors import model_names_available
+from moderation.lifecycle import Action
 from moderation.models import Scenery
 from moderation.services import audit_record
 
@@ -25,7 +26,7 @@ def model_setting_activate(*, model_name: str, actor: AbstractBaseUser) -> Model
         setting, _ = ModelSetting.objects.update_or_create(
             model_name=model_name, defaults={"is_active": True, "updated_by": actor}
         )
-        audit_record(submission=None, actor=actor, action="model activated", reason=model_name)
+        audit_record(submission=None, actor=actor, action=Action.MODEL_ACTIVATE, reason=model_name)
     return setting
 
 
@@ -48,5 +49,5 @@ def model_thresholds_update(
             model_name=model_name, defaults={"thresholds": clean, "updated_by": actor}
         )
         summary = ", ".join(f"{s} {b['low']:.2f} to {b['high']:.2f}" for s, b in clean.items()) or "model card defaults"
-        audit_record(submission=None, actor=actor, action="thresholds changed", reason=f"{model_name}: {summary}")
+        audit_record(submission=None, actor=actor, action=Action.THRESHOLDS_CHANGE, reason=f"{model_name}: {summary}")
     return setting

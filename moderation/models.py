@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from moderation.lifecycle import Action, State
+
 
 class Scenery(models.TextChoices):
     BUILDINGS = "buildings", "Buildings"
@@ -10,18 +12,6 @@ class Scenery(models.TextChoices):
     SEA = "sea", "Sea"
     STREET = "street", "Street"
     OTHER = "other", "Other"
-
-
-class State(models.TextChoices):
-    RECEIVED = "received", "Received"
-    QUEUED = "queued", "Queued"
-    ANALYSING = "analysing", "Analysing"
-    CLEARED = "cleared", "Cleared"
-    FLAGGED = "flagged", "Flagged for review"
-    FAILED = "failed", "Analysis failed"
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
-    APPEALED = "appealed", "Appeal pending"
 
 
 class Verdict(models.TextChoices):
@@ -87,6 +77,17 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.original_name}"
+
+    @property
+    def final_decision(self) -> "Decision | None":
+        """The decision that stands: the appeal's when there was one, else the review's.
+
+        Uses `decisions_made` when the selector prefetched it, so a list of rows costs no query each.
+        """
+        decisions = getattr(self, "decisions_made", None)
+        if decisions is not None:
+            return decisions[-1] if decisions else None
+        return self.decisions.select_related("reason", "moderator").order_by("-created_at", "-id").first()
 
 
 class DecisionReason(models.Model):
@@ -158,7 +159,7 @@ class AuditEvent(models.Model):
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="audit_events", null=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    action = models.CharField(max_length=32)
+    action = models.CharField(max_length=32, choices=Action.choices)
     from_state = models.CharField(max_length=16, blank=True)
     to_state = models.CharField(max_length=16, blank=True)
     reason = models.TextField(blank=True)

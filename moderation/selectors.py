@@ -6,12 +6,12 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.storage import default_storage
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
-from django.utils import timezone
 from PIL import ExifTags, Image
 
 from detection.core.layers import gradcam_default_layer, gradcam_layer_names
 from detection.models import Detection, Evidence, Heatmap
 from detection.selectors import model_card_get
+from moderation import lifecycle
 from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, State, Submission, Verdict
 
 QUEUE_ORDERINGS = {
@@ -19,8 +19,6 @@ QUEUE_ORDERINGS = {
     "likely-ai": (F("ai_probability").desc(), "state_changed_at", "id"),
     "oldest": ("state_changed_at", "id"),
 }
-# States a contributor's page keeps polling for: analysis has not finished yet.
-IN_PROGRESS_STATES = (State.RECEIVED, State.QUEUED, State.ANALYSING)
 
 
 def _with_decisions(submissions: QuerySet[Submission]) -> QuerySet[Submission]:
@@ -44,7 +42,7 @@ def submission_appealable(*, submission: Submission, user: AbstractBaseUser) -> 
     Reads `submission.appeal`, which submissions_visible_to selects, so it costs no query per row.
     """
     return (
-        submission.state == State.REJECTED
+        lifecycle.can(lifecycle.Action.APPEAL, submission.state)
         and submission.contributor_id == user.pk
         and not hasattr(submission, "appeal")
     )
@@ -53,10 +51,6 @@ def submission_appealable(*, submission: Submission, user: AbstractBaseUser) -> 
 def submission_statuses(*, user: AbstractBaseUser, ids: list[int]) -> list[Submission]:
     """The few visible rows a contributor's page polls for, with what the row shows."""
     return list(submissions_visible_to(user=user).filter(pk__in=ids[:200]))
-
-
-def _unclaimed_for(*, moderator: AbstractBaseUser) -> Q:
-    return Q(claimed_until=None) | Q(claimed_until__lte=timezone.now()) | Q(claimed_by=moderator)
 
 
 @dataclass(frozen=True)
@@ -105,7 +99,7 @@ def review_queue(
     filters = filters or QueueFilters()
     queue = Submission.objects.filter(state=State.FLAGGED)
     if moderator is not None:
-        queue = queue.filter(_unclaimed_for(moderator=moderator))
+        queue = queue.filter(lifecycle.claim_free(moderator=moderator))
     queue = submissions_filter(submissions=queue, filters=filters)
     ordering = QUEUE_ORDERINGS.get(filters.ordering, QUEUE_ORDERINGS["likely-ai"])
     return queue.select_related("contributor").order_by(*ordering)
@@ -155,11 +149,7 @@ def appeal_queue(*, moderator: AbstractBaseUser) -> QuerySet[Appeal]:
     """Pending appeals, oldest first, each with the review decision it contests."""
     return (
         Appeal.objects.filter(submission__state=State.APPEALED)
-        .filter(
-            Q(submission__claimed_until=None)
-            | Q(submission__claimed_until__lte=timezone.now())
-            | Q(submission__claimed_by=moderator)
-        )
+        .filter(lifecycle.claim_free(moderator=moderator, prefix="submission__"))
         .select_related("submission", "contributor")
         .prefetch_related(
             Prefetch(

@@ -13,9 +13,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from moderation import lifecycle
 from moderation.images import UploadRefused, image_inspect
 from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, Scenery, State, Submission
 from webhooks.services import webhook_event_emit
@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 
 CLAIM_DURATION = timedelta(minutes=3)
-CLAIMABLE_STATES = (State.FLAGGED, State.CLEARED, State.APPEALED)
 
 
 class TransitionRefused(Exception):
@@ -56,21 +55,24 @@ def audit_record(
 def submission_transition(
     *,
     submission_id: int,
-    from_states: Iterable[str],
-    to_state: str,
+    action: str,
+    to_state: str | None = None,
     actor: AbstractBaseUser | None = None,
-    action: str | None = None,
     reason: str = "",
     **fields: object,
 ) -> Submission:
-    """Move a submission between states with a conditional update, so two writers never both win."""
-    from_states = list(from_states)
+    """Move a submission as `action` allows (lifecycle.TRANSITIONS), under a row lock, so two writers never
+    both win. `to_state` picks one of the action's to-states; it may be left out when there is only one."""
+    rule = lifecycle.TRANSITIONS[action]
+    to_state = to_state or (rule.to_states[0] if len(rule.to_states) == 1 else None)
+    if to_state not in rule.to_states:
+        raise ValueError(f"{action!r} cannot lead to {to_state!r}.")
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
-        if submission.state not in from_states:
+        if not lifecycle.can(action, submission.state):
+            allowed = " or ".join(rule.from_states)
             raise TransitionRefused(
-                f"Submission #{submission_id} is {submission.get_state_display().lower()}, "
-                f"not {' or '.join(from_states)}."
+                f"Submission #{submission_id} is {submission.get_state_display().lower()}, not {allowed}."
             )
         from_state = submission.state
         fields = {"state": to_state, "state_changed_at": timezone.now(), **fields}
@@ -78,12 +80,7 @@ def submission_transition(
         for name, value in fields.items():
             setattr(submission, name, value)
         audit_record(
-            submission=submission,
-            actor=actor,
-            action=action or to_state,
-            from_state=from_state,
-            to_state=to_state,
-            reason=reason,
+            submission=submission, actor=actor, action=action, from_state=from_state, to_state=to_state, reason=reason
         )
     return submission
 
@@ -136,10 +133,10 @@ def submission_create(
                 state=State.RECEIVED,
                 state_changed_at=timezone.now(),
             )
-            audit_record(submission=submission, actor=contributor, action="uploaded", to_state=State.RECEIVED)
-            submission = submission_transition(
-                submission_id=submission.pk, from_states=[State.RECEIVED], to_state=State.QUEUED
+            audit_record(
+                submission=submission, actor=contributor, action=lifecycle.Action.UPLOAD, to_state=State.RECEIVED
             )
+            submission = submission_transition(submission_id=submission.pk, action=lifecycle.Action.QUEUE)
             _analysis_send(submission.pk)
     except IntegrityError as exc:
         if created_blob:
@@ -194,15 +191,13 @@ def submission_requeue(
     submission_id: int,
     actor: AbstractBaseUser | None,
     reason: str = "",
-    from_states: Iterable[str] = (State.FAILED,),
+    action: str = lifecycle.Action.REQUEUE,
 ) -> Submission:
     """Send a submission back to the analysis queue: a failed one by a moderator, a stuck one by the sweeper."""
     submission = submission_transition(
         submission_id=submission_id,
-        from_states=from_states,
-        to_state=State.QUEUED,
+        action=action,
         actor=actor,
-        action="requeued",
         reason=reason,
         failure_reason="",
     )
@@ -218,7 +213,6 @@ def _decision_record(
     reason_code: str,
     note: str,
     stage: str,
-    from_states: Iterable[str],
 ) -> Decision:
     """The one path for review and appeal decisions: reason check, claim check, transition, Decision row."""
     reason = DecisionReason.objects.filter(code=reason_code, applies_to=outcome, active=True).first()
@@ -228,14 +222,13 @@ def _decision_record(
     with transaction.atomic():
         # Locked first so the claim read below cannot change before the transition commits.
         locked = Submission.objects.select_for_update(of=("self",)).select_related("claimed_by").get(pk=submission_id)
-        if locked.claimed_by_id not in (None, moderator.pk) and locked.claimed_until > timezone.now():
+        if not Submission.objects.filter(lifecycle.claim_free(moderator=moderator), pk=submission_id).exists():
             raise ClaimHeld(f"Submission #{submission_id} is being reviewed by {locked.claimed_by.get_username()}.")
         submission = submission_transition(
             submission_id=submission_id,
-            from_states=from_states,
+            action=lifecycle.Action.DECIDE if stage == Decision.Stage.REVIEW else lifecycle.Action.APPEAL_DECIDE,
             to_state=to_state,
             actor=moderator,
-            action="decided" if stage == Decision.Stage.REVIEW else "appeal decided",
             reason=f"{reason.label}. {note}".strip() if note else reason.label,
             claimed_by=None,
             claimed_until=None,
@@ -263,7 +256,6 @@ def submission_decide(
         reason_code=reason_code,
         note=note,
         stage=Decision.Stage.REVIEW,
-        from_states=[State.FLAGGED, State.CLEARED],
     )
 
 
@@ -302,8 +294,8 @@ def submission_claim(*, submission_id: int, moderator: AbstractBaseUser) -> bool
     """
     now = timezone.now()
     return bool(
-        Submission.objects.filter(pk=submission_id, state__in=CLAIMABLE_STATES)
-        .filter(Q(claimed_by=None) | Q(claimed_until__lte=now) | Q(claimed_by=moderator))
+        Submission.objects.filter(pk=submission_id, state__in=lifecycle.TRANSITIONS[lifecycle.Action.CLAIM].from_states)
+        .filter(lifecycle.claim_free(moderator=moderator))
         .update(claimed_by=moderator, claimed_until=now + CLAIM_DURATION)
     )
 
@@ -326,10 +318,8 @@ def appeal_create(*, submission_id: int, contributor: AbstractBaseUser, message:
             raise AppealRefused(f"Submission #{submission_id} was already appealed; an appeal is possible once.")
         submission_transition(
             submission_id=submission_id,
-            from_states=[State.REJECTED],
-            to_state=State.APPEALED,
+            action=lifecycle.Action.APPEAL,
             actor=contributor,
-            action="appealed",
             reason=message[:2000],
         )
         return Appeal.objects.create(submission=submission, contributor=contributor, message=message)
@@ -354,5 +344,4 @@ def appeal_decide(
         reason_code=reason_code,
         note=note,
         stage=Decision.Stage.APPEAL,
-        from_states=[State.APPEALED],
     )

@@ -18,7 +18,7 @@ from detection import services as detection_services
 from detection import services_settings
 from detection.models import Detection, Heatmap, ModelSetting
 from detection.selectors import model_active_name, model_card_get, model_names_available
-from moderation import selectors, services, statistics
+from moderation import lifecycle, selectors, services, statistics
 from moderation.forms import (
     AppealForm,
     AuditFilterForm,
@@ -29,6 +29,7 @@ from moderation.forms import (
     StatisticsFilterForm,
     ThresholdsForm,
 )
+from moderation.lifecycle import Action
 from moderation.models import Appeal, Decision, Scenery, State
 
 IMAGE_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -114,7 +115,7 @@ def submission_statuses(request: HttpRequest) -> JsonResponse:
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()]
     rows = {}
     for s in selectors.submission_statuses(user=request.user, ids=ids):
-        final = s.decisions_made[-1] if s.decisions_made else None
+        final = s.final_decision
         rows[s.pk] = {
             "state": s.state,
             "state_label": s.get_state_display(),
@@ -124,7 +125,7 @@ def submission_statuses(request: HttpRequest) -> JsonResponse:
             "appeal_url": reverse("submission_appeal", args=[s.pk])
             if selectors.submission_appealable(submission=s, user=request.user)
             else "",
-            "in_progress": s.state in selectors.IN_PROGRESS_STATES,
+            "in_progress": lifecycle.analysis_pending(s.state),
         }
     return JsonResponse({"submissions": rows})
 
@@ -139,7 +140,8 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     can_review = request.user.has_perm("moderation.review_submission")
     context = {
         "submission": submission,
-        "final_decision": submission.decisions_made[-1] if submission.decisions_made else None,
+        "final_decision": submission.final_decision,
+        "requeueable": lifecycle.can(Action.REQUEUE, submission.state),
         "audit": selectors.audit_trail(submission=submission),
         "can_review": can_review,
         "appealable": selectors.submission_appealable(submission=submission, user=request.user),
@@ -154,12 +156,12 @@ def _review_context(request: HttpRequest, submission) -> dict:
     review_decision = next((d for d in submission.decisions_made if d.stage == Decision.Stage.REVIEW), None)
     # The moderator who rejected an appealed item may look at it, but must not hold it from the others.
     own_appeal = (
-        submission.state == State.APPEALED
+        lifecycle.can(Action.APPEAL_DECIDE, submission.state)
         and review_decision is not None
         and review_decision.moderator_id == request.user.pk
     )
     claimed = (
-        submission.state in services.CLAIMABLE_STATES
+        lifecycle.can(Action.CLAIM, submission.state)
         and not own_appeal
         and services.submission_claim(submission_id=submission.pk, moderator=request.user)
     )
@@ -189,8 +191,8 @@ def _review_context(request: HttpRequest, submission) -> dict:
         ),
         "history": selectors.contributor_history(submission=submission),
         "models_available": model_names_available(),
-        "decidable": claimed and submission.state in {State.FLAGGED, State.CLEARED},
-        "appeal_decidable": claimed and submission.state == State.APPEALED,
+        "decidable": claimed and lifecycle.can(Action.DECIDE, submission.state),
+        "appeal_decidable": claimed and lifecycle.can(Action.APPEAL_DECIDE, submission.state),
         "own_appeal": own_appeal,
         "review_decision": review_decision,
     }
@@ -389,14 +391,13 @@ def submission_appeal(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Your appeal on #{pk} is with another moderator.")
         return redirect("submission_detail", pk=pk)
-    final = submission.decisions_made[-1] if submission.decisions_made else None
     return render(
         request,
         "moderation/appeal_form.html",
         {
             "submission": submission,
             "form": form,
-            "final_decision": final,
+            "final_decision": submission.final_decision,
             "appealable": selectors.submission_appealable(submission=submission, user=request.user),
         },
     )

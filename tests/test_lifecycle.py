@@ -170,7 +170,7 @@ def test_the_sweeper_requeues_submissions_stuck_in_analysis(contributor, submiss
     requeued = detection_services.submissions_requeue_stuck(older_than=settings.ANALYSIS_STUCK_AFTER)
 
     assert requeued == [stuck.pk]
-    assert AuditEvent.objects.filter(submission=stuck, action="requeued", actor=None).exists()
+    assert AuditEvent.objects.filter(submission=stuck, action="swept", actor=None).exists()
     assert submissions_requeue_stuck.apply().get() == 0  # the fresh one is not touched
 
 

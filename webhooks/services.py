@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from moderation.models import Decision, Submission
+from moderation.models import Submission
 from moderation.selectors import submissions_visible_to
 from webhooks.models import Event, Webhook, WebhookDelivery
 from webhooks.selectors import webhooks_subscribed
@@ -154,12 +154,7 @@ def _submission_payload(*, submission: Submission) -> dict:
         "state_changed_at": submission.state_changed_at.isoformat(),
     }
     # The final decision: the appeal's when there was one, else the review's.
-    decision = (
-        Decision.objects.filter(submission=submission)
-        .select_related("reason", "moderator")
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    decision = submission.final_decision
     if decision is not None:
         data["decision"] = {
             "stage": decision.stage,
