@@ -5,9 +5,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.selectors import ORDERINGS
+from audit.models import AuditEvent
+from audit.selectors import audit_trail
 from detection.models import Detection, Evidence
 from moderation import selectors
-from moderation.models import Appeal, AuditEvent, Decision, Scenery, State, Submission, Verdict
+from moderation.models import Appeal, Decision, Scenery, State, Submission, Verdict
 from webhooks.models import Event, Webhook
 
 
@@ -251,7 +253,7 @@ class SubmissionDetailSerializer(SubmissionSerializer):
 
     @extend_schema_field(AuditEventSerializer(many=True))
     def get_audit_trail(self, submission: Submission) -> list[dict]:
-        return AuditEventSerializer(selectors.audit_trail(submission=submission), many=True, context=self.context).data
+        return AuditEventSerializer(audit_trail(submission_id=submission.pk), many=True, context=self.context).data
 
 
 class DecisionInputSerializer(serializers.Serializer):

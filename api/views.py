@@ -26,9 +26,8 @@ from api import serializers
 from api.parsers import UploadParser
 from api.permissions import CanManageWebhooks, CanReview, CanUpload, CanViewStatistics
 from api.throttles import UploadRateThrottle
-from detection import services as detection_services
 from detection.models import Heatmap
-from moderation import selectors, services, statistics
+from moderation import analysis, selectors, services, statistics
 from moderation.models import Appeal, Decision, Submission
 from moderation.views import IMAGE_CONTENT_TYPES
 from webhooks import services as webhook_services
@@ -262,7 +261,7 @@ class SubmissionReanalyseView(APIView):
         data.is_valid(raise_exception=True)
         model_name = data.validated_data["model"]
         try:
-            detection_services.reanalysis_request(submission_id=pk, model_name=model_name, actor=request.user)
+            analysis.reanalysis_request(submission_id=pk, model_name=model_name, actor=request.user)
         except Submission.DoesNotExist as exc:
             raise Http404 from exc
         except ValueError as exc:

@@ -1,13 +1,27 @@
 from django.conf import settings
 from django.db import models
 
-from moderation.models import Submission, Verdict
+
+class Scenery(models.TextChoices):
+    BUILDINGS = "buildings", "Buildings"
+    FOREST = "forest", "Forest"
+    GLACIER = "glacier", "Glacier"
+    MOUNTAIN = "mountain", "Mountain"
+    SEA = "sea", "Sea"
+    STREET = "street", "Street"
+    OTHER = "other", "Other"
+
+
+class Verdict(models.TextChoices):
+    AI = "ai", "AI-generated"
+    REAL = "real", "Real photo"
+    UNCERTAIN = "uncertain", "Uncertain"
 
 
 class Detection(models.Model):
     """One model's result on one submission; a model version never runs twice on the same submission."""
 
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="detections")
+    submission = models.ForeignKey("moderation.Submission", on_delete=models.CASCADE, related_name="detections")
     model_name = models.CharField(max_length=64)
     model_version = models.CharField(max_length=64)
     ai_probability = models.FloatField()
@@ -76,7 +90,7 @@ class Evidence(models.Model):
         NEUTRAL = "neutral", "Neutral"
         UNREADABLE = "unreadable", "Unreadable metadata"
 
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="evidence")
+    submission = models.ForeignKey("moderation.Submission", on_delete=models.CASCADE, related_name="evidence")
     kind = models.CharField(max_length=16)
     key = models.CharField(max_length=128)
     value = models.TextField()

@@ -1,12 +1,15 @@
 """Reads for the detection domain. Nothing here imports torch: web processes use these."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Prefetch
 
 from detection.core.files import KERAS_ARCH
-from detection.models import Detection, ModelSetting
+from detection.core.layers import gradcam_default_layer, gradcam_layer_names
+from detection.models import Detection, Heatmap, ModelSetting
 from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
 
 
@@ -53,3 +56,49 @@ def detection_reusable_get(*, sha256: str, model_name: str, model_version: str) 
         .order_by("created_at")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    layer: str
+    heatmap: Heatmap | None
+    is_default: bool
+
+
+def heatmap_layers(*, detection: Detection) -> list[LayerChoice]:
+    """The Grad-CAM layers of the detection's architecture, each with its heatmap when already rendered.
+
+    Reads `detection.heatmaps.all()`, so prefetch it; a model without a card lists only existing heatmaps.
+    """
+    existing = {h.layer: h for h in detection.heatmaps.all()}
+    card = model_card_get(name=detection.model_name)
+    layers = (gradcam_layer_names(card) if card else []) or sorted(existing)
+    default = gradcam_default_layer(card) if card else None
+    return [LayerChoice(layer=name, heatmap=existing.get(name), is_default=name == default) for name in layers]
+
+
+@dataclass(frozen=True)
+class HeatmapViewer:
+    detections: list[Detection]
+    detection: Detection | None
+    layers: list[LayerChoice]
+    layer: LayerChoice | None
+
+
+def heatmap_viewer(*, submission_id: int, detection_id: str = "", layer: str = "") -> HeatmapViewer:
+    """Every model's detection, and which heatmap to show: the asked-for detection and layer if rendered,
+    else the first detection with a heatmap, at its architecture's default layer when rendered."""
+    detections = list(
+        Detection.objects.filter(submission_id=submission_id).prefetch_related(
+            Prefetch("heatmaps", queryset=Heatmap.objects.order_by("layer"))
+        )
+    )
+    shown = next((d for d in detections if str(d.pk) == detection_id), None) or next(
+        (d for d in detections if d.heatmaps.all()), detections[0] if detections else None
+    )
+    layers = heatmap_layers(detection=shown) if shown else []
+    rendered = [c for c in layers if c.heatmap]
+    chosen = next((c for c in rendered if c.layer == layer), None) or next(
+        (c for c in rendered if c.is_default), rendered[0] if rendered else None
+    )
+    return HeatmapViewer(detections=detections, detection=shown, layers=layers, layer=chosen)

@@ -3,11 +3,10 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from detection.models import ModelSetting
+from audit.services import audit_record
+from detection.audit import SettingsAction
+from detection.models import ModelSetting, Scenery
 from detection.selectors import model_names_available
-from moderation.lifecycle import Action
-from moderation.models import Scenery
-from moderation.services import audit_record
 
 
 class SettingRefused(ValueError):
@@ -26,7 +25,7 @@ def model_setting_activate(*, model_name: str, actor: AbstractBaseUser) -> Model
         setting, _ = ModelSetting.objects.update_or_create(
             model_name=model_name, defaults={"is_active": True, "updated_by": actor}
         )
-        audit_record(submission=None, actor=actor, action=Action.MODEL_ACTIVATE, reason=model_name)
+        audit_record(submission_id=None, actor=actor, action=SettingsAction.MODEL_ACTIVATE, reason=model_name)
     return setting
 
 
@@ -49,5 +48,6 @@ def model_thresholds_update(
             model_name=model_name, defaults={"thresholds": clean, "updated_by": actor}
         )
         summary = ", ".join(f"{s} {b['low']:.2f} to {b['high']:.2f}" for s, b in clean.items()) or "model card defaults"
-        audit_record(submission=None, actor=actor, action=Action.THRESHOLDS_CHANGE, reason=f"{model_name}: {summary}")
+        audit_record(
+            submission_id=None, actor=actor, action=SettingsAction.THRESHOLDS_CHANGE, reason=f"{model_name}: {summary}")
     return setting

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, Submission
+from moderation.models import Appeal, Decision, DecisionReason, Submission
 
 
 @admin.register(Submission)
@@ -28,13 +28,3 @@ class DecisionAdmin(admin.ModelAdmin):
 class AppealAdmin(admin.ModelAdmin):
     list_display = ["submission", "contributor", "created_at"]
     readonly_fields = [f.name for f in Appeal._meta.fields]
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "submission", "actor", "action", "from_state", "to_state", "reason"]
-    list_filter = ["action"]
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

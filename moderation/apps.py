@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+from audit.actions import actions_register
+from moderation.lifecycle import Action
+
 
 class ModerationConfig(AppConfig):
     name = "moderation"
@@ -12,3 +15,4 @@ class ModerationConfig(AppConfig):
         # One pixel limit everywhere: what the upload accepts, every later decode (analysis, heatmaps, EXIF
         # reads in web and worker processes) accepts too, instead of Pillow's own 89.5 MP default.
         Image.MAX_IMAGE_PIXELS = settings.UPLOAD_MAX_PIXELS
+        actions_register(Action.choices)

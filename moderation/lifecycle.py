@@ -40,8 +40,6 @@ class Action(models.TextChoices):
     APPEAL_DECIDE = "appeal decided", "Appeal decided"
     REANALYSIS_REQUEST = "re-analysis requested", "Re-analysis requested"
     REANALYSE = "re-analysed", "Re-analysed"
-    MODEL_ACTIVATE = "model activated", "Model activated"
-    THRESHOLDS_CHANGE = "thresholds changed", "Thresholds changed"
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,8 @@
 from django.conf import settings
 from django.db import models
 
-from moderation.lifecycle import Action, State
-
-
-class Scenery(models.TextChoices):
-    BUILDINGS = "buildings", "Buildings"
-    FOREST = "forest", "Forest"
-    GLACIER = "glacier", "Glacier"
-    MOUNTAIN = "mountain", "Mountain"
-    SEA = "sea", "Sea"
-    STREET = "street", "Street"
-    OTHER = "other", "Other"
-
-
-class Verdict(models.TextChoices):
-    AI = "ai", "AI-generated"
-    REAL = "real", "Real photo"
-    UNCERTAIN = "uncertain", "Uncertain"
+from detection.models import Scenery, Verdict
+from moderation.lifecycle import State
 
 
 class Submission(models.Model):
@@ -152,26 +137,3 @@ class Appeal(models.Model):
 
     def __str__(self) -> str:
         return f"Appeal on #{self.submission_id}"
-
-
-class AuditEvent(models.Model):
-    """Append-only: who moved which submission from what to what, when and why."""
-
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="audit_events", null=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    action = models.CharField(max_length=32, choices=Action.choices)
-    from_state = models.CharField(max_length=16, blank=True)
-    to_state = models.CharField(max_length=16, blank=True)
-    reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["action", "-created_at"], name="audit_action_idx"),
-            models.Index(fields=["actor", "-created_at"], name="audit_actor_idx"),
-        ]
-
-    def __str__(self) -> str:
-        who = self.actor or "system"
-        return f"{who}: {self.action} {self.from_state}→{self.to_state}"

@@ -9,13 +9,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     MODERATOR: [
         "moderation.review_submission",
         "moderation.view_all_submissions",
-        "moderation.view_auditevent",
+        "audit.view_auditevent",
     ],
     ADMIN: [
         "moderation.add_submission",
         "moderation.review_submission",
         "moderation.view_all_submissions",
-        "moderation.view_auditevent",
+        "audit.view_auditevent",
         "moderation.view_statistics",
         "moderation.configure_detector",
         "moderation.change_decisionreason",

@@ -8,11 +8,9 @@ from django.core.files.storage import default_storage
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from PIL import ExifTags, Image
 
-from detection.core.layers import gradcam_default_layer, gradcam_layer_names
-from detection.models import Detection, Evidence, Heatmap
-from detection.selectors import model_card_get
+from detection.models import Detection, Evidence
 from moderation import lifecycle
-from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, State, Submission, Verdict
+from moderation.models import Appeal, Decision, DecisionReason, State, Submission, Verdict
 
 QUEUE_ORDERINGS = {
     # Flagged items always carry a probability: plain DESC matches the partial index on every database.
@@ -166,41 +164,6 @@ def reasons_for(*, outcome: str) -> QuerySet[DecisionReason]:
     return DecisionReason.objects.filter(applies_to=outcome, active=True)
 
 
-def audit_trail(*, submission: Submission) -> QuerySet[AuditEvent]:
-    return submission.audit_events.select_related("actor").order_by("created_at", "id")
-
-
-@dataclass(frozen=True)
-class AuditFilters:
-    actor: str = ""
-    action: str = ""
-    date_from: date | None = None
-    date_to: date | None = None
-    submission_id: int | None = None
-
-
-def audit_log(*, filters: AuditFilters | None = None) -> QuerySet[AuditEvent]:
-    filters = filters or AuditFilters()
-    events = AuditEvent.objects.select_related("actor")
-    if filters.actor == "system":
-        events = events.filter(actor=None)
-    elif filters.actor:
-        events = events.filter(actor__username=filters.actor)
-    if filters.action:
-        events = events.filter(action=filters.action)
-    if filters.date_from:
-        events = events.filter(created_at__date__gte=filters.date_from)
-    if filters.date_to:
-        events = events.filter(created_at__date__lte=filters.date_to)
-    if filters.submission_id:
-        events = events.filter(submission_id=filters.submission_id)
-    return events.order_by("-created_at", "-id")
-
-
-def audit_actions() -> list[str]:
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
-
-
 def contributor_history(*, submission: Submission) -> dict[str, int]:
     """The contributor's other submissions: how many, and how many ended approved or rejected."""
     return (
@@ -256,47 +219,3 @@ def provenance_conflicts(
     if Evidence.Suggests.AI in suggests and Evidence.Suggests.CAMERA in suggests:
         conflicts.append("The metadata contradicts itself: both camera and generative-AI markers.")
     return conflicts
-
-
-@dataclass(frozen=True)
-class LayerChoice:
-    layer: str
-    heatmap: Heatmap | None
-    is_default: bool
-
-
-def heatmap_layers(*, detection: Detection) -> list[LayerChoice]:
-    """The Grad-CAM layers of the detection's architecture, each with its heatmap when already rendered.
-
-    Reads `detection.heatmaps.all()`, so prefetch it; a model without a card lists only existing heatmaps.
-    """
-    existing = {h.layer: h for h in detection.heatmaps.all()}
-    card = model_card_get(name=detection.model_name)
-    layers = (gradcam_layer_names(card) if card else []) or sorted(existing)
-    default = gradcam_default_layer(card) if card else None
-    return [LayerChoice(layer=name, heatmap=existing.get(name), is_default=name == default) for name in layers]
-
-
-@dataclass(frozen=True)
-class HeatmapViewer:
-    detections: list[Detection]
-    detection: Detection | None
-    layers: list[LayerChoice]
-    layer: LayerChoice | None
-
-
-def heatmap_viewer(*, submission: Submission, detection_id: str = "", layer: str = "") -> HeatmapViewer:
-    """Every model's detection, and which heatmap to show: the asked-for detection and layer if rendered,
-    else the first detection with a heatmap, at its architecture's default layer when rendered."""
-    detections = list(
-        submission.detections.prefetch_related(Prefetch("heatmaps", queryset=Heatmap.objects.order_by("layer")))
-    )
-    shown = next((d for d in detections if str(d.pk) == detection_id), None) or next(
-        (d for d in detections if d.heatmaps.all()), detections[0] if detections else None
-    )
-    layers = heatmap_layers(detection=shown) if shown else []
-    rendered = [c for c in layers if c.heatmap]
-    chosen = next((c for c in rendered if c.layer == layer), None) or next(
-        (c for c in rendered if c.is_default), rendered[0] if rendered else None
-    )
-    return HeatmapViewer(detections=detections, detection=shown, layers=layers, layer=chosen)

@@ -4,7 +4,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import IO
 
 from django.conf import settings
@@ -15,10 +14,14 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
+from common.deferred import task_send
+from detection.selectors import model_active_name, model_queue
 from moderation import lifecycle
+from moderation.events import submission_event_emit
 from moderation.images import UploadRefused, image_inspect
-from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, Scenery, State, Submission
-from webhooks.services import webhook_event_emit
+from moderation.models import Appeal, Decision, DecisionReason, Scenery, State, Submission
+from webhooks.models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -36,20 +39,6 @@ class ClaimHeld(TransitionRefused):
 
 class AppealRefused(Exception):
     """The appeal is not allowed: not the contributor's, already appealed once, or the same moderator."""
-
-
-def audit_record(
-    *,
-    submission: Submission | None,
-    actor: AbstractBaseUser | None,
-    action: str,
-    from_state: str = "",
-    to_state: str = "",
-    reason: str = "",
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        submission=submission, actor=actor, action=action, from_state=from_state, to_state=to_state, reason=reason
-    )
 
 
 def submission_transition(
@@ -80,17 +69,19 @@ def submission_transition(
         for name, value in fields.items():
             setattr(submission, name, value)
         audit_record(
-            submission=submission, actor=actor, action=action, from_state=from_state, to_state=to_state, reason=reason
+            submission_id=submission_id,
+            actor=actor,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
         )
     return submission
 
 
 def _analysis_send(submission_id: int) -> None:
-    from detection.selectors import model_active_name, model_queue
-    from detection.tasks import submission_analyse
-
-    queue = model_queue(name=model_active_name())
-    transaction.on_commit(partial(submission_analyse.apply_async, (submission_id,), queue=queue))
+    # To the workers of the active model's framework (a Keras bundle has its own TensorFlow worker).
+    task_send("moderation.tasks.submission_analyse", submission_id, queue=model_queue(name=model_active_name()))
 
 
 def submission_create(
@@ -134,7 +125,7 @@ def submission_create(
                 state_changed_at=timezone.now(),
             )
             audit_record(
-                submission=submission, actor=contributor, action=lifecycle.Action.UPLOAD, to_state=State.RECEIVED
+                submission_id=submission.pk, actor=contributor, action=lifecycle.Action.UPLOAD, to_state=State.RECEIVED
             )
             submission = submission_transition(submission_id=submission.pk, action=lifecycle.Action.QUEUE)
             _analysis_send(submission.pk)
@@ -236,7 +227,7 @@ def _decision_record(
         decision = Decision.objects.create(
             submission=submission, stage=stage, moderator=moderator, outcome=outcome, reason=reason, note=note
         )
-        webhook_event_emit(event="submission.decided", submission_id=submission_id)
+        submission_event_emit(event=Event.SUBMISSION_DECIDED, submission_id=submission_id)
         return decision
 
 

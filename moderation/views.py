@@ -14,11 +14,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from audit import selectors as audit_selectors
+from detection import selectors as detection_selectors
 from detection import services as detection_services
 from detection import services_settings
 from detection.models import Detection, Heatmap, ModelSetting
 from detection.selectors import model_active_name, model_card_get, model_names_available
-from moderation import lifecycle, selectors, services, statistics
+from moderation import analysis, lifecycle, selectors, services, statistics
 from moderation.forms import (
     AppealForm,
     AuditFilterForm,
@@ -142,7 +144,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "submission": submission,
         "final_decision": submission.final_decision,
         "requeueable": lifecycle.can(Action.REQUEUE, submission.state),
-        "audit": selectors.audit_trail(submission=submission),
+        "audit": audit_selectors.audit_trail(submission_id=submission.pk),
         "can_review": can_review,
         "appealable": selectors.submission_appealable(submission=submission, user=request.user),
     }
@@ -167,8 +169,8 @@ def _review_context(request: HttpRequest, submission) -> dict:
     )
     if not claimed:
         submission.refresh_from_db(fields=["claimed_by", "claimed_until"])
-    viewer = selectors.heatmap_viewer(
-        submission=submission, detection_id=request.GET.get("detection", ""), layer=request.GET.get("layer", "")
+    viewer = detection_selectors.heatmap_viewer(
+        submission_id=submission.pk, detection_id=request.GET.get("detection", ""), layer=request.GET.get("layer", "")
     )
     detections = viewer.detections
     evidence = list(submission.evidence.all())
@@ -229,7 +231,7 @@ def heatmap_request(request: HttpRequest, pk: int) -> HttpResponse:
     detection = get_object_or_404(Detection, pk=pk)
     layer = request.POST.get("layer", "")
     shown = {"detection": detection.pk, "layer": layer}
-    if layer not in {c.layer for c in selectors.heatmap_layers(detection=detection)}:
+    if layer not in {c.layer for c in detection_selectors.heatmap_layers(detection=detection)}:
         messages.error(request, f"{layer or 'That layer'} is not a Grad-CAM layer of {detection.model_name}.")
     else:
         detection_services.heatmap_request(detection_id=detection.pk, layer=layer)
@@ -243,7 +245,9 @@ def heatmap_request(request: HttpRequest, pk: int) -> HttpResponse:
 def heatmap_layers_rendered(request: HttpRequest, pk: int) -> JsonResponse:
     """Polled by the item page while a requested layer renders, so it can show it without a manual reload."""
     detection = get_object_or_404(Detection.objects.prefetch_related("heatmaps"), pk=pk)
-    return JsonResponse({"rendered": [c.layer for c in selectors.heatmap_layers(detection=detection) if c.heatmap]})
+    return JsonResponse(
+        {"rendered": [c.layer for c in detection_selectors.heatmap_layers(detection=detection) if c.heatmap]}
+    )
 
 
 @require_POST
@@ -252,7 +256,7 @@ def heatmap_layers_rendered(request: HttpRequest, pk: int) -> JsonResponse:
 def submission_reanalyse(request: HttpRequest, pk: int) -> HttpResponse:
     model_name = request.POST.get("model_name", "")
     try:
-        detection_services.reanalysis_request(submission_id=pk, model_name=model_name, actor=request.user)
+        analysis.reanalysis_request(submission_id=pk, model_name=model_name, actor=request.user)
     except ValueError as exc:
         messages.error(request, f"Not re-analysed: {exc}.")
     else:
@@ -448,15 +452,15 @@ def submission_requeue(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@permission_required("moderation.view_auditevent", raise_exception=True)
+@permission_required("audit.view_auditevent", raise_exception=True)
 def audit_log(request: HttpRequest) -> HttpResponse:
-    form = AuditFilterForm(request.GET or None, actions=selectors.audit_actions())
+    form = AuditFilterForm(request.GET or None, actions=audit_selectors.audit_actions())
     filters = (
-        selectors.AuditFilters(**{k: v for k, v in form.cleaned_data.items() if v not in (None, "")})
+        audit_selectors.AuditFilters(**{k: v for k, v in form.cleaned_data.items() if v not in (None, "")})
         if form.is_bound and form.is_valid()
-        else selectors.AuditFilters()
+        else audit_selectors.AuditFilters()
     )
-    page = Paginator(selectors.audit_log(filters=filters), 100).get_page(request.GET.get("page"))
+    page = Paginator(audit_selectors.audit_log(filters=filters), 100).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "moderation/audit_log.html", {"page": page, "form": form, "query": query.urlencode()})

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "axes",
+    "audit",
     "detection",
     "moderation",
     "webhooks",
@@ -187,8 +188,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Everything that runs a network goes to the GPU workers; jobs for a Keras model are sent to queue "keras"
 # instead (detection.selectors.model_queue), whose worker runs TensorFlow.
 CELERY_TASK_ROUTES = {
-    "detection.tasks.submission_analyse": {"queue": "gpu"},
-    "detection.tasks.submission_reanalyse": {"queue": "gpu"},
+    "moderation.tasks.submission_analyse": {"queue": "gpu"},
+    "moderation.tasks.submission_reanalyse": {"queue": "gpu"},
     "detection.tasks.heatmap_make": {"queue": "gpu"},
 }
 # Redis hands an unacknowledged message to another worker after the visibility timeout: just above the analysis
@@ -200,7 +201,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {
-        "task": "detection.tasks.submissions_requeue_stuck",
+        "task": "moderation.tasks.submissions_requeue_stuck",
         "schedule": crontab(minute="*/5"),
     },
 }

@@ -8,8 +8,9 @@ from PIL import Image, PngImagePlugin
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from moderation import services as moderation_services
-from moderation.models import AuditEvent, State, Submission
+from moderation.models import State, Submission
 from tests.conftest import upload_file
 from tests.factories import PASSWORD, image_bytes
 

@@ -1,8 +1,9 @@
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from moderation import selectors, services
-from moderation.models import Appeal, AuditEvent, Decision, State, Submission
+from moderation.models import Appeal, Decision, State, Submission
 from tests.conftest import login
 from tests.test_statistics import submission_row
 

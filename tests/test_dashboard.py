@@ -6,9 +6,10 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from audit.models import AuditEvent
 from detection.models import Detection, Evidence, Heatmap, ModelSetting
 from moderation import selectors, services
-from moderation.models import AuditEvent, Decision, State, Submission
+from moderation.models import Decision, State, Submission
 from tests.conftest import login
 from tests.test_statistics import detection_row, submission_row
 

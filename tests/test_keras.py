@@ -177,8 +177,8 @@ def test_a_keras_second_opinion_runs_beside_pytorch_in_a_tensorflow_child_and_po
 ):
     from detection.core.keras.proxy import KerasDetectorProxy
     from detection.runtime import detector_get
-    from detection.services import reanalysis_run
-    from moderation.selectors import heatmap_layers
+    from detection.selectors import heatmap_layers
+    from moderation.analysis import reanalysis_run
 
     settings.DETECTOR_DEFAULT_MODEL = TINY_MODEL  # PyTorch in this process first
     submission = submission_make(contributor=contributor, data=png_bytes(decisive_image()))
@@ -234,7 +234,7 @@ def test_a_keras_model_analyses_uploads_on_its_own_queue_and_tensorflow_worker_w
     from detection.core.scoring import overlay_render
     from detection.runtime import detector_get
     from detection.services import heatmap_request
-    from detection.tasks import submission_reanalyse
+    from moderation.tasks import submission_reanalyse
 
     always_flag = {scenery: {"low": 0.0, "high": 0.0} for scenery in Scenery.values}
     ModelSetting.objects.create(model_name=KERAS_MODEL, thresholds=always_flag)

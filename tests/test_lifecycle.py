@@ -5,11 +5,12 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
+from audit.models import AuditEvent
 from detection import services as detection_services
 from detection.models import Detection
-from detection.tasks import submission_analyse, submissions_requeue_stuck
-from moderation import services
-from moderation.models import AuditEvent, Decision, State, Submission
+from moderation import analysis, services
+from moderation.models import Decision, State, Submission
+from moderation.tasks import submission_analyse, submissions_requeue_stuck
 from tests.factories import image_bytes
 
 
@@ -167,7 +168,7 @@ def test_the_sweeper_requeues_submissions_stuck_in_analysis(contributor, submiss
     recent = submission_make(contributor=contributor, data=image_bytes(seed=3))
     Submission.objects.filter(pk=recent.pk).update(state=State.QUEUED)
 
-    requeued = detection_services.submissions_requeue_stuck(older_than=settings.ANALYSIS_STUCK_AFTER)
+    requeued = analysis.submissions_requeue_stuck(older_than=settings.ANALYSIS_STUCK_AFTER)
 
     assert requeued == [stuck.pk]
     assert AuditEvent.objects.filter(submission=stuck, action="swept", actor=None).exists()
@@ -247,7 +248,7 @@ def test_a_moderator_can_ask_another_model_for_a_second_opinion_without_moving_t
     submission = submission_make(contributor=contributor)
     Detection.objects.all().delete()  # so the same tiny model counts as "another" model here
     with django_capture_on_commit_callbacks(execute=True):
-        detection_services.reanalysis_request(submission_id=submission.pk, model_name="tiny_mobilenet", actor=moderator)
+        analysis.reanalysis_request(submission_id=submission.pk, model_name="tiny_mobilenet", actor=moderator)
     submission.refresh_from_db()
     assert submission.state == State.FLAGGED
     assert submission.detections.count() == 1
@@ -259,7 +260,7 @@ def test_asking_for_a_model_without_weights_is_refused(contributor, moderator, s
     force_verdict("real")
     submission = submission_make(contributor=contributor)
     with pytest.raises(ValueError, match="no trained weights for resnet50"):
-        detection_services.reanalysis_request(submission_id=submission.pk, model_name="resnet50", actor=moderator)
+        analysis.reanalysis_request(submission_id=submission.pk, model_name="resnet50", actor=moderator)
 
 
 def test_a_heatmap_at_another_layer_is_made_on_demand_once(contributor, submission_make, force_verdict):

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from detection import services as detection_services
-from moderation import lifecycle, services
+from audit.models import AuditEvent
+from detection.audit import SettingsAction
+from moderation import analysis, lifecycle, services
 from moderation.lifecycle import TRANSITIONS, Action, State
-from moderation.models import Appeal, AuditEvent, Decision, DecisionReason, Submission
+from moderation.models import Appeal, Decision, DecisionReason, Submission
 from tests.test_statistics import submission_row
 
 
@@ -27,7 +28,7 @@ def _appeal_decide(submission: Submission, moderator, second_moderator) -> None:
 # Each action through the service that takes it; actions only the worker takes go through the transition.
 ACT = {
     Action.QUEUE: lambda s, m, m2: services.submission_transition(submission_id=s.pk, action=Action.QUEUE),
-    Action.ANALYSIS_START: lambda s, m, m2: detection_services.analysis_start(submission_id=s.pk)
+    Action.ANALYSIS_START: lambda s, m, m2: analysis.analysis_start(submission_id=s.pk)
     or _refused(),
     Action.ANALYSE: lambda s, m, m2: services.submission_transition(
         submission_id=s.pk, action=Action.ANALYSE, to_state=State.FLAGGED
@@ -89,8 +90,9 @@ def test_a_transition_refuses_a_destination_its_action_does_not_lead_to(contribu
     assert submission.state == State.ANALYSING
 
 
-def test_every_audit_action_the_code_records_is_one_of_the_tables_choices():
-    assert {value for value, _ in AuditEvent._meta.get_field("action").choices} == set(Action.values)
+def test_the_audit_logs_action_choices_are_the_lifecycles_actions_and_the_detector_settings():
+    choices = {value for value, _ in AuditEvent._meta.get_field("action").choices}
+    assert choices == set(Action.values) | set(SettingsAction.values)
 
 
 def test_the_readmes_lifecycle_diagram_is_the_table():

@@ -11,9 +11,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from detection.models import Detection, Heatmap, ModelSetting
 from moderation import roles, services
-from moderation.models import Appeal, AuditEvent, Decision, State, Submission
+from moderation.models import Appeal, Decision, State, Submission
 from tests.factories import UserFactory, image_bytes
 from webhooks.models import Webhook, WebhookDelivery
 from webhooks.services import webhook_create

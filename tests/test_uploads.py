@@ -8,8 +8,9 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from moderation.images import UploadRefused
-from moderation.models import AuditEvent, State, Submission
+from moderation.models import State, Submission
 from tests.conftest import login, upload_file
 from tests.factories import image_bytes
 

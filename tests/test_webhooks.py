@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from moderation import services as moderation_services
+from moderation.events import submission_event_emit
 from moderation.models import State, Submission
 from tests.factories import UserFactory, image_bytes
 from webhooks import services
@@ -94,7 +95,7 @@ def emit(django_capture_on_commit_callbacks):
 
     def run(event: str, submission_id: int) -> list[WebhookDelivery]:
         with django_capture_on_commit_callbacks(execute=True):
-            deliveries = services.webhook_event_emit(event=event, submission_id=submission_id)
+            deliveries = submission_event_emit(event=event, submission_id=submission_id)
         for delivery in deliveries:
             delivery.refresh_from_db()
         return deliveries
@@ -219,7 +220,7 @@ def test_emitting_sends_nothing_before_the_transaction_commits(
     hook, receiver, flagged, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        [delivery] = services.webhook_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=flagged.pk)
+        [delivery] = submission_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=flagged.pk)
     assert len(callbacks) == 1
     assert receiver.requests == []
     assert delivery.status == "pending"
@@ -248,7 +249,7 @@ def test_a_hook_disabled_after_the_event_was_emitted_is_not_called(
     hook, receiver, flagged, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        [delivery] = services.webhook_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=flagged.pk)
+        [delivery] = submission_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=flagged.pk)
     hook.active = False
     hook.save()
     for callback in callbacks:
@@ -260,7 +261,7 @@ def test_a_hook_disabled_after_the_event_was_emitted_is_not_called(
 
 def test_an_unknown_event_is_a_programming_error(flagged):
     with pytest.raises(ValueError, match="Unknown webhook event"):
-        services.webhook_event_emit(event="submission.deleted", submission_id=flagged.pk)
+        submission_event_emit(event="submission.deleted", submission_id=flagged.pk)
 
 
 def test_webhooks_and_deliveries_are_visible_in_the_django_admin(client, hook, receiver, flagged, emit):

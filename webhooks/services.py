@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from functools import partial
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,8 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from moderation.models import Submission
-from moderation.selectors import submissions_visible_to
+from common.deferred import task_send
 from webhooks.models import Event, Webhook, WebhookDelivery
 from webhooks.selectors import webhooks_subscribed
 
@@ -140,65 +139,31 @@ def signature_for(*, secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def _submission_payload(*, submission: Submission) -> dict:
-    data = {
-        "id": submission.pk,
-        "state": submission.state,
-        "verdict": submission.verdict,
-        "ai_probability": submission.ai_probability,
-        "scenery": submission.scenery,
-        "declared_ai": submission.declared_ai,
-        "original_name": submission.original_name,
-        "contributor": submission.contributor.get_username(),
-        "created_at": submission.created_at.isoformat(),
-        "state_changed_at": submission.state_changed_at.isoformat(),
-    }
-    # The final decision: the appeal's when there was one, else the review's.
-    decision = submission.final_decision
-    if decision is not None:
-        data["decision"] = {
-            "stage": decision.stage,
-            "outcome": decision.outcome,
-            "reason": decision.reason.code,
-            "reason_label": decision.reason.label,
-            "note": decision.note,
-            "moderator": decision.moderator.get_username(),
-            "created_at": decision.created_at.isoformat(),
-        }
-    return data
-
-
-def webhook_event_emit(*, event: str, submission_id: int) -> list[WebhookDelivery]:
-    """Record one delivery per subscribed webhook and send each once the caller's transaction commits.
+def webhook_event_emit(
+    *, event: str, data: dict, may_receive: Callable[[AbstractBaseUser], bool]
+) -> list[WebhookDelivery]:
+    """Record one delivery of `data` per subscribed webhook whose owner `may_receive` it, and send each
+    once the caller's transaction commits. The caller (the app whose event it is) builds the data.
 
     Call it inside the transaction that made the change, so the event exists exactly when the change does.
     """
     if event not in Event.values:
         raise ValueError(f"Unknown webhook event {event!r}.")
-    submission = Submission.objects.select_related("contributor").get(pk=submission_id)
-    payload_data = _submission_payload(submission=submission)
     deliveries = []
     for webhook in webhooks_subscribed(event=event):
-        # A hook only ever carries what its owner may see now, so a demoted account stops receiving data.
-        if not submissions_visible_to(user=webhook.owner).filter(pk=submission_id).exists():
+        if not may_receive(webhook.owner):
             continue
         event_id = uuid.uuid4()
         payload = {
             "id": str(event_id),
             "event": event,
             "created_at": timezone.now().isoformat(),
-            "data": {"submission": payload_data},
+            "data": data,
         }
         delivery = WebhookDelivery.objects.create(webhook=webhook, event_id=event_id, event=event, payload=payload)
         deliveries.append(delivery)
-        transaction.on_commit(partial(_delivery_send, delivery.pk))
+        task_send("webhooks.tasks.webhook_deliver", delivery.pk)
     return deliveries
-
-
-def _delivery_send(delivery_id: int) -> None:
-    from webhooks.tasks import webhook_deliver  # the tasks module imports this one
-
-    webhook_deliver.delay(delivery_id)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -268,8 +233,9 @@ def _delivery_post(*, delivery: WebhookDelivery) -> WebhookDelivery:
     try:
         code, excerpt = _post(url=webhook.url, body=body, headers=headers)
     except DestinationRefused as exc:
-        return _delivery_record(delivery=delivery, status=WebhookDelivery.Status.FAILED, error=str(exc),
-                                attempted=False)
+        return _delivery_record(
+            delivery=delivery, status=WebhookDelivery.Status.FAILED, error=str(exc), attempted=False
+        )
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         error = str(getattr(exc, "reason", exc)) or exc.__class__.__name__
         _delivery_record(delivery=delivery, status=WebhookDelivery.Status.PENDING, error=error)

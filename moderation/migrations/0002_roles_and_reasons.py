@@ -1,7 +1,27 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from moderation.roles import ROLE_PERMISSIONS
+# The roles as they were when this migration was written (AuditEvent was moderation's then); later
+# migrations change them, so this one never depends on today's moderation.roles.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "contributor": ["moderation.add_submission"],
+    "moderator": [
+        "moderation.review_submission",
+        "moderation.view_all_submissions",
+        "moderation.view_auditevent",
+    ],
+    "admin": [
+        "moderation.add_submission",
+        "moderation.review_submission",
+        "moderation.view_all_submissions",
+        "moderation.view_auditevent",
+        "moderation.view_statistics",
+        "moderation.configure_detector",
+        "moderation.change_decisionreason",
+        "moderation.add_decisionreason",
+        "detection.change_modelsetting",
+    ],
+}
 
 REASONS = [
     ("verified-photograph", "Verified as a genuine photograph", "approve"),

@@ -1,0 +1,8 @@
+"""What the audit log records about the detector settings."""
+
+from django.db import models
+
+
+class SettingsAction(models.TextChoices):
+    MODEL_ACTIVATE = "model activated", "Model activated"
+    THRESHOLDS_CHANGE = "thresholds changed", "Thresholds changed"

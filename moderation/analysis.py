@@ -1,0 +1,130 @@
+"""What happens after an upload, in one place: moderation moves the submission through the lifecycle and
+asks detection for a score and evidence; detection never moves a submission itself."""
+
+import logging
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from common.deferred import TRANSIENT_ERRORS, task_send
+from detection import services as detection
+from detection.models import Detection, Verdict
+from detection.selectors import model_names_available, model_queue
+from moderation.events import submission_event_emit
+from moderation.lifecycle import TRANSITIONS, Action, State
+from moderation.models import Submission
+from moderation.services import TransitionRefused, submission_requeue, submission_transition
+from webhooks.models import Event
+
+logger = logging.getLogger(__name__)
+
+
+def analysis_start(*, submission_id: int) -> Submission | None:
+    """Take a queued submission; None when it was already analysed, decided or deleted (redelivery)."""
+    try:
+        return submission_transition(submission_id=submission_id, action=Action.ANALYSIS_START)
+    except (TransitionRefused, Submission.DoesNotExist):
+        return None
+
+
+def analysis_fail(*, submission_id: int, reason: str) -> None:
+    try:
+        submission_transition(submission_id=submission_id, action=Action.FAIL, reason=reason, failure_reason=reason)
+    except TransitionRefused:
+        logger.info("submission %s left analysis before it could be marked failed", submission_id)
+
+
+def analysis_run(*, submission_id: int) -> None:
+    """Analyse one submission and move it to cleared or flagged; any permanent error ends it as failed.
+
+    Metadata declaring generative AI flags the submission whatever the detector says; camera metadata never
+    clears one on its own, since it is easy to forge. Transient errors propagate so the task retries them;
+    the submission stays analysing meanwhile.
+    """
+    submission = analysis_start(submission_id=submission_id)
+    if submission is None:
+        return
+    try:
+        analysis = detection.analysis_compute(submission=submission)
+    except TRANSIENT_ERRORS:
+        raise
+    except detection.AnalysisRefused as exc:
+        analysis_fail(submission_id=submission_id, reason=str(exc))
+        return
+
+    found = analysis.detection
+    reason = (
+        f"{found.model_name} {found.model_version}: AI probability {found.ai_probability:.3f}, verdict {found.verdict}"
+    )
+    verdict = found.verdict
+    declared = analysis.declared_ai
+    if declared is not None:
+        verdict = Verdict.AI
+        reason = f"Metadata declares generative AI ({declared.detail}); {reason}"
+    try:
+        with transaction.atomic():
+            submission_transition(
+                submission_id=submission_id,
+                action=Action.ANALYSE,
+                to_state=State.FLAGGED if verdict in detection.FLAGGING_VERDICTS else State.CLEARED,
+                reason=reason,
+                ai_probability=found.ai_probability,
+                verdict=verdict,
+            )
+            submission_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=submission_id)
+    except TransitionRefused:
+        logger.info("submission %s was finished by another run", submission_id)
+
+
+def reanalysis_request(*, submission_id: int, model_name: str, actor: AbstractBaseUser) -> None:
+    """Queue a second opinion from another model; the submission's state and queue position stay as they are."""
+    if model_name not in model_names_available():
+        raise ValueError(f"no trained weights for {model_name}")
+    with transaction.atomic():
+        submission = Submission.objects.get(pk=submission_id)
+        audit_record(
+            submission_id=submission.pk, actor=actor, action=Action.REANALYSIS_REQUEST, reason=f"with {model_name}"
+        )
+        task_send(
+            "moderation.tasks.submission_reanalyse", submission_id, model_name, queue=model_queue(name=model_name)
+        )
+
+
+def reanalysis_run(*, submission_id: int, model_name: str) -> Detection:
+    submission = Submission.objects.get(pk=submission_id)
+    found = detection.detection_compute(submission=submission, model_name=model_name)
+    audit_record(
+        submission_id=submission_id,
+        actor=None,
+        action=Action.REANALYSE,
+        reason=f"{model_name} {found.model_version}: AI probability {found.ai_probability:.3f}, "
+        f"verdict {found.verdict}",
+    )
+    return found
+
+
+def submissions_requeue_stuck(*, older_than: timedelta) -> list[int]:
+    """Re-send submissions that sat in queued or analysing too long (a lost message, a killed worker)."""
+    cutoff = timezone.now() - older_than
+    stuck = list(
+        Submission.objects.filter(state__in=TRANSITIONS[Action.SWEEP].from_states, state_changed_at__lt=cutoff)
+        .order_by("state_changed_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    requeued = []
+    for submission_id in stuck:
+        try:
+            with transaction.atomic():
+                submission_requeue(
+                    submission_id=submission_id,
+                    actor=None,
+                    action=Action.SWEEP,
+                    reason=f"No result after {older_than}; re-queued by the sweeper.",
+                )
+        except TransitionRefused:
+            continue
+        requeued.append(submission_id)
+    return requeued

@@ -1,0 +1,41 @@
+"""Celery tasks of the lifecycle: thin interfaces over moderation.analysis. They take ids, run twice safely."""
+
+from celery import shared_task
+from django.conf import settings
+
+from common.deferred import MAX_RETRIES, MODEL_TASK_OPTIONS, TRANSIENT_ERRORS, task_retry_later
+from detection.runtime import ServedElsewhere
+from detection.tasks import job_forward
+from moderation import analysis
+
+
+@shared_task(bind=True, **MODEL_TASK_OPTIONS)
+def submission_analyse(self, submission_id: int) -> None:
+    try:
+        analysis.analysis_run(submission_id=submission_id)
+    except ServedElsewhere as exc:
+        if not job_forward(self, exc):
+            analysis.analysis_fail(submission_id=submission_id, reason=f"Analysis error: {exc}")
+    except TRANSIENT_ERRORS as exc:
+        if self.request.retries >= MAX_RETRIES:
+            analysis.analysis_fail(
+                submission_id=submission_id, reason=f"Gave up after {MAX_RETRIES} retries: {exc.__class__.__name__}"
+            )
+            return
+        task_retry_later(self, exc)
+
+
+@shared_task(bind=True, **MODEL_TASK_OPTIONS)
+def submission_reanalyse(self, submission_id: int, model_name: str) -> None:
+    try:
+        analysis.reanalysis_run(submission_id=submission_id, model_name=model_name)
+    except ServedElsewhere as exc:
+        if not job_forward(self, exc):
+            raise
+    except TRANSIENT_ERRORS as exc:
+        task_retry_later(self, exc)
+
+
+@shared_task(acks_late=True)
+def submissions_requeue_stuck() -> int:
+    return len(analysis.submissions_requeue_stuck(older_than=settings.ANALYSIS_STUCK_AFTER))
