@@ -27,3 +27,8 @@ def submission_list(
 def submission_detail_get(*, user: AbstractBaseUser, submission_id: int) -> Submission:
     """Raises Submission.DoesNotExist for ids the user may not see, so others' submissions read as missing."""
     return submissions_visible_to(user=user).prefetch_related("detections__heatmaps", "evidence").get(pk=submission_id)
+
+
+def submission_visible_get(*, user: AbstractBaseUser, submission_id: int) -> Submission:
+    """Raises Submission.DoesNotExist (a 404) for ids the user may not see."""
+    return submissions_visible_to(user=user).get(pk=submission_id)

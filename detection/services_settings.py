@@ -4,12 +4,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from audit.services import audit_record
+from common.errors import Invalid
 from detection.audit import SettingsAction
 from detection.models import ModelSetting, Scenery
 from detection.selectors import model_names_available
 
 
-class SettingRefused(ValueError):
+class SettingRefused(Invalid):
     """The setting would not be usable; the message says why."""
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from common.deferred import TRANSIENT_ERRORS, task_send
+from common.errors import Invalid
 from detection import services as detection
 from detection.models import Detection, Verdict
 from detection.selectors import model_names_available, model_queue
@@ -82,7 +83,7 @@ def analysis_run(*, submission_id: int) -> None:
 def reanalysis_request(*, submission_id: int, model_name: str, actor: AbstractBaseUser) -> None:
     """Queue a second opinion from another model; the submission's state and queue position stay as they are."""
     if model_name not in model_names_available():
-        raise ValueError(f"no trained weights for {model_name}")
+        raise Invalid(f"no trained weights for {model_name}", field="model")
     with transaction.atomic():
         submission = Submission.objects.get(pk=submission_id)
         audit_record(

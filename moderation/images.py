@@ -9,13 +9,17 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
+from common.errors import Invalid
+
+# How an accepted original is served back.
+IMAGE_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 ACCEPTED_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp"}
 # Wider panoramas exist, but a 1-pixel strip scaled to the detector's short side would need more memory than
 # any worker has.
 MAX_ASPECT_RATIO = 100
 
 
-class UploadRefused(ValueError):
+class UploadRefused(Invalid):
     """The file is not a photograph we accept; the message is shown to the contributor."""
 
 

@@ -46,6 +46,13 @@ def submission_appealable(*, submission: Submission, user: AbstractBaseUser) -> 
     )
 
 
+def submission_claimable(*, submission: Submission, moderator: AbstractBaseUser) -> bool:
+    """Whether the moderator may hold the item now: a claimable state, and nobody else holds it."""
+    return lifecycle.can(lifecycle.Action.CLAIM, submission.state) and (
+        Submission.objects.filter(lifecycle.claim_free(moderator=moderator), pk=submission.pk).exists()
+    )
+
+
 def submission_statuses(*, user: AbstractBaseUser, ids: list[int]) -> list[Submission]:
     """The few visible rows a contributor's page polls for, with what the row shows."""
     return list(submissions_visible_to(user=user).filter(pk__in=ids[:200]))

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from common.deferred import task_send
+from common.errors import Conflict, Forbidden, Invalid
 from detection.selectors import model_active_name, model_queue
 from moderation import lifecycle
 from moderation.events import submission_event_emit
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 CLAIM_DURATION = timedelta(minutes=3)
 
 
-class TransitionRefused(Exception):
+class TransitionRefused(Conflict):
     """The submission is no longer in a state that allows this; someone or something got there first."""
 
 
@@ -37,7 +38,7 @@ class ClaimHeld(TransitionRefused):
     """Another moderator has the item open; deciding it now would overrule them unseen."""
 
 
-class AppealRefused(Exception):
+class AppealRefused(Forbidden):
     """The appeal is not allowed: not the contributor's, already appealed once, or the same moderator."""
 
 
@@ -208,7 +209,7 @@ def _decision_record(
     """The one path for review and appeal decisions: reason check, claim check, transition, Decision row."""
     reason = DecisionReason.objects.filter(code=reason_code, applies_to=outcome, active=True).first()
     if reason is None:
-        raise ValueError(f"{reason_code!r} is not a reason for {outcome}.")
+        raise Invalid(f"{reason_code!r} is not a reason for {outcome}.", field="reason")
     to_state = State.APPROVED if outcome == Decision.Outcome.APPROVE else State.REJECTED
     with transaction.atomic():
         # Locked first so the claim read below cannot change before the transition commits.

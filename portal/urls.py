@@ -8,6 +8,7 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("", include("moderation.urls")),
+    path("", include("detection.urls")),
 ]
 
 handler400 = "portal.views.bad_request"

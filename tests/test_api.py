@@ -328,7 +328,7 @@ def test_a_second_decision_on_the_same_item_gets_409_and_changes_nothing(flagged
     assert first.json()["outcome"] == "approve"
     second = api_as(second_moderator).post(path, {"outcome": "reject", "reason": "ai-generated"}, format="json")
     assert second.status_code == 409
-    assert second.json()["detail"] == f"Not applied: Submission #{flagged.pk} is approved, not flagged or cleared."
+    assert second.json()["detail"] == f"Submission #{flagged.pk} is approved, not flagged or cleared."
     flagged.refresh_from_db()
     assert flagged.state == State.APPROVED
 

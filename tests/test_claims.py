@@ -85,15 +85,22 @@ def test_the_holders_decision_applies_and_frees_the_item(flagged, moderator):
     assert (flagged.state, flagged.claimed_by, flagged.claimed_until) == (State.REJECTED, None, None)
 
 
-def test_opening_the_page_claims_the_item_and_a_second_moderator_sees_who_holds_it(
+def test_reading_the_item_page_claims_nothing(client, flagged, moderator):
+    page = login(client, moderator).get(reverse("submission_detail", args=[flagged.pk]))
+    assert page.context["claimable"] and 'id="approve-form"' in page.content.decode()
+    flagged.refresh_from_db()
+    assert (flagged.claimed_by, flagged.claimed_until) == (None, None)
+
+
+def test_the_pages_first_heartbeat_claims_the_item_and_a_second_moderator_sees_who_holds_it(
     client, flagged, moderator, second_moderator
 ):
-    first = login(client, moderator).get(reverse("submission_detail", args=[flagged.pk]))
-    assert first.context["claimed"] and 'id="approve-form"' in first.content.decode()
+    login(client, moderator).get(reverse("submission_detail", args=[flagged.pk]))
+    assert client.post(reverse("submission_claim", args=[flagged.pk])).json() == {"claimed": True}
     client.logout()
     second = login(client, second_moderator).get(reverse("submission_detail", args=[flagged.pk]))
     html = second.content.decode()
-    assert not second.context["claimed"]
+    assert not second.context["claimable"]
     assert "mona has this item open" in html
     assert 'id="approve-form"' not in html
 

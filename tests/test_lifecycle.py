@@ -6,6 +6,7 @@ from django.utils import timezone
 from PIL import Image
 
 from audit.models import AuditEvent
+from common.errors import Invalid
 from detection import services as detection_services
 from detection.models import Detection
 from moderation import analysis, services
@@ -223,7 +224,7 @@ def test_a_second_decision_on_the_same_submission_is_refused(
 def test_a_reason_must_fit_the_outcome(contributor, moderator, submission_make, force_verdict):
     force_verdict("ai")
     submission = submission_make(contributor=contributor)
-    with pytest.raises(ValueError, match="not a reason for approve"):
+    with pytest.raises(Invalid, match="not a reason for approve"):
         services.submission_decide(
             submission_id=submission.pk, moderator=moderator, outcome="approve", reason_code="ai-generated"
         )
@@ -259,7 +260,7 @@ def test_a_moderator_can_ask_another_model_for_a_second_opinion_without_moving_t
 def test_asking_for_a_model_without_weights_is_refused(contributor, moderator, submission_make, force_verdict):
     force_verdict("real")
     submission = submission_make(contributor=contributor)
-    with pytest.raises(ValueError, match="no trained weights for resnet50"):
+    with pytest.raises(Invalid, match="no trained weights for resnet50"):
         analysis.reanalysis_request(submission_id=submission.pk, model_name="resnet50", actor=moderator)
 
 

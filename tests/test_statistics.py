@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from detection.models import Detection
-from moderation import statistics
+from moderation import reporting
 from moderation.models import State, Submission
 from tests.conftest import login
 
@@ -76,7 +76,7 @@ def known_figures(contributor):
 
 
 def test_per_scenery_figures_match_the_hand_computed_answers(known_figures):
-    figures = statistics.scenery_statistics(model_name="m1")
+    figures = reporting.scenery_statistics(model_name="m1")
     forest = next(r for r in figures["rows"] if r["scenery"] == "forest")
     assert (forest["submissions"], forest["flagged"], forest["approved"], forest["rejected"]) == (6, 4, 2, 3)
     assert forest["flag_rate"] == pytest.approx(4 / 6)
@@ -91,7 +91,7 @@ def test_per_scenery_figures_match_the_hand_computed_answers(known_figures):
 
 
 def test_the_overall_row_pools_every_scenery(known_figures):
-    overall = statistics.scenery_statistics(model_name="m1")["overall"]
+    overall = reporting.scenery_statistics(model_name="m1")["overall"]
     assert (overall["submissions"], overall["flagged"], overall["approved"], overall["rejected"]) == (8, 5, 2, 4)
     assert overall["flag_rate"] == pytest.approx(5 / 8)
     assert overall["precision"] == pytest.approx(3 / 4)
@@ -101,37 +101,37 @@ def test_the_overall_row_pools_every_scenery(known_figures):
 
 
 def test_a_scenery_without_submissions_has_zero_counts_and_no_ratios(known_figures):
-    glacier = next(r for r in statistics.scenery_statistics(model_name="m1")["rows"] if r["scenery"] == "glacier")
+    glacier = next(r for r in reporting.scenery_statistics(model_name="m1")["rows"] if r["scenery"] == "glacier")
     assert glacier["submissions"] == 0
     assert glacier["flag_rate"] is None and glacier["f1"] is None and glacier["median_latency_ms"] is None
 
 
 def test_each_model_is_judged_on_its_own_verdicts(known_figures):
-    m2 = statistics.scenery_statistics(model_name="m2")["overall"]
+    m2 = reporting.scenery_statistics(model_name="m2")["overall"]
     # m2 flags all eight: every rejected item is caught, every approved one is a false positive.
     assert (m2["flagged"], m2["precision"], m2["recall"]) == (8, pytest.approx(4 / 6), 1.0)
-    side_by_side = statistics.model_comparison(model_names=["m1", "m2"])
+    side_by_side = reporting.model_comparison(model_names=["m1", "m2"])
     assert [m["model_name"] for m in side_by_side] == ["m1", "m2"]
     assert side_by_side[0]["precision"] == pytest.approx(3 / 4)
 
 
 def test_figures_per_day_and_a_date_range(known_figures):
-    days = statistics.daily_statistics(model_name="m1")["days"]
+    days = reporting.daily_statistics(model_name="m1")["days"]
     assert [d["day"] for d in days] == [DAY_1, DAY_2]
     assert (days[0]["submissions"], days[0]["flagged"], days[0]["precision"]) == (4, 3, pytest.approx(2 / 3))
     assert (days[1]["submissions"], days[1]["flagged"], days[1]["precision"], days[1]["recall"]) == (4, 2, 1, 1)
-    later = statistics.scenery_statistics(model_name="m1", date_from=DAY_2)["overall"]
+    later = reporting.scenery_statistics(model_name="m1", date_from=DAY_2)["overall"]
     assert later["submissions"] == 4
-    before = statistics.scenery_statistics(model_name="m1", date_to=DAY_1 - timedelta(days=1))["overall"]
+    before = reporting.scenery_statistics(model_name="m1", date_to=DAY_1 - timedelta(days=1))["overall"]
     assert before["submissions"] == 0
-    sea_days = statistics.daily_statistics(model_name="m1", scenery="sea")["days"]
+    sea_days = reporting.daily_statistics(model_name="m1", scenery="sea")["days"]
     assert [(d["day"], d["submissions"]) for d in sea_days] == [(DAY_2, 2)]
 
 
 def test_without_a_model_name_the_active_model_is_used(known_figures, settings):
     settings.DETECTOR_DEFAULT_MODEL = "m2"
-    assert statistics.scenery_statistics()["model_name"] == "m2"
-    assert statistics.daily_statistics()["model_name"] == "m2"
+    assert reporting.scenery_statistics()["model_name"] == "m2"
+    assert reporting.daily_statistics()["model_name"] == "m2"
 
 
 def test_an_admin_sees_the_figures_and_charts_data_on_the_statistics_page(client, platform_admin, known_figures):
@@ -169,5 +169,5 @@ def test_a_model_that_missed_every_ai_image_scores_f1_zero_not_undefined(contrib
     for n, (verdict, state) in enumerate([("real", State.REJECTED), ("ai", State.APPROVED)], start=1):
         detection_row(submission=submission_row(contributor=contributor, n=n, state=state), model_name="m1",
                       verdict=verdict)
-    overall = statistics.scenery_statistics(model_name="m1")["overall"]
+    overall = reporting.scenery_statistics(model_name="m1")["overall"]
     assert (overall["precision"], overall["recall"], overall["f1"]) == (0, 0, 0)

@@ -1,4 +1,5 @@
-// The item page: keeps this moderator's claim alive while the page is open, releases it on leaving,
+// The item page: claims the item for this moderator at once (reading the page takes nothing), keeps the
+// claim alive while the page is open, releases it on leaving,
 // drives the heatmap overlay (opacity slider, h to hide or show) and shows a requested layer once rendered.
 (function () {
   const detail = document.querySelector(".detail[data-claim-url]");
@@ -7,7 +8,8 @@
     const body = () => { const data = new FormData(); data.append("csrfmiddlewaretoken", csrf.value); return data; };
     // Renew at a third of the hold so one lost request does not let the claim lapse.
     const every = Math.max(10, Number(detail.dataset.claimSeconds) / 3) * 1000;
-    const timer = setInterval(() => {
+    let timer = null;
+    const beat = () => {
       fetch(detail.dataset.claimUrl, { method: "POST", body: body(), credentials: "same-origin" }).then((r) => {
         if (r.status === 409) {
           clearInterval(timer);
@@ -15,7 +17,9 @@
           document.querySelectorAll("form.decide button").forEach((b) => { b.disabled = true; });
         }
       }).catch(() => {});
-    }, every);
+    };
+    beat();
+    timer = setInterval(beat, every);
     let deciding = false;
     document.querySelectorAll("form.decide").forEach((f) => f.addEventListener("submit", () => { deciding = true; }));
     window.addEventListener("pagehide", () => {

@@ -1,0 +1,45 @@
+"""Per-scenery and per-day statistics (admins)."""
+
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import serializers
+from api.permissions import CanViewStatistics
+from moderation import reporting
+
+
+class StatisticsView(APIView):
+    permission_classes = [IsAuthenticated, CanViewStatistics]
+
+    @extend_schema(
+        summary="Flag rate, precision, recall and latency per scenery and per day (admins)",
+        description=(
+            "Ground truth is the moderators' final decision; see the statistics page. Without `model`, the "
+            "active model's figures."
+        ),
+        parameters=[serializers.StatisticsFilterSerializer],
+        responses=serializers.StatisticsSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        filters = serializers.StatisticsFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        arguments = {
+            "date_from": filters.validated_data.get("date_from"),
+            "date_to": filters.validated_data.get("date_to"),
+            "model_name": filters.validated_data.get("model"),
+        }
+        by_scenery = reporting.scenery_statistics(**arguments)
+        daily = reporting.daily_statistics(**arguments)
+        data = {
+            "model_name": by_scenery["model_name"],
+            "date_from": arguments["date_from"],
+            "date_to": arguments["date_to"],
+            "overall": by_scenery["overall"],
+            "sceneries": by_scenery["rows"],
+            "days": daily["days"],
+        }
+        return Response(serializers.StatisticsSerializer(data).data)
