@@ -20,9 +20,9 @@ from detection.core.files import NoTrainedWeights
 from detection.core.layers import gradcam_default_layer
 from detection.core.verdicts import verdict_for
 from detection.models import Detection, Evidence, Heatmap, Verdict
-from detection.provenance import provenance_extract
 from detection.runtime import ServedElsewhere
 from detection.selectors import detection_reusable_get, model_active_name, model_queue, thresholds_for
+from provenance import declares_ai, provenance_extract
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ class Analysis:
 
     @property
     def declared_ai(self) -> Evidence | None:
-        """The first finding whose metadata declares generative AI, if any."""
-        return next((e for e in self.evidence if e.suggests == Evidence.Suggests.AI), None)
+        """The stored finding whose metadata declares generative AI, if any (provenance's one rule)."""
+        return declares_ai(findings=self.evidence)
 
 
 def _original_read(submission: Subject) -> bytes:

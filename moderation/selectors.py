@@ -4,9 +4,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.storage import default_storage
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
-from PIL import ExifTags, Image
 
 from detection.models import Detection, Evidence
 from moderation import lifecycle
@@ -196,16 +194,9 @@ EXIF_FIELDS = (
 )
 
 
-def image_exif_get(*, submission: Submission) -> dict[str, str]:
-    """Camera fields of the stored original's EXIF (base IFD and Exif sub-IFD); empty when there is none."""
-    try:
-        with default_storage.open(submission.original.name, "rb") as fh, Image.open(fh) as img:
-            exif = img.getexif()
-            tags = {**dict(exif), **dict(exif.get_ifd(ExifTags.IFD.Exif))}
-    except (OSError, SyntaxError, ValueError):
-        return {}
-    found = {ExifTags.TAGS.get(tag_id): value for tag_id, value in tags.items()}
-    return {name: str(found[name]).strip("\x00 ") for name in EXIF_FIELDS if found.get(name) not in (None, "")}
+def image_exif_get(*, evidence: list[Evidence]) -> dict[str, str]:
+    """Camera fields of the original's EXIF, from the evidence analysis stored (the original is not read)."""
+    return {e.key: e.value for e in evidence if e.kind == "exif" and e.key in EXIF_FIELDS}
 
 
 def provenance_conflicts(

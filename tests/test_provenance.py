@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from detection.provenance import MAX_VALUE_CHARS, Finding, provenance_extract, provenance_summary
+from provenance import MAX_VALUE_CHARS, Finding, provenance_extract, provenance_summary
 from tests.provenance_files import (
     C2PA_SIGNER_NAME,
     DIGITAL_CAPTURE,

@@ -155,7 +155,7 @@ def _review_context(request: HttpRequest, submission) -> dict:
     )
     detections = viewer.detections
     evidence = list(submission.evidence.all())
-    exif = selectors.image_exif_get(submission=submission)
+    exif = selectors.image_exif_get(evidence=evidence)
     context = {
         "claimable": claimable,
         "claim_seconds": int(services.CLAIM_DURATION.total_seconds()),
