@@ -41,22 +41,6 @@ def provenance_extract(*, data: bytes) -> list[Finding]:
     return findings
 
 
-def provenance_summary(*, findings: Sequence[Finding]) -> str:
-    """Collapse findings into "ai", "camera" or "none".
-
-    Any AI finding wins. "camera" only means camera metadata was present and nothing
-    suggested AI: EXIF/XMP camera fields are trivially forged, so camera metadata never
-    clears an image on its own. The caller force-flags "ai" and should show "camera"
-    only as context (e.g. a conflict with a detector score), never as an exoneration.
-    """
-    suggestions = {finding.suggests for finding in findings}
-    if "ai" in suggestions:
-        return "ai"
-    if "camera" in suggestions:
-        return "camera"
-    return "none"
-
-
 def declares_ai(*, findings: Sequence[Finding]) -> Finding | None:
     """The finding whose metadata declares generative AI (C2PA trainedAlgorithmicMedia, IPTC
     DigitalSourceType, a generator in EXIF or PNG text), if any. Such metadata flags an image whatever the

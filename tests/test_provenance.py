@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from provenance import MAX_VALUE_CHARS, Finding, provenance_extract, provenance_summary
+from provenance import MAX_VALUE_CHARS, Finding, declares_ai, provenance_extract
 from tests.provenance_files import (
     C2PA_SIGNER_NAME,
     DIGITAL_CAPTURE,
@@ -53,7 +53,7 @@ def test_png_with_stable_diffusion_webui_parameters_chunk_is_ai() -> None:
     finding = _only(findings, kind="png_text", key="parameters")
     assert finding.suggests == "ai"
     assert finding.value == parameters
-    assert provenance_summary(findings=findings) == "ai"
+    assert declares_ai(findings=findings) is finding
 
 
 def test_png_with_comfyui_prompt_and_workflow_chunks_is_ai() -> None:
@@ -101,7 +101,7 @@ def test_jpeg_xmp_declaring_digital_capture_is_camera_but_flagged_as_forgeable()
     finding = _only(findings, kind="xmp", key="Iptc4xmpExt:DigitalSourceType")
     assert finding.suggests == "camera"
     assert "trivially edited" in finding.detail
-    assert provenance_summary(findings=findings) == "camera"
+    assert declares_ai(findings=findings) is None  # camera metadata never clears an image
 
 
 def test_xmp_in_png_itxt_and_in_webp_is_read() -> None:
@@ -129,7 +129,7 @@ def test_exif_make_and_model_are_camera_evidence_only() -> None:
     assert _only(findings, kind="exif", key="Make").value == "Canon"
     assert _only(findings, kind="exif", key="Model").value == "EOS R5"
     assert {finding.suggests for finding in findings} == {"camera"}
-    assert provenance_summary(findings=findings) == "camera"
+    assert declares_ai(findings=findings) is None  # camera metadata never clears an image
 
 
 def test_exif_software_photoshop_is_edited() -> None:
@@ -137,7 +137,7 @@ def test_exif_software_photoshop_is_edited() -> None:
     findings = provenance_extract(data=jpeg_with_segments(segments=[(APP1, exif)]))
 
     assert _only(findings, kind="exif", key="Software").suggests == "edited"
-    assert provenance_summary(findings=findings) == "none"
+    assert declares_ai(findings=findings) is None
 
 
 def test_exif_user_comment_with_webui_parameters_is_ai() -> None:
@@ -169,7 +169,7 @@ def test_c2pa_signed_jpeg_declaring_trained_algorithmic_media_is_ai_and_names_th
     assert signature.value == "Valid: signingCredential.untrusted"
     assert "not on a trust list" in action.detail
     assert _only(findings, kind="c2pa", key="c2pa.claim_generator").value == "Provenance Test Suite 1.0"
-    assert provenance_summary(findings=findings) == "ai"
+    assert declares_ai(findings=findings).suggests == "ai"
 
 
 def test_c2pa_manifest_of_a_file_altered_after_signing_is_reported_as_failed() -> None:
@@ -200,7 +200,6 @@ def test_stripped_files_have_no_findings(build: Callable[[], bytes]) -> None:
     data = build()
 
     assert provenance_extract(data=data) == []
-    assert provenance_summary(findings=[]) == "none"
 
 
 def _jpeg_with_garbage_exif() -> bytes:
@@ -268,10 +267,11 @@ def test_corrupt_source_does_not_hide_the_others() -> None:
     assert _only(findings, kind="exif", key="Software").suggests == "ai"
 
 
-def test_summary_prefers_ai_over_camera_and_ignores_other_suggestions() -> None:
+def test_any_ai_finding_declares_ai_and_camera_metadata_never_outweighs_it() -> None:
     def finding(suggests: str) -> Finding:
-        return Finding(kind="exif", key="k", value="v", suggests=suggests, detail="d")
+        return Finding(kind="exif", key=suggests, value="v", suggests=suggests, detail="d")
 
-    assert provenance_summary(findings=[finding("camera"), finding("ai")]) == "ai"
-    assert provenance_summary(findings=[finding("camera"), finding("edited")]) == "camera"
-    assert provenance_summary(findings=[finding("edited"), finding("neutral"), finding("unreadable")]) == "none"
+    assert declares_ai(findings=[finding("camera"), finding("ai")]).key == "ai"
+    assert (
+        declares_ai(findings=[finding("camera"), finding("edited"), finding("neutral"), finding("unreadable")]) is None
+    )
