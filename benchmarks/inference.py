@@ -45,8 +45,13 @@ def arch_measure(arch: str, size: int, threads: int, seconds: float, weights: st
             model, card = bundle_load(directory=directory)
         else:
             directory = Path(scratch) / arch
-            card = {"name": arch, "arch": arch, "version": "bench", "image_size": size,
-                    "thresholds": {"low": 0.4, "high": 0.6}}
+            card = {
+                "name": arch,
+                "arch": arch,
+                "version": "bench",
+                "image_size": size,
+                "thresholds": {"low": 0.4, "high": 0.6},
+            }
             bundle_save(directory=directory, model=net_build(arch).eval(), card=card)
             model, card = bundle_load(directory=directory)
         size = int(card["image_size"])
@@ -58,10 +63,12 @@ def arch_measure(arch: str, size: int, threads: int, seconds: float, weights: st
         result: dict = {"arch": arch, "image_size": size, "trained": card["version"] != "bench"}
         for batch in (1, 16):
             chunk = arrays[:batch]
-            result[f"eager_img_s_b{batch}"] = _rate(lambda c=chunk: detector.predict_arrays(c), images=batch,
-                                                    seconds=seconds)
-            result[f"onnx_img_s_b{batch}"] = _rate(lambda c=chunk: engine.predict_arrays(c), images=batch,
-                                                   seconds=seconds)
+            result[f"eager_img_s_b{batch}"] = _rate(
+                lambda c=chunk: detector.predict_arrays(c), images=batch, seconds=seconds
+            )
+            result[f"onnx_img_s_b{batch}"] = _rate(
+                lambda c=chunk: engine.predict_arrays(c), images=batch, seconds=seconds
+            )
             result[f"onnx_speedup_b{batch}"] = result[f"onnx_img_s_b{batch}"] / result[f"eager_img_s_b{batch}"]
         cam_rate = _rate(lambda: detector.heatmap_array(arrays[0]), images=1, seconds=seconds)
         result["gradcam_img_s"] = cam_rate
@@ -83,8 +90,9 @@ def keras_measure(name: str, threads: int, seconds: float, weights: str) -> dict
     result: dict = {"arch": f"keras:{name}", "image_size": detector.image_size, "trained": True}
     for batch in (1, 16):
         chunk = arrays[:batch]
-        result[f"eager_img_s_b{batch}"] = _rate(lambda c=chunk: detector.predict_arrays(c), images=batch,
-                                                seconds=seconds)
+        result[f"eager_img_s_b{batch}"] = _rate(
+            lambda c=chunk: detector.predict_arrays(c), images=batch, seconds=seconds
+        )
         result[f"onnx_img_s_b{batch}"] = result[f"onnx_speedup_b{batch}"] = float("nan")
     result["gradcam_img_s"] = _rate(lambda: detector.heatmap_array(arrays[0]), images=1, seconds=seconds)
     result["gradcam_cost_vs_forward_b1"] = result["eager_img_s_b1"] / result["gradcam_img_s"]
@@ -114,8 +122,17 @@ def main() -> None:
     fastest = max(row["eager_img_s_b16"] for row in rows)
     for row in rows:
         row["eager_b16_vs_fastest"] = row["eager_img_s_b16"] / fastest
-    columns = ["arch", "eager_img_s_b1", "onnx_img_s_b1", "eager_img_s_b16", "onnx_img_s_b16", "onnx_speedup_b16",
-               "gradcam_cost_vs_forward_b1", "eager_b16_vs_fastest", "peak_rss_mib"]
+    columns = [
+        "arch",
+        "eager_img_s_b1",
+        "onnx_img_s_b1",
+        "eager_img_s_b16",
+        "onnx_img_s_b16",
+        "onnx_speedup_b16",
+        "gradcam_cost_vs_forward_b1",
+        "eager_b16_vs_fastest",
+        "peak_rss_mib",
+    ]
     print(" | ".join(columns))
     for row in rows:
         print(" | ".join(f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns))

@@ -50,5 +50,6 @@ def model_thresholds_update(
         )
         summary = ", ".join(f"{s} {b['low']:.2f} to {b['high']:.2f}" for s, b in clean.items()) or "model card defaults"
         audit_record(
-            submission_id=None, actor=actor, action=SettingsAction.THRESHOLDS_CHANGE, reason=f"{model_name}: {summary}")
+            submission_id=None, actor=actor, action=SettingsAction.THRESHOLDS_CHANGE, reason=f"{model_name}: {summary}"
+        )
     return setting

@@ -176,8 +176,9 @@ def test_a_requested_heatmap_layer_appears_without_a_reload(
     submission = submission_make(contributor=contributor, data=image_bytes(seed=31, size=(320, 240)))
     detection = submission.detections.get()
     page = page_as(moderator)
-    page.goto(f"{reverse('submission_detail', args=[submission.pk])}?detection={detection.pk}&layer=features.6"
-              "&rendering=1")
+    page.goto(
+        f"{reverse('submission_detail', args=[submission.pk])}?detection={detection.pk}&layer=features.6&rendering=1"
+    )
     assert page.locator("#heatmap-waiting").is_visible()
     assert "features.13" in page.get_attribute("#heatmap", "alt")
     heatmap_render(detection_id=detection.pk, layer="features.6")  # as the worker would, while the page waits

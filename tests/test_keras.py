@@ -32,8 +32,14 @@ BASE_DIR = Path(django_settings.BASE_DIR)
 
 def tf_child(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `python ARGS` from the repository root: TensorFlow only ever runs in such a child."""
-    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=BASE_DIR,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=BASE_DIR,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -61,8 +67,18 @@ def keras_weights_dir(quadrant_split: Path, tiny_weights_dir: Path, tmp_path_fac
     trained = tf_child("-m", "tests.keras_models", "train", quadrant_split, TINY_SIZE, root / "tiny.keras")
     assert trained.returncode == 0, trained.stderr[-3000:]
     weights = root / "weights"
-    imported = tf_child("manage.py", "import_keras_model", root / "tiny.keras", "--name", KERAS_MODEL,
-                        "--split", quadrant_split, "--input-scale", "unit", env={"DETECTOR_WEIGHTS_DIR": str(weights)})
+    imported = tf_child(
+        "manage.py",
+        "import_keras_model",
+        root / "tiny.keras",
+        "--name",
+        KERAS_MODEL,
+        "--split",
+        quadrant_split,
+        "--input-scale",
+        "unit",
+        env={"DETECTOR_WEIGHTS_DIR": str(weights)},
+    )
     assert imported.returncode == 0, imported.stderr[-3000:]
     (weights / TINY_MODEL).symlink_to(tiny_weights_dir / TINY_MODEL)
     return weights
@@ -95,8 +111,13 @@ def test_an_imported_keras_model_records_its_input_scaling_and_gradcam_layers_an
 
     card = model_card_get(name=KERAS_MODEL)
     assert card["arch"] == "keras" and card["image_size"] == TINY_SIZE
-    assert card["keras"] == {"input_scale": "unit", "output": "sigmoid", "ai_index": 0, "input_size": TINY_SIZE,
-                             "weights_dtype": "float32"}
+    assert card["keras"] == {
+        "input_scale": "unit",
+        "output": "sigmoid",
+        "ai_index": 0,
+        "input_size": TINY_SIZE,
+        "weights_dtype": "float32",
+    }
     assert "x / 255, in [0, 1]" in card["preprocessing"]
     # The last layer of each of the three spatial resolutions; the middle one by default, as for PyTorch nets.
     assert card["gradcam_layers"] == ["conv1", "conv2", "conv4"] and card["gradcam_default_layer"] == "conv2"
@@ -109,8 +130,16 @@ def test_an_imported_keras_model_records_its_input_scaling_and_gradcam_layers_an
 
 def test_a_malformed_keras_file_is_refused_with_a_clear_message_and_leaves_no_bundle(quadrant_split, tmp_path):
     (tmp_path / "broken.keras").write_bytes(b"PK\x03\x04 this is not a Keras archive")
-    result = tf_child("manage.py", "import_keras_model", tmp_path / "broken.keras", "--name", "broken",
-                      "--split", quadrant_split, env={"DETECTOR_WEIGHTS_DIR": str(tmp_path / "weights")})
+    result = tf_child(
+        "manage.py",
+        "import_keras_model",
+        tmp_path / "broken.keras",
+        "--name",
+        "broken",
+        "--split",
+        quadrant_split,
+        env={"DETECTOR_WEIGHTS_DIR": str(tmp_path / "weights")},
+    )
     assert result.returncode != 0
     assert "broken.keras refused: broken.keras is not a readable Keras model" in result.stderr
     assert not (tmp_path / "weights" / "broken").exists()
@@ -119,8 +148,16 @@ def test_a_malformed_keras_file_is_refused_with_a_clear_message_and_leaves_no_bu
 def test_a_keras_model_that_is_no_binary_classifier_is_refused(quadrant_split, tmp_path):
     made = tf_child("-m", "tests.keras_models", "three-class", tmp_path / "three.keras")
     assert made.returncode == 0, made.stderr[-3000:]
-    result = tf_child("manage.py", "import_keras_model", tmp_path / "three.keras", "--name", "three",
-                      "--split", quadrant_split, env={"DETECTOR_WEIGHTS_DIR": str(tmp_path / "weights")})
+    result = tf_child(
+        "manage.py",
+        "import_keras_model",
+        tmp_path / "three.keras",
+        "--name",
+        "three",
+        "--split",
+        quadrant_split,
+        env={"DETECTOR_WEIGHTS_DIR": str(tmp_path / "weights")},
+    )
     assert result.returncode != 0
     assert "a binary classifier ends in one sigmoid unit or two softmax units" in result.stderr
     assert not (tmp_path / "weights" / "three").exists()
@@ -144,8 +181,9 @@ def test_the_torchvision_imagenet_start_maps_exactly_into_the_keras_mobilenet(tm
     state_export(checkpoint=tmp_path / "start.pt", out=tmp_path / "start.npz")
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    mapped = tf_child("-m", "tests.keras_models", "mobilenet", tmp_path / "start.npz", tmp_path / "x.npy",
-                      tmp_path / "keras.npy")
+    mapped = tf_child(
+        "-m", "tests.keras_models", "mobilenet", tmp_path / "start.npz", tmp_path / "x.npy", tmp_path / "keras.npy"
+    )
     assert mapped.returncode == 0, mapped.stderr[-3000:]
 
     # Keras pads stride-2 convolutions at the bottom and right only ("same"), torchvision on every side: the
@@ -164,8 +202,15 @@ def test_the_torchvision_imagenet_start_maps_exactly_into_the_keras_mobilenet(tm
 def test_detect_command_scores_with_a_keras_model(keras_weights_dir, tmp_path):
     decisive_image().save(tmp_path / "ai.png")
     image_with_artefact(np.random.default_rng(8), size=TINY_SIZE, quadrant=None).save(tmp_path / "real.png")
-    result = tf_child("manage.py", "detect", "--model", KERAS_MODEL, "--json", tmp_path,
-                      env={"DETECTOR_WEIGHTS_DIR": str(keras_weights_dir)})
+    result = tf_child(
+        "manage.py",
+        "detect",
+        "--model",
+        KERAS_MODEL,
+        "--json",
+        tmp_path,
+        env={"DETECTOR_WEIGHTS_DIR": str(keras_weights_dir)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = {Path(line["path"]).name: line["ai_probability"] for line in map(json.loads, result.stdout.splitlines())}
     assert scores["ai.png"] > 0.5 > scores["real.png"]
@@ -208,8 +253,12 @@ def test_a_pytorch_job_in_a_keras_process_fails_with_the_reason_instead_of_loadi
 
 @pytest.fixture
 def keras_worker(keras_weights_dir: Path, media_in_tmp: Path, tmp_path: Path):
-    env = {"DETECTOR_FRAMEWORK": "keras", "DETECTOR_WEIGHTS_DIR": str(keras_weights_dir),
-           "DETECTOR_DEFAULT_MODEL": KERAS_MODEL, "DJANGO_MEDIA_ROOT": str(media_in_tmp)}
+    env = {
+        "DETECTOR_FRAMEWORK": "keras",
+        "DETECTOR_WEIGHTS_DIR": str(keras_weights_dir),
+        "DETECTOR_DEFAULT_MODEL": KERAS_MODEL,
+        "DJANGO_MEDIA_ROOT": str(media_in_tmp),
+    }
     with worker_running(queues="keras", env=env, log_path=tmp_path / "keras-worker.log") as process:
         yield process
 
@@ -239,8 +288,9 @@ def test_a_keras_model_analyses_uploads_on_its_own_queue_and_tensorflow_worker_w
     always_flag = {scenery: {"low": 0.0, "high": 0.0} for scenery in Scenery.values}
     ModelSetting.objects.create(model_name=KERAS_MODEL, thresholds=always_flag)
     response = login(client, contributor).post(
-        reverse("upload"), {"files": [upload_file("quarter.png", png_bytes(decisive_image()), "image/png")],
-                            "scenery": "forest"}, HTTP_ACCEPT="application/json",
+        reverse("upload"),
+        {"files": [upload_file("quarter.png", png_bytes(decisive_image()), "image/png")], "scenery": "forest"},
+        HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 200, response.content
     submission = Submission.objects.get()

@@ -167,7 +167,8 @@ def test_a_moderator_cannot_see_statistics(client, moderator):
 def test_a_model_that_missed_every_ai_image_scores_f1_zero_not_undefined(contributor):
     # Rejected (AI) but cleared by the model, and approved (real) but flagged: nothing right, F1 is 0.
     for n, (verdict, state) in enumerate([("real", State.REJECTED), ("ai", State.APPROVED)], start=1):
-        detection_row(submission=submission_row(contributor=contributor, n=n, state=state), model_name="m1",
-                      verdict=verdict)
+        detection_row(
+            submission=submission_row(contributor=contributor, n=n, state=state), model_name="m1", verdict=verdict
+        )
     overall = reporting.scenery_statistics(model_name="m1")["overall"]
     assert (overall["precision"], overall["recall"], overall["f1"]) == (0, 0, 0)

@@ -30,8 +30,24 @@ def worker_running(*, queues: str, env: dict[str, str], log_path: Path) -> Itera
     celery_app.control.purge()  # messages left by an earlier, interrupted run
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues, "--pool", "solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--purge", "-l", "info"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            queues,
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--purge",
+            "-l",
+            "info",
+        ],
         env={**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": BROKER_URL, **env},
         stdout=log,
         stderr=subprocess.STDOUT,

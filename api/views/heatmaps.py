@@ -1,6 +1,5 @@
 """Grad-CAM heatmap images (moderators)."""
 
-
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -27,5 +26,3 @@ class HeatmapImageView(APIView):
     def get(self, request: Request, pk: int) -> FileResponse:
         heatmap = get_object_or_404(Heatmap, pk=pk)
         return FileResponse(default_storage.open(heatmap.image.name, "rb"), content_type="image/png")
-
-

@@ -1,6 +1,5 @@
 """Per-scenery and per-day statistics (admins)."""
 
-
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request

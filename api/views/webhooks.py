@@ -1,6 +1,5 @@
 """Webhook subscriptions (admins)."""
 
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView

@@ -1,6 +1,5 @@
 """The audit log page."""
 
-
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse

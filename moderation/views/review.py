@@ -1,6 +1,5 @@
 """Moderators' pages: the queue, decisions, claims, re-queue and re-analysis, appeals to decide."""
 
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator

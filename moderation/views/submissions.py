@@ -1,6 +1,5 @@
 """Contributors' pages: upload, their submissions and their status, the item page, appeals."""
 
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied

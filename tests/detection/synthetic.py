@@ -57,7 +57,7 @@ def image_with_artefact(rng: np.random.Generator, *, size: int, quadrant: tuple[
         half = size // 2
         yy, xx = np.mgrid[0:half, 0:half]
         row, col = quadrant
-        field[row * half:(row + 1) * half, col * half:(col + 1) * half] += (
-            (((yy // 2 + xx // 2) % 2) * 2 - 1)[..., None] * 30.0
-        )
+        field[row * half : (row + 1) * half, col * half : (col + 1) * half] += (((yy // 2 + xx // 2) % 2) * 2 - 1)[
+            ..., None
+        ] * 30.0
     return Image.fromarray(np.clip(field, 0, 255).round().astype(np.uint8))

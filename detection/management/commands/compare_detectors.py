@@ -25,8 +25,12 @@ class Command(BaseCommand):
 
         torch.set_num_threads(options["threads"])
         try:
-            table = detectors_compare(weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR), names=options["models"],
-                                      recalls=options["recall"], folders=options["data"])
+            table = detectors_compare(
+                weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR),
+                names=options["models"],
+                recalls=options["recall"],
+                folders=options["data"],
+            )
         except (NoTrainedWeights, FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write("false flags at recall " + " / ".join(f"{r:g}" for r in options["recall"]))

@@ -26,8 +26,11 @@ class Command(BaseCommand):
         name = options["model"] or settings.DETECTOR_DEFAULT_MODEL
         try:
             # One model, so its framework runs in this process (a Keras bundle loads TensorFlow, never torch).
-            detector = detector_open(weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR), name=name,
-                                     device=options["device"] or settings.DETECTOR_DEVICE)
+            detector = detector_open(
+                weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR),
+                name=name,
+                device=options["device"] or settings.DETECTOR_DEVICE,
+            )
         except NoTrainedWeights as exc:
             raise CommandError(str(exc)) from exc
         for record in paths_detect(detector=detector, paths=options["paths"]):

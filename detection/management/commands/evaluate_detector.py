@@ -15,8 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("--model", required=True, help="bundle name under DETECTOR_WEIGHTS_DIR")
         parser.add_argument("--data", required=True, nargs="+", type=Path, help="the data folders it was trained on")
         parser.add_argument("--no-robustness", action="store_true", help="skip the robustness table (faster)")
-        parser.add_argument("--robustness-samples", type=int, default=None,
-                            help="robustness table on a seeded subset of this many test images (slow models)")
+        parser.add_argument(
+            "--robustness-samples",
+            type=int,
+            default=None,
+            help="robustness table on a seeded subset of this many test images (slow models)",
+        )
         parser.add_argument("--threads", type=int, default=2)
 
     def handle(self, *args, **options) -> None:
@@ -25,9 +29,14 @@ class Command(BaseCommand):
 
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         try:
-            report = detector_evaluate(weights_dir=weights_dir, name=options["model"], folders=options["data"],
-                                       robustness=not options["no_robustness"],
-                                       robustness_samples=options["robustness_samples"], threads=options["threads"])
+            report = detector_evaluate(
+                weights_dir=weights_dir,
+                name=options["model"],
+                folders=options["data"],
+                robustness=not options["no_robustness"],
+                robustness_samples=options["robustness_samples"],
+                threads=options["threads"],
+            )
         except (NoTrainedWeights, FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"targets: {report['targets']}")

