@@ -3,7 +3,7 @@ from django.urls import path
 from detection import views
 
 urlpatterns = [
-    path("detections/<int:pk>/heatmap", views.heatmap_request, name="heatmap_request"),
+    path("detections/<int:pk>/heatmap", views.heatmap_request_post, name="heatmap_request"),
     path("detections/<int:pk>/heatmaps.json", views.heatmap_layers_rendered, name="heatmap_layers_rendered"),
     path("heatmaps/<int:pk>.png", views.heatmap_image, name="heatmap_image"),
     path("settings/models/", views.model_settings, name="model_settings"),

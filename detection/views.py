@@ -34,7 +34,7 @@ def heatmap_image(request: HttpRequest, pk: int) -> FileResponse:
 @require_POST
 @login_required
 @review_required
-def heatmap_request(request: HttpRequest, pk: int) -> HttpResponse:
+def heatmap_request_post(request: HttpRequest, pk: int) -> HttpResponse:
     detection = get_object_or_404(Detection, pk=pk)
     layer = request.POST.get("layer", "")
     shown = {"detection": detection.pk, "layer": layer}

@@ -37,5 +37,6 @@ def submission_reanalyse(self, submission_id: int, model_name: str) -> None:
 
 
 @shared_task(acks_late=True)
-def submissions_requeue_stuck() -> int:
+def submissions_sweep() -> int:
+    """The beat schedule's sweeper: re-queue submissions stuck in analysis."""
     return len(analysis.submissions_requeue_stuck(older_than=settings.ANALYSIS_STUCK_AFTER))

@@ -201,7 +201,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {
-        "task": "moderation.tasks.submissions_requeue_stuck",
+        "task": "moderation.tasks.submissions_sweep",
         "schedule": crontab(minute="*/5"),
     },
 }

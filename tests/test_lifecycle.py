@@ -11,7 +11,7 @@ from detection import services as detection_services
 from detection.models import Detection
 from moderation import analysis, services
 from moderation.models import Decision, State, Submission
-from moderation.tasks import submission_analyse, submissions_requeue_stuck
+from moderation.tasks import submission_analyse, submissions_sweep
 from tests.factories import image_bytes
 
 
@@ -173,7 +173,7 @@ def test_the_sweeper_requeues_submissions_stuck_in_analysis(contributor, submiss
 
     assert requeued == [stuck.pk]
     assert AuditEvent.objects.filter(submission=stuck, action="swept", actor=None).exists()
-    assert submissions_requeue_stuck.apply().get() == 0  # the fresh one is not touched
+    assert submissions_sweep.apply().get() == 0  # the fresh one is not touched
 
 
 def test_approving_a_flagged_submission_records_a_decision_and_an_audit_entry(

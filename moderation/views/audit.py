@@ -15,7 +15,7 @@ review_required = permission_required("moderation.review_submission", raise_exce
 
 @login_required
 @permission_required("audit.view_auditevent", raise_exception=True)
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log_page(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None, actions=audit_selectors.audit_actions())
     filters = (
         audit_selectors.AuditFilters(**{k: v for k, v in form.cleaned_data.items() if v not in (None, "")})

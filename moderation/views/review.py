@@ -115,7 +115,7 @@ def _appealed_item_page(request: HttpRequest, pk: int) -> str:
 @login_required
 @review_required
 @domain_errors(back=item_page, prefix="Not applied")
-def submission_decide(request: HttpRequest, pk: int) -> HttpResponse:
+def submission_decide_post(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Pick a reason that fits the decision.")
@@ -135,7 +135,7 @@ def submission_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @review_required
 @domain_errors(back=item_page, prefix="Not re-queued")
-def submission_requeue(request: HttpRequest, pk: int) -> HttpResponse:
+def submission_requeue_post(request: HttpRequest, pk: int) -> HttpResponse:
     services.submission_requeue(submission_id=pk, actor=request.user, reason="Re-queued by a moderator.")
     messages.success(request, f"Submission #{pk} is queued for analysis again.")
     return redirect("submission_detail", pk=pk)
@@ -145,7 +145,7 @@ def submission_requeue(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @review_required
 @domain_errors(back=item_page, prefix="Not re-analysed")
-def submission_reanalyse(request: HttpRequest, pk: int) -> HttpResponse:
+def submission_reanalyse_post(request: HttpRequest, pk: int) -> HttpResponse:
     model_name = request.POST.get("model_name", "")
     analysis.reanalysis_request(submission_id=pk, model_name=model_name, actor=request.user)
     messages.success(request, f"Re-analysis with {model_name} queued; its score appears below when done.")
@@ -155,7 +155,7 @@ def submission_reanalyse(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 @review_required
-def submission_claim(request: HttpRequest, pk: int) -> JsonResponse:
+def submission_claim_post(request: HttpRequest, pk: int) -> JsonResponse:
     """The open page's heartbeat: renews the moderator's hold on the item."""
     claimed = services.submission_claim(submission_id=pk, moderator=request.user)
     return JsonResponse({"claimed": claimed}, status=200 if claimed else 409)
@@ -164,14 +164,14 @@ def submission_claim(request: HttpRequest, pk: int) -> JsonResponse:
 @require_POST
 @login_required
 @review_required
-def submission_release(request: HttpRequest, pk: int) -> HttpResponse:
+def submission_release_post(request: HttpRequest, pk: int) -> HttpResponse:
     services.submission_release(submission_id=pk, moderator=request.user)
     return HttpResponse(status=204)
 
 
 @login_required
 @review_required
-def appeal_queue(request: HttpRequest) -> HttpResponse:
+def appeal_queue_page(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.appeal_queue(moderator=request.user), 50).get_page(request.GET.get("page"))
     return render(request, "moderation/appeal_queue.html", {"page": page})
 
@@ -180,7 +180,7 @@ def appeal_queue(request: HttpRequest) -> HttpResponse:
 @login_required
 @review_required
 @domain_errors(back=_appealed_item_page, prefix="Not applied")
-def appeal_decide(request: HttpRequest, pk: int) -> HttpResponse:
+def appeal_decide_post(request: HttpRequest, pk: int) -> HttpResponse:
     appeal = get_object_or_404(Appeal, pk=pk)
     form = DecisionForm(request.POST)
     if not form.is_valid():

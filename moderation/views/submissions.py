@@ -65,7 +65,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def submission_list(request: HttpRequest) -> HttpResponse:
+def submission_list_page(request: HttpRequest) -> HttpResponse:
     submissions = selectors.submissions_visible_to(user=request.user)
     if not request.user.has_perm("moderation.view_all_submissions") or request.GET.get("mine"):
         submissions = submissions.filter(contributor=request.user)
@@ -87,7 +87,7 @@ def submission_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def submission_statuses(request: HttpRequest) -> JsonResponse:
+def submission_statuses_json(request: HttpRequest) -> JsonResponse:
     """What the contributor's list shows per row, for the ids on screen; polled while analysis runs."""
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()]
     rows = {}
