@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import OpenApiResponse
 
-from api.serializers import MessageSerializer
+from api.serializers.common import MessageSerializer
 
 NOT_FOUND = OpenApiResponse(MessageSerializer, description="No such submission visible to you.")
 CONFLICT = OpenApiResponse(MessageSerializer, description="Someone or something got there first.")

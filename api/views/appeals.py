@@ -11,9 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import selectors as api_selectors
-from api import serializers
 from api.permissions import CanReview, CanUpload
 from api.responses import CONFLICT, NOT_FOUND
+from api.serializers.appeals import AppealInputSerializer, AppealSerializer
+from api.serializers.common import MessageSerializer
+from api.serializers.submissions import DecisionInputSerializer, DecisionSerializer
 from api.views.submissions import decision_apply
 from moderation import selectors, services
 
@@ -23,31 +25,29 @@ class SubmissionAppealView(APIView):
 
     @extend_schema(
         summary="Appeal a rejection of your own submission, once",
-        request=serializers.AppealInputSerializer,
+        request=AppealInputSerializer,
         responses={
-            201: serializers.AppealSerializer,
-            403: OpenApiResponse(serializers.MessageSerializer, description="Not yours, or already appealed."),
+            201: AppealSerializer,
+            403: OpenApiResponse(MessageSerializer, description="Not yours, or already appealed."),
             404: NOT_FOUND,
-            409: OpenApiResponse(serializers.MessageSerializer, description="The submission is not rejected."),
+            409: OpenApiResponse(MessageSerializer, description="The submission is not rejected."),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
         api_selectors.submission_visible_get(user=request.user, submission_id=pk)
-        data = serializers.AppealInputSerializer(data=request.data)
+        data = AppealInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         appeal = services.appeal_create(
             submission_id=pk, contributor=request.user, message=data.validated_data["message"]
         )
-        return Response(serializers.AppealSerializer(appeal).data, status=status.HTTP_201_CREATED)
+        return Response(AppealSerializer(appeal).data, status=status.HTTP_201_CREATED)
 
 
 class AppealListView(GenericAPIView):
     permission_classes = [IsAuthenticated, CanReview]
-    serializer_class = serializers.AppealSerializer
+    serializer_class = AppealSerializer
 
-    @extend_schema(
-        summary="Pending appeals, oldest first (moderators)", responses=serializers.AppealSerializer(many=True)
-    )
+    @extend_schema(summary="Pending appeals, oldest first (moderators)", responses=AppealSerializer(many=True))
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(selectors.appeal_queue(moderator=request.user))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -59,12 +59,12 @@ class AppealDecisionView(APIView):
     @extend_schema(
         summary="Decide an appeal, final either way (moderators)",
         description="The moderator who made the original decision may not decide the appeal.",
-        request=serializers.DecisionInputSerializer,
+        request=DecisionInputSerializer,
         responses={
-            201: serializers.DecisionSerializer,
+            201: DecisionSerializer,
             400: OpenApiResponse(description="The reason does not fit the outcome."),
-            403: OpenApiResponse(serializers.MessageSerializer, description="You made the original decision."),
-            404: OpenApiResponse(serializers.MessageSerializer, description="No such appeal."),
+            403: OpenApiResponse(MessageSerializer, description="You made the original decision."),
+            404: OpenApiResponse(MessageSerializer, description="No such appeal."),
             409: CONFLICT,
         },
     )

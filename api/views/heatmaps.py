@@ -9,9 +9,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from api import serializers
 from api.negotiation import AnyAccept
 from api.permissions import CanReview
+from api.serializers.common import MessageSerializer
 from detection.models import Heatmap
 
 
@@ -21,7 +21,7 @@ class HeatmapImageView(APIView):
 
     @extend_schema(
         summary="A Grad-CAM heatmap (moderators)",
-        responses={(200, "image/png"): OpenApiTypes.BINARY, 404: OpenApiResponse(serializers.MessageSerializer)},
+        responses={(200, "image/png"): OpenApiTypes.BINARY, 404: OpenApiResponse(MessageSerializer)},
     )
     def get(self, request: Request, pk: int) -> FileResponse:
         heatmap = get_object_or_404(Heatmap, pk=pk)

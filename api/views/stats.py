@@ -6,8 +6,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import serializers
 from api.permissions import CanViewStatistics
+from api.serializers.stats import StatisticsFilterSerializer, StatisticsSerializer
 from moderation import reporting
 
 
@@ -20,11 +20,11 @@ class StatisticsView(APIView):
             "Ground truth is the moderators' final decision; see the statistics page. Without `model`, the "
             "active model's figures."
         ),
-        parameters=[serializers.StatisticsFilterSerializer],
-        responses=serializers.StatisticsSerializer,
+        parameters=[StatisticsFilterSerializer],
+        responses=StatisticsSerializer,
     )
     def get(self, request: Request) -> Response:
-        filters = serializers.StatisticsFilterSerializer(data=request.query_params)
+        filters = StatisticsFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         arguments = {
             "date_from": filters.validated_data.get("date_from"),
@@ -41,4 +41,4 @@ class StatisticsView(APIView):
             "sceneries": by_scenery["rows"],
             "days": daily["days"],
         }
-        return Response(serializers.StatisticsSerializer(data).data)
+        return Response(StatisticsSerializer(data).data)

@@ -16,11 +16,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import selectors as api_selectors
-from api import serializers
 from api.negotiation import AnyAccept
 from api.parsers import UploadParser
 from api.permissions import CanReview, CanUpload
 from api.responses import CONFLICT, NOT_FOUND
+from api.serializers.common import MessageSerializer
+from api.serializers.submissions import (
+    DecisionInputSerializer,
+    DecisionSerializer,
+    QueueFilterSerializer,
+    ReanalysisInputSerializer,
+    SubmissionCreateInputSerializer,
+    SubmissionDetailSerializer,
+    SubmissionFilterSerializer,
+    SubmissionSerializer,
+    UploadResultsSerializer,
+    submission_detail_serializer_for,
+)
 from api.throttles import UploadRateThrottle
 from moderation import analysis, selectors, services
 from moderation.images import IMAGE_CONTENT_TYPES
@@ -28,7 +40,7 @@ from moderation.models import Decision
 
 
 class SubmissionListCreateView(GenericAPIView):
-    serializer_class = serializers.SubmissionSerializer
+    serializer_class = SubmissionSerializer
     parser_classes = [UploadParser]
 
     def get_permissions(self):
@@ -45,11 +57,11 @@ class SubmissionListCreateView(GenericAPIView):
     @extend_schema(
         summary="List submissions you may see",
         description="Contributors see their own submissions; moderators and admins see everyone's.",
-        parameters=[serializers.SubmissionFilterSerializer],
-        responses=serializers.SubmissionSerializer(many=True),
+        parameters=[SubmissionFilterSerializer],
+        responses=SubmissionSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        filters = serializers.SubmissionFilterSerializer(data=request.query_params)
+        filters = SubmissionFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         submissions = api_selectors.submission_list(
             user=request.user,
@@ -66,11 +78,11 @@ class SubmissionListCreateView(GenericAPIView):
             "Each file is validated by its content exactly like the upload page. 201 when every file was "
             "accepted, 207 with a per-file error message otherwise."
         ),
-        request={"multipart/form-data": serializers.SubmissionCreateInputSerializer},
-        responses={201: serializers.UploadResultsSerializer, 207: serializers.UploadResultsSerializer},
+        request={"multipart/form-data": SubmissionCreateInputSerializer},
+        responses={201: UploadResultsSerializer, 207: UploadResultsSerializer},
     )
     def post(self, request: Request) -> Response:
-        upload = serializers.SubmissionCreateInputSerializer(data=request.data)
+        upload = SubmissionCreateInputSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
         results = [
@@ -94,11 +106,12 @@ class SubmissionListCreateView(GenericAPIView):
 class SubmissionDetailView(APIView):
     @extend_schema(
         summary="A submission with its detections, evidence, decision and audit trail",
-        responses={200: serializers.SubmissionDetailSerializer, 404: NOT_FOUND},
+        responses={200: SubmissionDetailSerializer, 404: NOT_FOUND},
     )
     def get(self, request: Request, pk: int) -> Response:
         submission = api_selectors.submission_detail_get(user=request.user, submission_id=pk)
-        return Response(serializers.SubmissionDetailSerializer(submission, context={"request": request}).data)
+        serializer = submission_detail_serializer_for(user=request.user)
+        return Response(serializer(submission, context={"request": request}).data)
 
 
 class SubmissionOriginalView(APIView):
@@ -118,16 +131,16 @@ class SubmissionOriginalView(APIView):
 
 class QueueView(GenericAPIView):
     permission_classes = [IsAuthenticated, CanReview]
-    serializer_class = serializers.SubmissionSerializer
+    serializer_class = SubmissionSerializer
 
     @extend_schema(
         summary="Flagged submissions, most likely AI first (moderators)",
         description="Items another moderator has open are left out, as in the web queue.",
-        parameters=[serializers.QueueFilterSerializer],
-        responses=serializers.SubmissionSerializer(many=True),
+        parameters=[QueueFilterSerializer],
+        responses=SubmissionSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        filters = serializers.QueueFilterSerializer(data=request.query_params)
+        filters = QueueFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         page = self.paginate_queryset(selectors.review_queue(moderator=request.user, filters=filters.queue_filters()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -135,7 +148,7 @@ class QueueView(GenericAPIView):
 
 def decision_apply(request: Request, decide: Callable[..., Decision]) -> Response:
     """Review and appeal decisions answer alike: 201, 400 for a reason that does not fit, 409 when too late."""
-    data = serializers.DecisionInputSerializer(data=request.data)
+    data = DecisionInputSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     decision = decide(
         moderator=request.user,
@@ -143,9 +156,7 @@ def decision_apply(request: Request, decide: Callable[..., Decision]) -> Respons
         reason_code=data.validated_data["reason"],
         note=data.validated_data["note"],
     )
-    return Response(
-        serializers.DecisionSerializer(decision, context={"request": request}).data, status=status.HTTP_201_CREATED
-    )
+    return Response(DecisionSerializer(decision, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class SubmissionDecisionView(APIView):
@@ -153,9 +164,9 @@ class SubmissionDecisionView(APIView):
 
     @extend_schema(
         summary="Approve or reject a submission (moderators)",
-        request=serializers.DecisionInputSerializer,
+        request=DecisionInputSerializer,
         responses={
-            201: serializers.DecisionSerializer,
+            201: DecisionSerializer,
             400: OpenApiResponse(description="The reason does not fit the outcome."),
             404: NOT_FOUND,
             409: CONFLICT,
@@ -171,13 +182,13 @@ class SubmissionRequeueView(APIView):
     @extend_schema(
         summary="Send a failed submission back to analysis (moderators)",
         request=None,
-        responses={202: serializers.SubmissionSerializer, 404: NOT_FOUND, 409: CONFLICT},
+        responses={202: SubmissionSerializer, 404: NOT_FOUND, 409: CONFLICT},
     )
     def post(self, request: Request, pk: int) -> Response:
         submission = services.submission_requeue(
             submission_id=pk, actor=request.user, reason="Re-queued by a moderator."
         )
-        data = serializers.SubmissionSerializer(submission, context={"request": request}).data
+        data = SubmissionSerializer(submission, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -187,15 +198,15 @@ class SubmissionReanalyseView(APIView):
     @extend_schema(
         summary="Ask another model for a second opinion (moderators)",
         description="The submission keeps its state and queue position; the new detection appears when done.",
-        request=serializers.ReanalysisInputSerializer,
+        request=ReanalysisInputSerializer,
         responses={
-            202: serializers.MessageSerializer,
+            202: MessageSerializer,
             400: OpenApiResponse(description="Unknown model."),
             404: NOT_FOUND,
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        data = serializers.ReanalysisInputSerializer(data=request.data)
+        data = ReanalysisInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         model_name = data.validated_data["model"]
         analysis.reanalysis_request(submission_id=pk, model_name=model_name, actor=request.user)

@@ -7,20 +7,20 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api import serializers
 from api.permissions import CanManageWebhooks
+from api.serializers.webhooks import WebhookCreatedSerializer, WebhookInputSerializer, WebhookSerializer
 from webhooks import services as webhook_services
 from webhooks.selectors import webhooks_of
 
 
 class WebhookListCreateView(GenericAPIView):
     permission_classes = [IsAuthenticated, CanManageWebhooks]
-    serializer_class = serializers.WebhookSerializer
+    serializer_class = WebhookSerializer
 
     def get_queryset(self):
         return webhooks_of(owner=self.request.user)
 
-    @extend_schema(summary="Your webhooks (admins)", responses=serializers.WebhookSerializer(many=True))
+    @extend_schema(summary="Your webhooks (admins)", responses=WebhookSerializer(many=True))
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -28,19 +28,19 @@ class WebhookListCreateView(GenericAPIView):
     @extend_schema(
         summary="Register a webhook (admins)",
         description="The response holds the signing secret; it is not shown again.",
-        request=serializers.WebhookInputSerializer,
-        responses={201: serializers.WebhookCreatedSerializer},
+        request=WebhookInputSerializer,
+        responses={201: WebhookCreatedSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = serializers.WebhookInputSerializer(data=request.data)
+        data = WebhookInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         webhook = webhook_services.webhook_create(owner=request.user, **data.validated_data)
-        return Response(serializers.WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
+        return Response(WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
 
 class WebhookDetailView(GenericAPIView):
     permission_classes = [IsAuthenticated, CanManageWebhooks]
-    serializer_class = serializers.WebhookSerializer
+    serializer_class = WebhookSerializer
 
     def get_queryset(self):
         return webhooks_of(owner=self.request.user)

@@ -1,31 +1,20 @@
-"""Input and output shapes only; every rule lives in the services and selectors the views call."""
+"""Submissions: upload and filter input, and output chosen by audience. Reviewers get per-model scores,
+heatmaps, evidence and moderators' names; contributors get the outcome, never what would help tune an image
+past the detector. The view picks the class; nothing here looks at the request's user."""
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.selectors import ORDERINGS
+from api.serializers.appeals import AppealSerializer
+from api.serializers.common import absolute_url
 from audit.models import AuditEvent
 from audit.selectors import audit_trail
 from detection.models import Detection, Evidence
 from moderation import selectors
-from moderation.models import Appeal, Decision, Scenery, State, Submission, Verdict
-from webhooks.models import Event, Webhook
-
-
-def _absolute(serializer: serializers.Serializer, url: str) -> str:
-    request = serializer.context.get("request")
-    return request.build_absolute_uri(url) if request else url
-
-
-def _for_reviewers(serializer: serializers.Serializer) -> bool:
-    """Per-model scores, heatmaps, evidence and moderators' names are reviewer material, as on the web page:
-    a contributor sees the outcome, not what would help tune an image past the detector."""
-    request = serializer.context.get("request")
-    return bool(request and request.user.has_perm("moderation.review_submission"))
-
-
-# --- Submissions ----------------------------------------------------------------------
+from moderation.models import Decision, Scenery, State, Submission, Verdict
 
 
 class SubmissionCreateInputSerializer(serializers.Serializer):
@@ -124,7 +113,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         ]
 
     def get_url(self, submission: Submission) -> str:
-        return _absolute(self, reverse("api:submission-detail", args=[submission.pk]))
+        return absolute_url(self, reverse("api:submission-detail", args=[submission.pk]))
 
 
 class HeatmapSerializer(serializers.Serializer):
@@ -132,7 +121,7 @@ class HeatmapSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField()
 
     def get_url(self, heatmap) -> str:
-        return _absolute(self, reverse("api:heatmap-image", args=[heatmap.pk]))
+        return absolute_url(self, reverse("api:heatmap-image", args=[heatmap.pk]))
 
 
 class DetectionSerializer(serializers.ModelSerializer):
@@ -173,16 +162,12 @@ class DecisionSerializer(serializers.ModelSerializer):
         fields = ["stage", "outcome", "reason", "reason_label", "note", "moderator", "created_at"]
 
     def get_moderator(self, decision: Decision) -> str | None:
-        return decision.moderator.username if _for_reviewers(self) else None
+        return decision.moderator.username
 
 
-class AppealSerializer(serializers.ModelSerializer):
-    submission = serializers.IntegerField(source="submission_id")
-    contributor = serializers.CharField(source="contributor.username")
-
-    class Meta:
-        model = Appeal
-        fields = ["id", "submission", "contributor", "message", "created_at"]
+class ContributorDecisionSerializer(DecisionSerializer):
+    def get_moderator(self, decision: Decision) -> None:
+        return None
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -193,10 +178,19 @@ class AuditEventSerializer(serializers.ModelSerializer):
         fields = ["action", "from_state", "to_state", "actor", "reason", "created_at"]
 
     def get_actor(self, event: AuditEvent) -> str | None:
-        return event.actor.username if event.actor and _for_reviewers(self) else None
+        return event.actor.username if event.actor else None
 
 
+class ContributorAuditEventSerializer(AuditEventSerializer):
+    def get_actor(self, event: AuditEvent) -> None:
+        return None
+
+
+# What a reviewer sees (a comment, not a docstring: the schema documents the fields for both audiences);
+# ContributorSubmissionDetailSerializer is the contributor's view of it.
 class SubmissionDetailSerializer(SubmissionSerializer):
+    decision_serializer = DecisionSerializer
+    audit_event_serializer = AuditEventSerializer
     original_url = serializers.SerializerMethodField()
     detections = serializers.SerializerMethodField(help_text="Moderators only; empty for contributors.")
     evidence = serializers.SerializerMethodField(help_text="Moderators only; empty for contributors.")
@@ -224,27 +218,25 @@ class SubmissionDetailSerializer(SubmissionSerializer):
         ]
 
     def get_original_url(self, submission: Submission) -> str:
-        return _absolute(self, reverse("api:submission-original", args=[submission.pk]))
+        return absolute_url(self, reverse("api:submission-original", args=[submission.pk]))
 
     @extend_schema_field(DetectionSerializer(many=True))
     def get_detections(self, submission: Submission) -> list[dict]:
-        if not _for_reviewers(self):
-            return []
         return DetectionSerializer(submission.detections.all(), many=True, context=self.context).data
 
     @extend_schema_field(EvidenceSerializer(many=True))
     def get_evidence(self, submission: Submission) -> list[dict]:
-        return EvidenceSerializer(submission.evidence.all(), many=True).data if _for_reviewers(self) else []
+        return EvidenceSerializer(submission.evidence.all(), many=True).data
 
     @extend_schema_field(DecisionSerializer(allow_null=True))
     def get_decision(self, submission: Submission) -> dict | None:
         """The final decision: the appeal's when there was one, else the review's."""
         decision = submission.final_decision
-        return DecisionSerializer(decision, context=self.context).data if decision else None
+        return self.decision_serializer(decision, context=self.context).data if decision else None
 
     @extend_schema_field(DecisionSerializer(many=True))
     def get_decisions(self, submission: Submission) -> list[dict]:
-        return DecisionSerializer(submission.decisions_made, many=True, context=self.context).data
+        return self.decision_serializer(submission.decisions_made, many=True, context=self.context).data
 
     @extend_schema_field(AppealSerializer(allow_null=True))
     def get_appeal(self, submission: Submission) -> dict | None:
@@ -253,7 +245,28 @@ class SubmissionDetailSerializer(SubmissionSerializer):
 
     @extend_schema_field(AuditEventSerializer(many=True))
     def get_audit_trail(self, submission: Submission) -> list[dict]:
-        return AuditEventSerializer(audit_trail(submission_id=submission.pk), many=True, context=self.context).data
+        events = audit_trail(submission_id=submission.pk)
+        return self.audit_event_serializer(events, many=True, context=self.context).data
+
+
+class ContributorSubmissionDetailSerializer(SubmissionDetailSerializer):
+    """The outcome without the reviewers' material: no scores per model, heatmaps, evidence or names."""
+
+    decision_serializer = ContributorDecisionSerializer
+    audit_event_serializer = ContributorAuditEventSerializer
+
+    def get_detections(self, submission: Submission) -> list[dict]:
+        return []
+
+    def get_evidence(self, submission: Submission) -> list[dict]:
+        return []
+
+
+def submission_detail_serializer_for(*, user: AbstractBaseUser) -> type[SubmissionDetailSerializer]:
+    """The detail's audience: reviewers see everything, contributors the outcome."""
+    if user.has_perm("moderation.review_submission"):
+        return SubmissionDetailSerializer
+    return ContributorSubmissionDetailSerializer
 
 
 class DecisionInputSerializer(serializers.Serializer):
@@ -262,77 +275,5 @@ class DecisionInputSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class AppealInputSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=4000, help_text="Why the image is a genuine photograph.")
-
-
 class ReanalysisInputSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=64, help_text="Name of a model with trained weights.")
-
-
-class MessageSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-# --- Statistics -----------------------------------------------------------------------
-
-
-class StatisticsFilterSerializer(serializers.Serializer):
-    date_from = serializers.DateField(required=False, help_text="Uploaded on or after this date (UTC).")
-    date_to = serializers.DateField(required=False, help_text="Uploaded on or before this date (UTC).")
-    model = serializers.CharField(required=False, max_length=64, help_text="Model name; the active one by default.")
-
-
-class FiguresSerializer(serializers.Serializer):
-    submissions = serializers.IntegerField()
-    flagged = serializers.IntegerField()
-    flag_rate = serializers.FloatField(allow_null=True)
-    approved = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    true_positives = serializers.IntegerField()
-    false_positives = serializers.IntegerField()
-    false_negatives = serializers.IntegerField()
-    precision = serializers.FloatField(allow_null=True)
-    recall = serializers.FloatField(allow_null=True)
-    f1 = serializers.FloatField(allow_null=True)
-    median_latency_ms = serializers.FloatField(allow_null=True)
-
-
-class SceneryFiguresSerializer(FiguresSerializer):
-    scenery = serializers.CharField()
-    label = serializers.CharField()
-
-
-class DayFiguresSerializer(FiguresSerializer):
-    day = serializers.DateField()
-
-
-class StatisticsSerializer(serializers.Serializer):
-    model_name = serializers.CharField()
-    date_from = serializers.DateField(allow_null=True)
-    date_to = serializers.DateField(allow_null=True)
-    overall = FiguresSerializer()
-    sceneries = SceneryFiguresSerializer(many=True)
-    days = DayFiguresSerializer(many=True)
-
-
-# --- Webhooks -------------------------------------------------------------------------
-
-
-class WebhookInputSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=500, help_text="http(s) URL that receives signed POST requests.")
-    events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), min_length=1)
-    active = serializers.BooleanField(default=True)
-
-
-class WebhookSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Webhook
-        fields = ["id", "url", "events", "active", "created_at"]
-
-
-class WebhookCreatedSerializer(WebhookSerializer):
-    """The secret is shown once, on creation; receivers need it to check X-Portal-Signature."""
-
-    class Meta(WebhookSerializer.Meta):
-        fields = [*WebhookSerializer.Meta.fields, "secret"]
