@@ -2,7 +2,7 @@ from django.core.exceptions import TooManyFilesSent
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import MultiPartParser
 
-from portal.views import request_refusal
+from common.web import request_refusal
 
 
 class UploadParser(MultiPartParser):

@@ -8,9 +8,11 @@ status it stands for (400, 403, 409) is the API's business. A missing row is a 4
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect
 
 from common.errors import DomainError, NotFound
@@ -34,3 +36,15 @@ def domain_errors(*, back: Callable[..., str], prefix: str = "") -> Callable:
         return wrapped
 
     return decorator
+
+
+def request_refusal(exc: BaseException | None) -> str:
+    """What the sender of an unreadable request can do about it, in the words of the upload page."""
+    if isinstance(exc, TooManyFilesSent):
+        return f"At most {settings.UPLOAD_MAX_FILES} files can be uploaded in one request; send the rest in another."
+    if isinstance(exc, RequestDataTooBig):
+        return "The request is too large: upload the files in smaller batches."
+    # Django reads each part's headers within 1 KB, so only an absurdly long file name overflows them.
+    if isinstance(exc, MultiPartParserError) and "header size" in str(exc):
+        return "A file name is too long: rename the file (at most 255 characters) and upload it again."
+    return "The request could not be read; nothing was uploaded."
