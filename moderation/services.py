@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -85,6 +85,14 @@ def _analysis_send(submission_id: int) -> None:
     task_send("moderation.tasks.submission_analyse", submission_id, queue=model_queue(name=model_active_name()))
 
 
+def _blob_lock(sha256: str) -> None:
+    """Serialise the writers of one content address to the end of the transaction (PostgreSQL advisory lock), so
+    whether a stored original is in use is known before it is deleted. SQLite serialises writers by itself."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(sha256[:15], 16)])
+
+
 def submission_create(
     *,
     contributor: AbstractBaseUser,
@@ -100,44 +108,45 @@ def submission_create(
     if scenery not in Scenery.values:
         raise UploadRefused(f"Unknown scenery type {scenery!r}.")
     facts = image_inspect(stream=stream, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
-    existing = Submission.objects.filter(contributor=contributor, sha256=facts.sha256).first()
-    if existing:
-        raise UploadRefused(f"You already uploaded this file as submission #{existing.pk}.")
-
     # Content-addressed: identical bytes are stored once, whoever uploads them.
     path = f"originals/{facts.sha256[:2]}/{facts.sha256}.{facts.extension}"
-    created_blob = not default_storage.exists(path)
-    if created_blob:
-        path = default_storage.save(path, ContentFile(facts.data))
-    try:
-        with transaction.atomic():
-            submission = Submission.objects.create(
-                contributor=contributor,
-                original=path,
-                original_name=original_name[:255],
-                sha256=facts.sha256,
-                image_format=facts.image_format,
-                width=facts.width,
-                height=facts.height,
-                size_bytes=len(facts.data),
-                scenery=scenery,
-                declared_ai=declared_ai,
-                state=State.RECEIVED,
-                state_changed_at=timezone.now(),
-            )
-            audit_record(
-                submission_id=submission.pk, actor=contributor, action=lifecycle.Action.UPLOAD, to_state=State.RECEIVED
-            )
-            submission = submission_transition(submission_id=submission.pk, action=lifecycle.Action.QUEUE)
-            _analysis_send(submission.pk)
-    except IntegrityError as exc:
+    with transaction.atomic():
+        _blob_lock(facts.sha256)
+        existing = Submission.objects.filter(contributor=contributor, sha256=facts.sha256).first()
+        if existing:
+            raise UploadRefused(f"You already uploaded this file as submission #{existing.pk}.")
+        created_blob = not default_storage.exists(path)
         if created_blob:
-            default_storage.delete(path)
-        raise UploadRefused("You already uploaded this file.") from exc
-    except Exception:
-        if created_blob:
-            default_storage.delete(path)
-        raise
+            path = default_storage.save(path, ContentFile(facts.data))
+        try:
+            with transaction.atomic():
+                submission = Submission.objects.create(
+                    contributor=contributor,
+                    original=path,
+                    original_name=original_name[:255],
+                    sha256=facts.sha256,
+                    image_format=facts.image_format,
+                    width=facts.width,
+                    height=facts.height,
+                    size_bytes=len(facts.data),
+                    scenery=scenery,
+                    declared_ai=declared_ai,
+                    state=State.RECEIVED,
+                    state_changed_at=timezone.now(),
+                )
+                audit_record(
+                    submission_id=submission.pk,
+                    actor=contributor,
+                    action=lifecycle.Action.UPLOAD,
+                    to_state=State.RECEIVED,
+                )
+                submission = submission_transition(submission_id=submission.pk, action=lifecycle.Action.QUEUE)
+                _analysis_send(submission.pk)
+        except Exception:
+            # Still under the lock, so every committed row that uses the file is visible: delete only an unused one.
+            if created_blob and not Submission.objects.filter(original=path).exists():
+                default_storage.delete(path)
+            raise
     return submission
 
 
