@@ -7,7 +7,7 @@ Detection never moves a submission between states: moderation (the lifecycle's o
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -85,10 +85,11 @@ def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -
             0
         ]
     png = detector.overlay(image or _image_load(detection.submission), layer=layer)
-    name = default_storage.save(
-        f"heatmaps/{detection.submission_id}/{detection.model_name}-{detection.model_version}-{layer}.png",
-        ContentFile(png),
-    )
+    name = f"heatmaps/{detection.submission_id}/{detection.model_name}-{detection.model_version}-{layer}.png"
+    # A file without a row was left by a run that was killed before recording it: replace it, not beside it.
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    name = default_storage.save(name, ContentFile(png))
     heatmap, created = Heatmap.objects.get_or_create(detection=detection, layer=layer, defaults={"image": name})
     if not created:
         default_storage.delete(name)
@@ -103,12 +104,21 @@ def detection_compute(*, submission: Subject, model_name: str, data: bytes | Non
     from detection.runtime import detector_get  # torch boundary: the worker's path only
 
     detector = detector_get(name=model_name)
-    existing = Detection.objects.filter(
+    detection = Detection.objects.filter(
         submission=submission, model_name=model_name, model_version=detector.version
     ).first()
-    if existing:
-        return existing
+    if detection is None:
+        detection, image = _detection_score(submission=submission, model_name=model_name, detector=detector, data=data)
+    else:
+        image = None  # scored by an earlier delivery of this task, which may have died before its heatmap
+    if detection.verdict in FLAGGING_VERDICTS:
+        # Grad-CAM only for images a human will look at; the others get one on demand. Made at most once.
+        heatmap_render(detection_id=detection.pk, image=image)
+    return detection
 
+
+def _detection_score(*, submission: Subject, model_name: str, detector, data: bytes | None) -> tuple[Detection, Any]:
+    """The Detection row, scored now or reused from identical bytes, and the decoded image when it was decoded."""
     low, high = thresholds_for(model_name=model_name, card=detector.card, scenery=submission.scenery)
     reusable = detection_reusable_get(sha256=submission.sha256, model_name=model_name, model_version=detector.version)
     image = None
@@ -132,10 +142,7 @@ def detection_compute(*, submission: Subject, model_name: str, data: bytes | Non
             "reused_from": reusable,
         },
     )
-    if detection.verdict in FLAGGING_VERDICTS:
-        # Grad-CAM only for images a human will look at; the others get one on demand.
-        heatmap_render(detection_id=detection.pk, image=image)
-    return detection
+    return detection, image
 
 
 def evidence_record(*, submission: Subject, data: bytes | None = None) -> list[Evidence]:

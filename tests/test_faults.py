@@ -1,0 +1,82 @@
+"""Faults with the real parts: a worker killed with -9 mid-analysis is redelivered and analysed once.
+
+Slow (it waits for the broker's visibility timeout): `./dev test -m faults` runs it alone.
+"""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from detection.models import Detection, Heatmap
+from moderation.models import State, Submission
+from tests.conftest import TINY_MODEL, login, upload_file
+from tests.hostile.test_hostile_uploads import assert_storage_matches_rows
+from tests.workers import database_url, worker_running
+
+pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+# Short limits so a redelivery comes within the test's patience; the visibility timeout stays above the limit.
+FAST_REDELIVERY = {"ANALYSIS_TIME_LIMIT_SECONDS": "40", "CELERY_VISIBILITY_TIMEOUT": "45"}
+FINISHED = {State.FLAGGED, State.CLEARED, State.FAILED}
+
+
+@pytest.fixture
+def worker_env(tiny_weights_dir: Path, media_in_tmp: Path) -> dict[str, str]:
+    return {
+        "DETECTOR_WEIGHTS_DIR": str(tiny_weights_dir),
+        "DETECTOR_DEFAULT_MODEL": TINY_MODEL,
+        "DJANGO_MEDIA_ROOT": str(media_in_tmp),
+        **FAST_REDELIVERY,
+    }
+
+
+def wait_for(predicate, *, seconds: float, what: str, processes=()) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        for process in processes:
+            assert process.poll() is None, f"a process died while waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_worker_killed_mid_analysis_is_redelivered_and_analysed_once_with_its_heatmap(
+    client, contributor, force_verdict, worker_env, media_in_tmp, tmp_path
+):
+    force_verdict("ai")
+    # Another connection holds the heatmap table, so the worker stops between scoring (detection row written,
+    # overlay file saved) and recording the heatmap: the moment a killed worker leaves the most behind.
+    blocker = psycopg.connect(database_url(), autocommit=False)
+    try:
+        with worker_running(queues="gpu,default", env=worker_env, log_path=tmp_path / "worker-1.log") as first:
+            blocker.execute(f"LOCK TABLE {Heatmap._meta.db_table} IN EXCLUSIVE MODE")
+            login(client, contributor).post(reverse("upload"), {"files": [upload_file()], "scenery": "sea"})
+            submission = Submission.objects.get()
+            wait_for(
+                lambda: any((media_in_tmp / "heatmaps").rglob("*.png")),
+                seconds=90,
+                what="the overlay file",
+                processes=[first],
+            )
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert Submission.objects.get().state == State.ANALYSING
+    assert Detection.objects.filter(submission=submission).exists() and not Heatmap.objects.exists()
+
+    # The new worker finds the dead one's message only after the visibility timeout: nothing was acknowledged.
+    with worker_running(queues="gpu,default", env=worker_env, log_path=tmp_path / "worker-2.log") as second:
+        wait_for(lambda: Submission.objects.get().state in FINISHED, seconds=180, what="redelivery", processes=[second])
+    submission.refresh_from_db()
+    assert submission.state == State.FLAGGED, submission.failure_reason
+    assert Detection.objects.filter(submission=submission).count() == 1
+    assert Detection.objects.get(submission=submission).heatmaps.exists()
+    assert AuditEvent.objects.filter(submission_id=submission.pk, to_state=State.FLAGGED).count() == 1
+    assert_storage_matches_rows()  # the killed worker's overlay file was replaced, not left beside the new one
