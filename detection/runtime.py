@@ -41,9 +41,9 @@ def _detector_cached(weights_dir: str, name: str, device: str, framework: str) -
         return KerasDetectorProxy(weights_dir=Path(weights_dir), name=name)
     if framework == "keras":
         raise ServedElsewhere(name=name, queue=TORCH_QUEUE)
-    from detection.core.inference import detector_load
+    from detection.core.selftest import detector_load_verified
 
-    return detector_load(weights_dir=Path(weights_dir), name=name, device=device)
+    return detector_load_verified(weights_dir=Path(weights_dir), name=name, device=device)
 
 
 def detector_get(*, name: str) -> "ScoringBase":

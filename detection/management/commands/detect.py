@@ -31,7 +31,11 @@ class Command(BaseCommand):
                 name=name,
                 device=options["device"] or settings.DETECTOR_DEVICE,
             )
-        except NoTrainedWeights as exc:
+            if detector.card["arch"] != "keras":  # PyTorch bundles carry golden outputs
+                from detection.core.selftest import golden_check
+
+                golden_check(directory=Path(settings.DETECTOR_WEIGHTS_DIR) / name, detector=detector)
+        except NoTrainedWeights as exc:  # SelfTestFailed included
             raise CommandError(str(exc)) from exc
         for record in paths_detect(detector=detector, paths=options["paths"]):
             if options["json"]:

