@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--model", action="append", help="bundle name (repeatable; default: every shipped one)")
 
     def handle(self, *args, **options) -> None:
-        from detection.core.inference import ModelUnavailable
+        from detection.core.files import NoTrainedWeights
         from detection.core.selftest import detector_load_verified
         from detection.selectors import model_card_get, model_names_available
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
                 continue
             try:
                 detector_load_verified(weights_dir=weights_dir, name=name)
-            except ModelUnavailable as exc:
+            except NoTrainedWeights as exc:  # SelfTestFailed included
                 refused.append(name)
                 self.stderr.write(self.style.ERROR(f"{name}: REFUSED: {exc}"))
             else:
