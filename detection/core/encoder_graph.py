@@ -71,7 +71,7 @@ def graph_float(model: onnx.ModelProto) -> onnx.ModelProto:
     graph = derived.graph
     producers, consumers = _producers(graph), _consumers(graph)
     initializers = {init.name for init in graph.initializer}
-    replaced: dict[str, onnx.NodeProto] = {}  # name of the chain's last Mul -> the MatMul that replaces it
+    replaced: dict[str, onnx.NodeProto] = {}  # output of the chain's last Mul -> the MatMul that replaces it
     new_nodes: list[onnx.NodeProto] = []
     for node in graph.node:
         if node.op_type != "MatMulInteger":
@@ -94,13 +94,13 @@ def graph_float(model: onnx.ModelProto) -> onnx.ModelProto:
             helper.make_node("Sub", [f"{prefix}/w", f"{prefix}/w0"], [f"{prefix}/wc"], name=f"{prefix}/wc"),
             helper.make_node("Mul", [f"{prefix}/wc", weights_scale], [dequantized], name=dequantized),
         ]
-        replaced[rescale.name] = helper.make_node(
+        replaced[rescale.output[0]] = helper.make_node(
             "MatMul", [quantize.input[0], dequantized], list(rescale.output), name=f"{prefix}/float"
         )
     if not replaced:
         raise ValueError("the graph has no dynamically quantized MatMulInteger to replace")
     # The dequantizing nodes read initializers only, so putting them first keeps the order topological.
-    nodes = new_nodes + [replaced.get(node.name, node) for node in graph.node]
+    nodes = new_nodes + [replaced.get(node.output[0], node) if node.op_type == "Mul" else node for node in graph.node]
     del graph.node[:]
     graph.node.extend(nodes)
     _prune(graph)

