@@ -198,6 +198,7 @@ def clip_probe_train(
     from datetime import UTC, datetime
 
     from detection.core.bundle import bundle_save
+    from detection.core.files import heldout_scores_save
     from detection.core.metrics import (
         confusion_counts,
         false_flag_rate,
@@ -265,6 +266,7 @@ def clip_probe_train(
     if not (directory / ENCODER_FILE).is_file():
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)
     bundle_save(directory=directory, model=model, card=card)
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
     return card
 
 

@@ -343,6 +343,7 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
 
     from detection.core.bundle import card_save
     from detection.core.data import split_load
+    from detection.core.files import heldout_scores_save
     from detection.core.loading import detector_open
 
     detector = detector_open(weights_dir=weights_dir, name=name, threads=threads)
@@ -358,6 +359,7 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
     card["metrics"]["val"] = {**card["metrics"].get("val", {}), **{k: v for k, v in block.items() if k != "n"}}
     card["calibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
     card_save(directory=directory, card=card)
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
     return card
 
 

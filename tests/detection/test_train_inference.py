@@ -36,6 +36,17 @@ def test_bundle_holds_fp16_weights_and_a_complete_card(tiny_card, weights_dir):
     assert loaded == card and not model.training
 
 
+def test_training_writes_the_validation_scores_its_thresholds_came_from(tiny_card, weights_dir, synthetic_split):
+    heldout = json.loads((weights_dir / tiny_card["name"] / "heldout_scores.json").read_text())
+    val = synthetic_split["splits"]["val"]
+    assert heldout["version"] == tiny_card["version"]
+    assert [(row["label"], row["source"]) for row in heldout["samples"]] == [(s.label, s.source) for s in val]
+    flagged_reals = sum(
+        row["score"] >= tiny_card["thresholds"]["high"] for row in heldout["samples"] if row["label"] == 0
+    )
+    assert flagged_reals == tiny_card["metrics"]["val"]["fp"]
+
+
 def test_missing_weights_raise_no_trained_weights_with_the_exact_message(tmp_path):
     with pytest.raises(NoTrainedWeights) as caught:
         detector_load(weights_dir=tmp_path, name="ghost")

@@ -13,7 +13,7 @@ import numpy as np
 
 from detection.core.augment import arrays_cache
 from detection.core.data import Sample
-from detection.core.files import KERAS_ARCH, KERAS_MODEL_FILE, card_save, file_sha256
+from detection.core.files import KERAS_ARCH, KERAS_MODEL_FILE, card_save, file_sha256, heldout_scores_save
 from detection.core.keras.inference import KerasDetector, keras_model_read
 from detection.core.keras.nets import SEED_GRADCAM_DEFAULT, SEED_GRADCAM_LAYERS
 from detection.core.metrics import (
@@ -137,4 +137,5 @@ def keras_model_import(
     shutil.copyfile(source, directory / KERAS_MODEL_FILE)
     (directory / KERAS_MODEL_FILE).chmod(0o644)
     card_save(directory=directory, card=card)
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
     return card

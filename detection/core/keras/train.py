@@ -16,7 +16,7 @@ import numpy as np
 
 from detection.core.augment import arrays_cache, image_augment
 from detection.core.data import Sample
-from detection.core.files import KERAS_ARCH, card_save
+from detection.core.files import KERAS_ARCH, card_save, heldout_scores_save
 from detection.core.keras.inference import keras_bundle_save, keras_detector_load
 from detection.core.keras.nets import (
     SEED_DESCRIPTION,
@@ -150,4 +150,5 @@ def keras_mobilenet_train(
     card["training"]["seconds"] = round(time.monotonic() - started, 1)
     card["training"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     card_save(directory=directory, card=card)
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
     return card
