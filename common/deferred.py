@@ -1,25 +1,66 @@
-"""Deferred work, sent by task name once the caller's transaction commits (Saleor's call_event shape).
+"""Deferred work, sent by task name (Saleor's call_event shape), and what happens when the broker is away.
 
 By name, so a services module never imports a tasks module (tasks import services, never the reverse).
 The Celery app's registry finds the task in every mode: in the embedded mode and in tests (always eager)
 it runs in-process, otherwise it goes to the broker.
+
+Two ways to send:
+- `task_publish` hands the message to the broker now and raises BrokerUnavailable when it cannot, so a caller
+  that records "sent" in its transaction (a submission moving to queued) rolls that back and tells its user.
+- `task_send` sends once the transaction commits and only logs a broker that is away: the committed rows say
+  what is still owed (a submission still received, a delivery never attempted) and a sweeper sends it later.
+  The request that committed them succeeds either way.
 """
 
+import logging
+from collections.abc import Callable
 from functools import partial
 
 from celery import Task, current_app
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from common.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Unavailable):
+    """The broker did not take the message: nothing was sent."""
+
+
+def task_publish(name: str, *args: object, queue: str | None = None) -> None:
+    """Send task `name` with `args` now, to `queue` when given, else where the task routes say; raises
+    BrokerUnavailable when the broker cannot take it. In-process (eager) the task runs once the current
+    transaction commits instead: there is no broker to be away, and the task must see the caller's rows."""
+    send = partial(current_app.tasks[name].apply_async, args, **({"queue": queue} if queue else {}))
+    if current_app.conf.task_always_eager:
+        transaction.on_commit(send)
+        return
+    try:
+        send()
+    except (KombuOperationalError, ConnectionError, TimeoutError) as exc:
+        raise BrokerUnavailable("The analysis queue is out of reach; try again in a minute.") from exc
+
+
+def after_commit(publish: Callable[[], object], *, owed: str) -> None:
+    """Run `publish` once the current transaction commits (at once outside of one). A broker that is away is
+    logged, never raised: the committed rows record what is owed (`owed` says what, for the log) and a sweeper
+    sends it later. Any other error is logged too (robust): the caller's transaction has committed already."""
+    transaction.on_commit(partial(_publish_logged, publish, owed), robust=True)
+
+
+def _publish_logged(publish: Callable[[], object], owed: str) -> None:
+    try:
+        publish()
+    except BrokerUnavailable as exc:
+        logger.warning("%s not sent, left for the sweeper: %s", owed, exc.__cause__ or exc)
 
 
 def task_send(name: str, *args: object, queue: str | None = None) -> None:
-    """Send task `name` with `args` after the current transaction commits (at once outside of one), to
-    `queue` when given, else where the task routes say."""
-    transaction.on_commit(partial(_send, name, args, queue))
-
-
-def _send(name: str, args: tuple, queue: str | None) -> None:
-    current_app.tasks[name].apply_async(args, **({"queue": queue} if queue else {}))
+    """Send task `name` with `args` after the current transaction commits (see after_commit)."""
+    after_commit(partial(task_publish, name, *args, queue=queue), owed=f"{name}{args}")
 
 
 # Worth a retry: the database or the storage backend was briefly out of reach.

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from common.deferred import TRANSIENT_ERRORS, task_send
+from common.deferred import TRANSIENT_ERRORS, BrokerUnavailable, task_publish
 from common.errors import Invalid
 from detection import services as detection
 from detection.models import Detection, Verdict
@@ -17,7 +17,7 @@ from detection.selectors import model_names_available, model_queue
 from moderation.events import submission_event_emit
 from moderation.lifecycle import TRANSITIONS, Action, State
 from moderation.models import Submission
-from moderation.services import TransitionRefused, submission_requeue, submission_transition
+from moderation.services import TransitionRefused, submission_queue, submission_requeue, submission_transition
 from webhooks.models import Event
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def reanalysis_request(*, submission_id: int, model_name: str, actor: AbstractBa
         audit_record(
             submission_id=submission.pk, actor=actor, action=Action.REANALYSIS_REQUEST, reason=f"with {model_name}"
         )
-        task_send(
+        task_publish(  # now, so a broker that is away undoes the request and the moderator is told
             "moderation.tasks.submission_reanalyse", submission_id, model_name, queue=model_queue(name=model_name)
         )
 
@@ -127,5 +127,30 @@ def submissions_requeue_stuck(*, older_than: timedelta) -> list[int]:
                 )
         except TransitionRefused:
             continue
+        except BrokerUnavailable:
+            logger.warning("broker away: %s stuck submissions left for the next sweep", len(stuck) - len(requeued))
+            break
         requeued.append(submission_id)
     return requeued
+
+
+def submissions_resend_received(*, older_than: timedelta) -> list[int]:
+    """Queue submissions still received after `older_than`: the broker was away when they were uploaded, so
+    their message was never sent. Stops at the first refusal by the broker; the next sweep carries on."""
+    cutoff = timezone.now() - older_than
+    waiting = list(
+        Submission.objects.filter(state=State.RECEIVED, state_changed_at__lt=cutoff)
+        .order_by("state_changed_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    sent = []
+    for submission_id in waiting:
+        try:
+            submission_queue(submission_id=submission_id, reason="Sent by the sweeper: the broker was away at upload.")
+        except TransitionRefused:
+            continue
+        except BrokerUnavailable:
+            logger.warning("broker away: %s received submissions left for the next sweep", len(waiting) - len(sent))
+            break
+        sent.append(submission_id)
+    return sent

@@ -4,6 +4,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import IO
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from common.deferred import task_send
+from common.deferred import after_commit, task_publish
 from common.errors import Conflict, Forbidden, Invalid
 from detection.selectors import model_active_name, model_queue
 from moderation import lifecycle
@@ -80,9 +81,27 @@ def submission_transition(
     return submission
 
 
-def _analysis_send(submission_id: int) -> None:
-    # To the workers of the active model's framework (a Keras bundle has its own TensorFlow worker).
-    task_send("moderation.tasks.submission_analyse", submission_id, queue=model_queue(name=model_active_name()))
+def _analysis_publish(submission_id: int) -> None:
+    # To the workers of the active model's framework (a Keras bundle has its own TensorFlow worker). Called in
+    # the transaction that makes the submission queued, so it is queued exactly when the broker took its message.
+    task_publish("moderation.tasks.submission_analyse", submission_id, queue=model_queue(name=model_active_name()))
+
+
+def submission_queue(*, submission_id: int, reason: str = "") -> Submission:
+    """Hand a received submission to the analysis queue (received → queued). Raises BrokerUnavailable when the
+    broker is away (it stays received, for the sweeper to re-send) and TransitionRefused when it is no longer
+    received (queued by someone else first)."""
+    with transaction.atomic():
+        submission = submission_transition(submission_id=submission_id, action=lifecycle.Action.QUEUE, reason=reason)
+        _analysis_publish(submission_id)
+    return submission
+
+
+def _submission_queue_after_upload(submission_id: int) -> None:
+    try:
+        submission_queue(submission_id=submission_id)
+    except TransitionRefused:
+        logger.info("submission %s was queued by the sweeper first", submission_id)
 
 
 def _blob_lock(sha256: str) -> None:
@@ -101,7 +120,8 @@ def submission_create(
     scenery: str,
     declared_ai: bool = False,
 ) -> Submission:
-    """Validate one upload by its content, store the original bytes unchanged and queue it for analysis.
+    """Validate one upload by its content, store the original bytes unchanged and queue it for analysis once
+    the upload has committed; with the broker away it stays received and the sweeper queues it later.
 
     Raises UploadRefused with a message for the contributor; a refused file leaves nothing behind.
     """
@@ -140,13 +160,13 @@ def submission_create(
                     action=lifecycle.Action.UPLOAD,
                     to_state=State.RECEIVED,
                 )
-                submission = submission_transition(submission_id=submission.pk, action=lifecycle.Action.QUEUE)
-                _analysis_send(submission.pk)
         except Exception:
             # Still under the lock, so every committed row that uses the file is visible: delete only an unused one.
             if created_blob and not Submission.objects.filter(original=path).exists():
                 default_storage.delete(path)
             raise
+        # The upload is kept whatever happens to its message: received until the broker takes it.
+        after_commit(partial(_submission_queue_after_upload, submission.pk), owed=f"analysis of #{submission.pk}")
     return submission
 
 
@@ -194,15 +214,17 @@ def submission_requeue(
     reason: str = "",
     action: str = lifecycle.Action.REQUEUE,
 ) -> Submission:
-    """Send a submission back to the analysis queue: a failed one by a moderator, a stuck one by the sweeper."""
-    submission = submission_transition(
-        submission_id=submission_id,
-        action=action,
-        actor=actor,
-        reason=reason,
-        failure_reason="",
-    )
-    _analysis_send(submission_id)
+    """Send a submission back to the analysis queue: a failed one by a moderator, a stuck one by the sweeper.
+    Raises BrokerUnavailable, changing nothing, when the broker is away."""
+    with transaction.atomic():
+        submission = submission_transition(
+            submission_id=submission_id,
+            action=action,
+            actor=actor,
+            reason=reason,
+            failure_reason="",
+        )
+        _analysis_publish(submission_id)
     return submission
 
 

@@ -174,6 +174,9 @@ if DETECTOR_FRAMEWORK not in {"torch", "keras"}:
     raise ImproperlyConfigured(f"DETECTOR_FRAMEWORK must be torch or keras, not {DETECTOR_FRAMEWORK!r}")
 # A submission queued or analysing for longer than this is re-queued by the sweeper.
 ANALYSIS_STUCK_AFTER = timedelta(minutes=env_int("ANALYSIS_STUCK_AFTER_MINUTES", 15))
+# A submission still received this long after its upload never reached the broker (it was away): the sweeper
+# sends it. Uploads are sent the moment they commit, so anything older is owed.
+ANALYSIS_RESEND_AFTER = timedelta(seconds=env_int("ANALYSIS_RESEND_AFTER_SECONDS", 60))
 
 # Celery: with no broker configured, tasks run in-process (embedded mode).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
@@ -202,7 +205,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-submissions": {
         "task": "moderation.tasks.submissions_sweep",
-        "schedule": crontab(minute="*/5"),
+        "schedule": crontab(minute="*"),
     },
 }
 

@@ -1,4 +1,5 @@
-"""Faults with the real parts: a worker killed with -9 mid-analysis is redelivered and analysed once.
+"""Faults with the real parts: a worker killed with -9 mid-analysis is redelivered and analysed once; uploads
+while the broker is down are kept and analysed once it is back.
 
 Slow (it waits for the broker's visibility timeout): `./dev test -m faults` runs it alone.
 """
@@ -10,14 +11,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.files.storage import default_storage
 from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from detection.models import Detection, Heatmap
+from moderation.lifecycle import Action
 from moderation.models import State, Submission
+from portal.celery import app as celery_app
 from tests.conftest import TINY_MODEL, login, upload_file
+from tests.factories import image_bytes
 from tests.hostile.test_hostile_uploads import assert_storage_matches_rows
-from tests.workers import database_url, worker_running
+from tests.workers import PrivateRedis, broker_switched, database_url, worker_running
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -80,3 +87,51 @@ def test_a_worker_killed_mid_analysis_is_redelivered_and_analysed_once_with_its_
     assert Detection.objects.get(submission=submission).heatmaps.exists()
     assert AuditEvent.objects.filter(submission_id=submission.pk, to_state=State.FLAGGED).count() == 1
     assert_storage_matches_rows()  # the killed worker's overlay file was replaced, not left beside the new one
+
+
+def test_uploads_while_the_broker_is_down_are_kept_received_and_analysed_once_it_is_back(
+    client, contributor, force_verdict, worker_env, media_in_tmp, tmp_path
+):
+    force_verdict("real")
+    broker = PrivateRedis(directory=tmp_path)
+    broker.start()
+    # The sweep sends whatever is still received, however young: the beat's minute is not worth waiting for here.
+    env = {**worker_env, "ANALYSIS_RESEND_AFTER_SECONDS": "0"}
+    try:
+        with (
+            broker_switched(broker.url),
+            worker_running(queues="gpu,default", env=env, log_path=tmp_path / "worker.log", broker_url=broker.url) as w,
+        ):
+            broker.stop()
+            api = APIClient()
+            api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=contributor).key}")
+            by_api = api.post(
+                "/api/submissions/",
+                {"files": [upload_file(f"api{i}.jpg", image_bytes(seed=i)) for i in range(3)], "scenery": "sea"},
+            )
+            by_form = login(client, contributor).post(
+                reverse("upload"),
+                {"files": [upload_file(f"form{i}.jpg", image_bytes(seed=10 + i)) for i in range(3)], "scenery": "sea"},
+                HTTP_ACCEPT="application/json",
+            )
+            assert (by_api.status_code, by_form.status_code) == (201, 200), (by_api.content, by_form.content)
+            submissions = Submission.objects.all()
+            assert len(submissions) == 6
+            assert {s.state for s in submissions} == {State.RECEIVED}
+            assert all(default_storage.exists(s.original.name) for s in submissions)
+
+            broker.start()
+            celery_app.send_task("moderation.tasks.submissions_sweep")  # what the beat sends every minute
+            wait_for(
+                lambda: set(Submission.objects.values_list("state", flat=True)) <= FINISHED,
+                seconds=180,
+                what="analysis after the broker returned",
+                processes=[w],
+            )
+    finally:
+        broker.stop()
+    for submission in Submission.objects.all():
+        assert submission.state == State.CLEARED, submission.failure_reason
+        assert Detection.objects.filter(submission=submission).count() == 1
+        assert AuditEvent.objects.filter(submission_id=submission.pk, action=Action.ANALYSE).count() == 1
+    assert_storage_matches_rows()

@@ -1,3 +1,4 @@
+import io
 from datetime import timedelta
 
 import pytest
@@ -174,6 +175,27 @@ def test_the_sweeper_requeues_submissions_stuck_in_analysis(contributor, submiss
     assert requeued == [stuck.pk]
     assert AuditEvent.objects.filter(submission=stuck, action="swept", actor=None).exists()
     assert submissions_sweep.apply().get() == 0  # the fresh one is not touched
+
+
+def test_the_sweeper_sends_uploads_still_received_after_the_resend_delay_and_leaves_younger_ones(
+    contributor, force_verdict, settings, django_capture_on_commit_callbacks
+):
+    force_verdict("ai")
+    # Outside the capture the upload's after-commit send never runs: as if the broker had been away.
+    owed, young = (
+        services.submission_create(
+            contributor=contributor, stream=io.BytesIO(image_bytes(seed=s)), original_name="p.jpg", scenery="sea"
+        )
+        for s in (1, 2)
+    )
+    long_ago = timezone.now() - settings.ANALYSIS_RESEND_AFTER - timedelta(seconds=1)
+    Submission.objects.filter(pk=owed.pk).update(state_changed_at=long_ago)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert submissions_sweep.apply().get() == 1
+
+    assert Submission.objects.get(pk=owed.pk).state == State.FLAGGED
+    assert Submission.objects.get(pk=young.pk).state == State.RECEIVED
 
 
 def test_approving_a_flagged_submission_records_a_decision_and_an_audit_entry(

@@ -1,6 +1,7 @@
 """A real Celery worker over Redis for the tests about the queue, in a subprocess of its own."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -22,9 +23,11 @@ def database_url() -> str:
 
 
 @contextmanager
-def worker_running(*, queues: str, env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
-    """Start `celery worker -Q queues` on this test's database and Redis, wait until it is ready, and stop it
-    afterwards; tasks sent meanwhile go over Redis instead of running in-process."""
+def worker_running(
+    *, queues: str, env: dict[str, str], log_path: Path, broker_url: str = BROKER_URL
+) -> Iterator[subprocess.Popen]:
+    """Start `celery worker -Q queues` on this test's database and Redis (or `broker_url`), wait until it is
+    ready, and stop it afterwards; tasks sent meanwhile go over Redis instead of running in-process."""
     if not BROKER_URL or connection.vendor != "postgresql":
         pytest.skip("needs CELERY_BROKER_URL and DATABASE_URL (PostgreSQL): run the README's test command")
     celery_app.control.purge()  # messages left by an earlier, interrupted run
@@ -48,7 +51,7 @@ def worker_running(*, queues: str, env: dict[str, str], log_path: Path) -> Itera
             "-l",
             "info",
         ],
-        env={**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": BROKER_URL, **env},
+        env={**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker_url, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -64,3 +67,62 @@ def worker_running(*, queues: str, env: dict[str, str], log_path: Path) -> Itera
         process.wait(timeout=30)
         log.close()
         print(log_path.read_text()[-3000:])
+
+
+def port_free() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, which the test may stop and start again; the shared
+    one everybody else uses is never touched."""
+
+    def __init__(self, *, directory: Path) -> None:
+        self.port = port_free()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                assert self.process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
+@contextmanager
+def broker_switched(url: str) -> Iterator[None]:
+    """Point this process's Celery app at `url` (its cached connection pools too), and back afterwards.
+    Celery reads CELERY_BROKER_URL from the environment before its configuration, so that is what changes."""
+
+    def pools_forget() -> None:
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    previous = os.environ.get("CELERY_BROKER_URL")
+    pools_forget()
+    os.environ["CELERY_BROKER_URL"] = url
+    try:
+        yield
+    finally:
+        pools_forget()
+        if previous is None:
+            del os.environ["CELERY_BROKER_URL"]
+        else:
+            os.environ["CELERY_BROKER_URL"] = previous
