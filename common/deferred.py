@@ -34,14 +34,17 @@ def task_publish(name: str, *args: object, queue: str | None = None) -> None:
     """Send task `name` with `args` now, to `queue` when given, else where the task routes say; raises
     BrokerUnavailable when the broker cannot take it. In-process (eager) the task runs once the current
     transaction commits instead: there is no broker to be away, and the task must see the caller's rows."""
-    send = partial(current_app.tasks[name].apply_async, args, **({"queue": queue} if queue else {}))
     if current_app.conf.task_always_eager:
-        transaction.on_commit(send)
+        transaction.on_commit(partial(_send, name, args, queue))
         return
     try:
-        send()
+        _send(name, args, queue)
     except (KombuOperationalError, ConnectionError, TimeoutError) as exc:
         raise BrokerUnavailable("The analysis queue is out of reach; try again in a minute.") from exc
+
+
+def _send(name: str, args: tuple, queue: str | None) -> None:
+    current_app.tasks[name].apply_async(args, **({"queue": queue} if queue else {}))
 
 
 def after_commit(publish: Callable[[], object], *, owed: str) -> None:
