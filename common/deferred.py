@@ -37,10 +37,14 @@ def task_publish(name: str, *args: object, queue: str | None = None) -> None:
     if current_app.conf.task_always_eager:
         transaction.on_commit(partial(_send, name, args, queue))
         return
+    _publish_now(name, args, queue)
+
+
+def _publish_now(name: str, args: tuple, queue: str | None) -> None:
     try:
         _send(name, args, queue)
     except (KombuOperationalError, ConnectionError, TimeoutError) as exc:
-        raise BrokerUnavailable("The analysis queue is out of reach; try again in a minute.") from exc
+        raise BrokerUnavailable("The task queue is out of reach; try again in a minute.") from exc
 
 
 def _send(name: str, args: tuple, queue: str | None) -> None:
@@ -62,8 +66,9 @@ def _publish_logged(publish: Callable[[], object], owed: str) -> None:
 
 
 def task_send(name: str, *args: object, queue: str | None = None) -> None:
-    """Send task `name` with `args` after the current transaction commits (see after_commit)."""
-    after_commit(partial(task_publish, name, *args, queue=queue), owed=f"{name}{args}")
+    """Send task `name` with `args` after the current transaction commits (see after_commit); in-process it runs
+    right then."""
+    after_commit(partial(_publish_now, name, args, queue), owed=f"{name}{args}")
 
 
 # Worth a retry: the database or the storage backend was briefly out of reach.
