@@ -134,3 +134,30 @@ def test_two_gunicorn_workers_share_one_throttle_and_one_lockout(gunicorn, contr
         gunicorn, "POST", "/api/auth/token/", headers=form, body=f"username={contributor.username}&password={PASSWORD}"
     )
     assert status in (400, 429) and b"token" not in body
+
+
+@pytest.fixture
+def roomy_throttle(production_env: dict[str, str]) -> None:
+    # Asked for before `gunicorn`, so the server starts with it: this test counts answers, not throttles.
+    production_env["API_THROTTLE_RATE"] = "1000/minute"
+
+
+@pytest.mark.faults
+def test_after_the_database_drops_every_connection_the_next_requests_answer_normally(
+    roomy_throttle, gunicorn, contributor
+):
+    from django.db import connection
+
+    token = {"Authorization": f"Token {Token.objects.create(user=contributor).key}"}
+    # Enough requests that both workers hold a persistent connection (DB_CONN_MAX_AGE) to lose.
+    assert {request(gunicorn, "GET", "/api/submissions/", headers=token)[0] for _ in range(8)} == {200}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] >= 1  # what a restart does to every web process's connection
+
+    codes = [request(gunicorn, "GET", "/api/submissions/", headers=token)[0] for _ in range(8)]
+    codes += [request(gunicorn, "GET", "/login/")[0] for _ in range(4)]
+    assert set(codes) == {200}, codes
