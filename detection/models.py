@@ -106,3 +106,22 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.key}={self.value[:40]}"
+
+
+class SelfTestResult(models.Model):
+    """The latest golden-output self-test of one model on one host (a worker at start, `./dev`, an analysis
+    that refused the model): a model failing it anywhere is shown on the settings page and fails /health/."""
+
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64, blank=True)
+    host = models.CharField(max_length=255)
+    passed = models.BooleanField()
+    detail = models.TextField(blank=True, help_text="Why the model was refused: what drifted, this CPU, the runtimes.")
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model_name", "host"], name="selftest_once_per_model_host")]
+        ordering = ["model_name", "host"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}@{self.host}: {'passed' if self.passed else 'refused'}"

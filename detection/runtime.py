@@ -27,28 +27,30 @@ class ServedElsewhere(RuntimeError):
         self.queue = queue
 
 
+def detector_open_checked(*, weights_dir: Path, name: str, device: str, framework: str) -> "ScoringBase":
+    """Open bundle `name` for serving in a process running `framework`, then its golden-output self-test:
+    a model that computes differently here raises SelfTestFailed (a NoTrainedWeights) and is never served."""
+    from detection.core.files import bundle_is_keras
+    from detection.core.loading import detector_open
+    from detection.core.selftest import golden_check
+
+    keras = bundle_is_keras(weights_dir=weights_dir, name=name)
+    if framework == "keras" and not keras:
+        raise ServedElsewhere(name=name, queue=TORCH_QUEUE)
+    # A torch process serves Keras bundles through a TensorFlow child (`isolated`).
+    detector = detector_open(weights_dir=weights_dir, name=name, device=device, isolated=framework != "keras")
+    golden_check(directory=weights_dir / name, detector=detector)
+    return detector
+
+
 @lru_cache(maxsize=4)
 def _detector_cached(weights_dir: str, name: str, device: str, framework: str) -> "ScoringBase":
-    from detection.core.files import bundle_is_keras
-
-    if bundle_is_keras(weights_dir=Path(weights_dir), name=name):
-        if framework == "keras":
-            from detection.core.keras.inference import keras_detector_load
-
-            return keras_detector_load(weights_dir=Path(weights_dir), name=name)
-        from detection.core.keras.proxy import KerasDetectorProxy
-
-        return KerasDetectorProxy(weights_dir=Path(weights_dir), name=name)
-    if framework == "keras":
-        raise ServedElsewhere(name=name, queue=TORCH_QUEUE)
-    from detection.core.selftest import detector_load_verified
-
-    return detector_load_verified(weights_dir=Path(weights_dir), name=name, device=device)
+    return detector_open_checked(weights_dir=Path(weights_dir), name=name, device=device, framework=framework)
 
 
 def detector_get(*, name: str) -> "ScoringBase":
-    """Raises detection.core.files.NoTrainedWeights when the model has no trained weights, ServedElsewhere in
-    the keras worker for a PyTorch model."""
+    """Raises detection.core.files.NoTrainedWeights when the model has no trained weights or fails its
+    self-test here, ServedElsewhere in the keras worker for a PyTorch model."""
     return _detector_cached(
         str(settings.DETECTOR_WEIGHTS_DIR), name, settings.DETECTOR_DEVICE, settings.DETECTOR_FRAMEWORK
     )

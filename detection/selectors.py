@@ -9,7 +9,7 @@ from django.db.models import Prefetch
 
 from detection.core.files import KERAS_ARCH
 from detection.core.layers import gradcam_default_layer, gradcam_layer_names
-from detection.models import Detection, Heatmap, ModelSetting
+from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult
 from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
 
 
@@ -37,6 +37,32 @@ def model_names_available() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.parent.name for p in root.glob("*/card.json"))
+
+
+def selftest_results(*, model_name: str) -> list[SelfTestResult]:
+    """The latest self-test of the model's current version on each host that checked it."""
+    card = model_card_get(name=model_name) or {}
+    return list(SelfTestResult.objects.filter(model_name=model_name, model_version=str(card.get("version", ""))))
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str  # "ok", "refused" (the active model failed its self-test on a host), "unavailable" (no weights)
+    model: str
+    hosts_passed: int
+    hosts_refused: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def health_get() -> Health:
+    model = model_active_name()
+    results = selftest_results(model_name=model)
+    refused = sum(not result.passed for result in results)
+    status = "unavailable" if model not in model_names_available() else "refused" if refused else "ok"
+    return Health(status=status, model=model, hosts_passed=len(results) - refused, hosts_refused=refused)
 
 
 def thresholds_for(*, model_name: str, card: dict, scenery: str) -> tuple[float, float]:

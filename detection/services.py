@@ -5,7 +5,9 @@ Detection never moves a submission between states: moderation (the lifecycle's o
 """
 
 import logging
+import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,14 +16,22 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
+from django.utils import timezone
 
 from common.deferred import TRANSIENT_ERRORS, task_send
 from detection.core.files import NoTrainedWeights
 from detection.core.layers import gradcam_default_layer
+from detection.core.selftest import SelfTestFailed
 from detection.core.verdicts import verdict_for
-from detection.models import Detection, Evidence, Heatmap, Verdict
+from detection.models import Detection, Evidence, Heatmap, SelfTestResult, Verdict
 from detection.runtime import ServedElsewhere
-from detection.selectors import detection_reusable_get, model_active_name, model_queue, thresholds_for
+from detection.selectors import (
+    detection_reusable_get,
+    model_active_name,
+    model_card_get,
+    model_queue,
+    thresholds_for,
+)
 from provenance import declares_ai, provenance_extract
 
 logger = logging.getLogger(__name__)
@@ -67,12 +77,59 @@ def _image_load(submission: Subject, *, data: bytes | None = None):
     return image_decode(_original_read(submission) if data is None else data, max_pixels=settings.UPLOAD_MAX_PIXELS)
 
 
+def selftest_record(*, model_name: str, passed: bool, model_version: str = "", detail: str = "") -> SelfTestResult:
+    """Keep the latest self-test outcome of `model_name` on this host."""
+    result, _ = SelfTestResult.objects.update_or_create(
+        model_name=model_name,
+        host=socket.gethostname(),
+        defaults={"model_version": model_version, "passed": passed, "detail": detail, "checked_at": timezone.now()},
+    )
+    return result
+
+
+def _card_version(name: str) -> str:
+    return str((model_card_get(name=name) or {}).get("version", ""))
+
+
+def _detector_serving(name: str):
+    """The loaded detector; a model refused by its self-test is recorded as refused on this host first."""
+    from detection.runtime import detector_get  # torch boundary: the worker's path only
+
+    try:
+        return detector_get(name=name)
+    except SelfTestFailed as exc:
+        selftest_record(model_name=name, passed=False, model_version=_card_version(name), detail=str(exc))
+        raise
+
+
+def detector_selftest_run(*, model_names: Sequence[str], record: bool = True) -> list[SelfTestResult]:
+    """Load each model as this process serves it, golden-output check included, and record the outcome
+    (unsaved results when not `record`: a check before the database exists); a model this process does not
+    serve (no weights here, the other framework's worker) is skipped."""
+    from detection.runtime import detector_get  # torch boundary: the worker's path only
+
+    results = []
+    for name in model_names:
+        try:
+            outcome = {"model_version": detector_get(name=name).version, "passed": True, "detail": ""}
+        except SelfTestFailed as exc:
+            logger.error("%s", exc)
+            outcome = {"model_version": _card_version(name), "passed": False, "detail": str(exc)}
+        except (NoTrainedWeights, ServedElsewhere):
+            continue
+        if record:
+            results.append(selftest_record(model_name=name, **outcome))
+        else:
+            results.append(
+                SelfTestResult(model_name=name, host=socket.gethostname(), checked_at=timezone.now(), **outcome)
+            )
+    return results
+
+
 def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -> Heatmap:
     """The Grad-CAM overlay of a detection at a layer (the model's default when None), made at most once."""
-    from detection.runtime import detector_get
-
     detection = Detection.objects.select_related("submission").get(pk=detection_id)
-    detector = detector_get(name=detection.model_name)
+    detector = _detector_serving(detection.model_name)
     if detector.version != detection.model_version:
         raise ValueError(f"{detection.model_name} is now version {detector.version}, not {detection.model_version}")
     layer = layer or gradcam_default_layer(detector.card)
@@ -101,9 +158,7 @@ def detection_compute(*, submission: Subject, model_name: str, data: bytes | Non
 
     `data` is the original's bytes when the caller has them already, so storage is read once per analysis.
     """
-    from detection.runtime import detector_get  # torch boundary: the worker's path only
-
-    detector = detector_get(name=model_name)
+    detector = _detector_serving(model_name)
     detection = Detection.objects.filter(
         submission=submission, model_name=model_name, model_version=detector.version
     ).first()

@@ -11,7 +11,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from common.web import domain_errors
 from detection import selectors as detection_selectors
@@ -57,6 +58,22 @@ def heatmap_layers_rendered(request: HttpRequest, pk: int) -> JsonResponse:
     )
 
 
+@require_GET
+@never_cache
+def health_json(request: HttpRequest) -> JsonResponse:
+    """For load balancers and monitors, unauthenticated: 503 while the active model is refused by its
+    self-test on some worker or has no weights. Counts only; the reasons are on the model settings page."""
+    health = detection_selectors.health_get()
+    return JsonResponse(
+        {
+            "status": health.status,
+            "model": health.model,
+            "selftest": {"hosts_passed": health.hosts_passed, "hosts_refused": health.hosts_refused},
+        },
+        status=200 if health.ok else 503,
+    )
+
+
 def _report_path(name: str, suffix: str) -> Path:
     # Only shipped model names reach the file system, so a crafted name cannot leave the weights folder.
     if name not in model_names_available():
@@ -95,6 +112,7 @@ def _model_settings_render(
             if report_json
             else [],
             "has_report_html": bool(card) and _report_path(selected, "html").is_file(),
+            "selftests": detection_selectors.selftest_results(model_name=selected) if card else [],
         },
     )
 

@@ -1,6 +1,8 @@
+import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -13,3 +15,20 @@ app.autodiscover_tasks()
 def tasks_import(sender: Celery, **kwargs) -> None:
     # Services send tasks by name (common.deferred), so every process's registry must know every app's tasks.
     sender.loader.import_default_modules()
+
+
+@worker_ready.connect
+def detector_selftest(sender, **kwargs) -> None:
+    # A model worker proves at start that it computes the active model as it was made; a refusal is recorded for
+    # the settings page and /health/, and its analyses fail with the reason rather than give wrong verdicts.
+    from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
+
+    if not set(sender.app.amqp.queues.consume_from or ()) & {TORCH_QUEUE, KERAS_QUEUE}:
+        return  # the webhooks worker serves no model
+    from detection.selectors import model_active_name
+    from detection.services import detector_selftest_run
+
+    try:
+        detector_selftest_run(model_names=[model_active_name()])
+    except Exception:  # the check must never keep a worker from starting; analyses re-check on load
+        logging.getLogger(__name__).exception("start-up self-test could not run")

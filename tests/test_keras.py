@@ -22,6 +22,7 @@ from detection.models import Detection, Heatmap, ModelSetting
 from moderation.models import Scenery, State, Submission
 from tests.conftest import TINY_MODEL, login, upload_file
 from tests.detection.synthetic import image_with_artefact
+from tests.selftests import bundle_with_drifted_golden
 from tests.workers import BROKER_URL, worker_running
 
 KERAS_MODEL = "tiny_keras"
@@ -126,6 +127,22 @@ def test_an_imported_keras_model_records_its_input_scaling_and_gradcam_layers_an
     assert card["version"].startswith("imported-")
     assert KERAS_MODEL in model_names_available()
     assert model_queue(name=KERAS_MODEL) == "keras" and model_queue(name=TINY_MODEL) == "gpu"
+
+
+def test_an_imported_keras_model_reproduces_its_golden_outputs_and_is_refused_where_they_drift(
+    keras_weights_dir, tmp_path
+):
+    from detection.core.selftest import SelfTestFailed
+    from detection.runtime import detector_open_checked
+
+    golden = json.loads((keras_weights_dir / KERAS_MODEL / "golden.json").read_text())
+    assert list(golden["files_sha256"]) == ["model.keras"] and len(golden["outputs"]["logits"][0]) == 1
+    # A PyTorch process checks it in its TensorFlow child, as it serves it.
+    detector = detector_open_checked(weights_dir=keras_weights_dir, name=KERAS_MODEL, device="cpu", framework="torch")
+    assert detector.name == KERAS_MODEL
+    drifted = bundle_with_drifted_golden(weights_dir=keras_weights_dir, name=KERAS_MODEL, target=tmp_path)
+    with pytest.raises(SelfTestFailed, match=f"model {KERAS_MODEL} .*refused on this machine.*AI probability off by"):
+        detector_open_checked(weights_dir=drifted, name=KERAS_MODEL, device="cpu", framework="torch")
 
 
 def test_a_malformed_keras_file_is_refused_with_a_clear_message_and_leaves_no_bundle(quadrant_split, tmp_path):

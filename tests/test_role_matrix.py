@@ -54,6 +54,7 @@ RULES: dict[str, set[str] | dict[str, set[str]]] = {
     "audit_log": REVIEWERS,
     "statistics": ADMINS,
     "statistics_csv": ADMINS,
+    "health": EVERYONE,
     "model_settings": ADMINS,
     "model_activate": ADMINS,
     "model_thresholds": ADMINS,

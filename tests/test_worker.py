@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from detection.models import SelfTestResult
 from moderation.models import State, Submission
 from tests.conftest import TINY_MODEL, login, upload_file
+from tests.selftests import bundle_with_drifted_golden
 from tests.workers import worker_running
 
 # serialized_rollback: the roles created by migrations survive the other transactional tests' flushes.
@@ -49,3 +51,20 @@ def test_an_upload_through_the_web_is_analysed_by_a_real_worker_over_redis(clien
         "analysing",
         "flagged",
     ]
+
+
+def test_a_worker_checks_the_active_model_at_start_and_records_a_refusal_that_fails_health(
+    client, settings, tiny_weights_dir, media_in_tmp, tmp_path
+):
+    weights = bundle_with_drifted_golden(weights_dir=tiny_weights_dir, name=TINY_MODEL, target=tmp_path / "weights")
+    settings.DETECTOR_WEIGHTS_DIR, settings.DETECTOR_DEFAULT_MODEL = weights, TINY_MODEL
+    env = {
+        "DETECTOR_WEIGHTS_DIR": str(weights),
+        "DETECTOR_DEFAULT_MODEL": TINY_MODEL,
+        "DJANGO_MEDIA_ROOT": str(media_in_tmp),
+    }
+    with worker_running(queues="gpu,default", env=env, log_path=tmp_path / "worker.log"):
+        # The check runs before the worker reports ready: nothing has been uploaded yet.
+        result = SelfTestResult.objects.get(model_name=TINY_MODEL)
+    assert not result.passed and "refused on this machine" in result.detail
+    assert client.get(reverse("health")).status_code == 503

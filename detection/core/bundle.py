@@ -9,13 +9,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from detection.core.files import CARD_FILE, card_load, card_save, file_sha256
+from detection.core.files import CARD_FILE, MODEL_FILE, card_load, card_save, file_sha256
 from detection.core.nets import net_build
 
 __all__ = ["CARD_FILE", "MODEL_FILE", "bundle_load", "bundle_save", "card_load", "card_save", "checkpoint_file",
            "file_sha256", "state_dict_load"]
 
-MODEL_FILE = "model.safetensors"
 CARD_REQUIRED = ("name", "arch", "version", "image_size", "thresholds")
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 CARD_FILE = "card.json"
 HELDOUT_SCORES_FILE = "heldout_scores.json"
+MODEL_FILE = "model.safetensors"
 KERAS_MODEL_FILE = "model.keras"
+WEIGHT_FILES = (MODEL_FILE, KERAS_MODEL_FILE)  # a bundle holds one of them
 KERAS_ARCH = "keras"  # card["arch"] of every Keras bundle; its network is described in card["network"]
 
 

@@ -67,6 +67,21 @@ class Detector(ScoringBase):
                 self._cams_release()
         return probabilities
 
+    def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
+        batch = arrays_to_tensor(arrays).to(self.device)
+        outputs: dict[str, list] = {}
+        with torch.inference_mode():
+            encoder = getattr(self.model, "encoder", None)
+            if encoder is not None:
+                embeddings = encoder.embed(batch).float()
+                outputs["embeddings"] = embeddings.cpu().tolist()
+                logits = self.model.head(embeddings.to(self.model.head.weight.device)).float()
+            else:
+                logits = self.model(batch).float()
+        outputs["logits"] = logits.cpu().tolist()
+        outputs["probabilities"] = torch.softmax(logits, dim=1)[:, AI_CLASS].cpu().tolist()
+        return outputs
+
     def _cams_release(self) -> None:
         # Grad-CAM's forward hooks stay on the model and keep every activation they see; drop them so
         # plain predictions in a long-lived worker do not pile up memory.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from detection.core.files import bundle_is_keras
 from detection.core.scoring import ScoringBase
+from detection.core.selftest import golden_write
 
 
 def detector_open(*, weights_dir: Path, name: str, device: str = "cpu", threads: int | None = None,
@@ -35,3 +36,10 @@ def detector_open(*, weights_dir: Path, name: str, device: str = "cpu", threads:
     from detection.core.inference import detector_load
 
     return detector_load(weights_dir=weights_dir, name=name, device=device)
+
+
+def golden_make(*, weights_dir: Path, name: str, isolated: bool = False) -> dict:
+    """(Re)write bundle `name`'s golden outputs from its outputs here: for the commands that make a bundle
+    and `manage.py detector_golden`, on a machine where the model is known to compute correctly."""
+    detector = detector_open(weights_dir=weights_dir, name=name, isolated=isolated)
+    return golden_write(directory=Path(weights_dir) / name, detector=detector)

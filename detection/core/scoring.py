@@ -49,6 +49,11 @@ class ScoringBase:
     def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
         raise NotImplementedError
 
+    def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
+        """What the self-test compares (detection.core.selftest): at least the AI probabilities; a subclass
+        adds what its network exposes before them, which drifts visibly where probabilities saturate."""
+        return {"probabilities": self.predict_arrays(arrays)}
+
     def canonical(self, image: Image.Image) -> np.ndarray:
         return np.asarray(image_canonical(image, size=self.image_size))
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import platform
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from detection.core.bundle import MODEL_FILE
-from detection.core.files import CARD_FILE, file_sha256
-from detection.core.inference import AI_CLASS, Detector, NoTrainedWeights, detector_load
-from detection.core.preprocess import arrays_to_tensor
+from detection.core.files import CARD_FILE, WEIGHT_FILES, NoTrainedWeights, file_sha256
+from detection.core.scoring import ScoringBase
 
 GOLDEN_FILE = "golden.json"
 GOLDEN_COUNT = 4
@@ -29,6 +27,7 @@ MAX_PROBABILITY_ERROR = 0.01
 # Logit margins catch drift that saturated probabilities (0.9999 either way) would hide.
 MAX_MARGIN_ERROR = 0.05
 CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+RUNTIMES = ("onnxruntime", "torch", "tensorflow", "tensorflow-cpu", "keras", "numpy")
 REGENERATE = "manage.py detector_golden --model {name}"
 
 
@@ -75,45 +74,38 @@ def platform_description() -> str:
                 flags = set(value.split())
     present = [feature for feature in CPU_FEATURES if feature in flags]
     absent = [feature for feature in CPU_FEATURES if feature not in flags]
-    versions = [f"torch {torch.__version__}", f"numpy {np.__version__}"]
-    try:
-        import onnxruntime
-
-        versions.insert(0, f"onnxruntime {onnxruntime.__version__}")
-    except ImportError:
-        pass
     return (
         f"{model} ({' '.join(present) or 'none of ' + ', '.join(CPU_FEATURES)}; without {' '.join(absent) or '-'}); "
-        + ", ".join(versions)
+        + ", ".join(_runtime_versions())
     )
 
 
-def outputs_compute(detector: Detector) -> dict[str, list]:
-    """Logits, AI probabilities and, for models with a frozen encoder, its embeddings on the golden inputs."""
-    batch = arrays_to_tensor(golden_inputs(size=detector.image_size)).to(detector.device)
-    model = detector.model
-    outputs: dict[str, list] = {}
-    with torch.inference_mode():
-        encoder = getattr(model, "encoder", None)
-        if encoder is not None:
-            embeddings = encoder.embed(batch).float()
-            outputs["embeddings"] = embeddings.cpu().tolist()
-            logits = model.head(embeddings.to(model.head.weight.device)).float()
-        else:
-            logits = model(batch).float()
-    outputs["logits"] = logits.cpu().tolist()
-    outputs["probabilities"] = torch.softmax(logits, dim=1)[:, AI_CLASS].cpu().tolist()
-    return outputs
+def _runtime_versions() -> list[str]:
+    # Read from the installed distributions, so describing the platform imports no framework.
+    versions = []
+    for distribution in RUNTIMES:
+        try:
+            versions.append(f"{distribution} {metadata.version(distribution)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def outputs_compute(detector: ScoringBase) -> dict[str, list]:
+    """The detector's outputs on the golden inputs (AI probabilities, and what its network exposes before
+    them: logits, a frozen encoder's embeddings)."""
+    return detector.golden_outputs(list(golden_inputs(size=detector.image_size)))
 
 
 def _fingerprint(directory: Path) -> dict[str, str]:
     """sha256 of every file whose bytes decide the outputs."""
     card = json.loads((directory / CARD_FILE).read_text())
-    files = [MODEL_FILE, *([card["encoder_file"]] if card.get("encoder_file") else [])]
+    files = [name for name in WEIGHT_FILES if (directory / name).is_file()]
+    files += [card["encoder_file"]] if card.get("encoder_file") else []
     return {name: file_sha256(directory / name) for name in files}
 
 
-def golden_write(*, directory: Path, detector: Detector) -> dict:
+def golden_write(*, directory: Path, detector: ScoringBase) -> dict:
     """Compute the golden outputs of the bundle in `directory` (as loaded in `detector`) and save them."""
     directory = Path(directory)
     golden = {
@@ -152,14 +144,20 @@ def outputs_compare(*, expected: dict[str, list], actual: dict[str, list]) -> li
     probability_error = float(np.abs(np.subtract(expected["probabilities"], actual["probabilities"])).max())
     if not probability_error <= MAX_PROBABILITY_ERROR:
         problems.append(f"AI probability off by {probability_error:.4f} > {MAX_PROBABILITY_ERROR}")
-    margin = np.diff(np.asarray(expected["logits"]), axis=1)[:, 0]
-    margin_error = float(np.abs(np.diff(np.asarray(actual["logits"]), axis=1)[:, 0] - margin).max())
-    if not margin_error <= MAX_MARGIN_ERROR:
-        problems.append(f"logit margin off by {margin_error:.4f} > {MAX_MARGIN_ERROR}")
+    if "logits" in expected:
+        margin_error = float(np.abs(_margins(actual["logits"]) - _margins(expected["logits"])).max())
+        if not margin_error <= MAX_MARGIN_ERROR:
+            problems.append(f"logit margin off by {margin_error:.4f} > {MAX_MARGIN_ERROR}")
     return problems
 
 
-def golden_check(*, directory: Path, detector: Detector) -> None:
+def _margins(logits: list) -> np.ndarray:
+    """AI-minus-real logit per input: a two-class softmax's difference, a one-unit sigmoid's logit itself."""
+    values = np.asarray(logits, dtype=np.float64)
+    return values[:, 0] if values.shape[1] == 1 else np.diff(values, axis=1)[:, 0]
+
+
+def golden_check(*, directory: Path, detector: ScoringBase) -> None:
     """Raise SelfTestFailed unless the model reproduces its golden outputs on this machine."""
     directory = Path(directory)
     regenerate = REGENERATE.format(name=detector.name)
@@ -181,10 +179,3 @@ def golden_check(*, directory: Path, detector: Detector) -> None:
             f"golden outputs made on {golden['made_on']} ({'; '.join(problems)}). This machine: "
             f"{platform_description()}. A CPU kernel computes this model differently here; it is not served."
         )
-
-
-def detector_load_verified(*, weights_dir: Path, name: str, device: str = "cpu") -> Detector:
-    """`detector_load`, then the golden check: the only way a model is loaded to serve or to be measured."""
-    detector = detector_load(weights_dir=weights_dir, name=name, device=device)
-    golden_check(directory=Path(weights_dir) / name, detector=detector)
-    return detector

@@ -91,16 +91,24 @@ class KerasDetector(ScoringBase):
             probabilities.extend(out[:, self.ai_index].astype(np.float64).tolist())
         return probabilities
 
+    def _logits_get(self) -> keras.Model:
+        if self._logits is None:
+            self._logits = _logits_model(self.model)
+        return self._logits
+
+    def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
+        inputs = self.inputs(arrays)
+        logits = np.asarray(self._logits_get()(inputs, training=False), dtype=np.float64)
+        probabilities = np.asarray(self.model(inputs, training=False), dtype=np.float64)[:, self.ai_index]
+        return {"logits": logits.tolist(), "probabilities": probabilities.tolist()}
+
     def _grad_model(self, layer: str) -> keras.Model:
         if layer not in self._grad_models:
             known = self.card["gradcam_layers"]
             if layer not in known:
                 raise ValueError(f"unknown Grad-CAM layer {layer!r}; choose one of {', '.join(known)}")
-            if self._logits is None:
-                self._logits = _logits_model(self.model)
-            self._grad_models[layer] = keras.Model(
-                self._logits.inputs, [self._logits.get_layer(layer).output, self._logits.output]
-            )
+            logits = self._logits_get()
+            self._grad_models[layer] = keras.Model(logits.inputs, [logits.get_layer(layer).output, logits.output])
         return self._grad_models[layer]
 
     def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:

@@ -38,6 +38,10 @@ def _child_heatmap(weights_dir: str, name: str, array: np.ndarray, layer: str | 
     return _child_detector(weights_dir, name).heatmap_array(array, layer=layer)
 
 
+def _child_golden_outputs(weights_dir: str, name: str, arrays: list[np.ndarray]) -> dict[str, list]:
+    return _child_detector(weights_dir, name).golden_outputs(arrays)
+
+
 class KerasDetectorProxy(ScoringBase):
     def __init__(self, *, weights_dir: Path, name: str) -> None:
         directory = Path(weights_dir) / name
@@ -62,6 +66,9 @@ class KerasDetectorProxy(ScoringBase):
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         return self._call(_child_predict, [np.asarray(array) for array in arrays])
+
+    def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
+        return self._call(_child_golden_outputs, [np.asarray(array) for array in arrays])
 
     def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
         return self._call(_child_heatmap, np.asarray(array), layer)

@@ -22,19 +22,16 @@ class Command(BaseCommand):
         from detection.core.files import NoTrainedWeights
         from detection.core.loading import detector_open
         from detection.core.scan import paths_detect
+        from detection.core.selftest import golden_check
 
         name = options["model"] or settings.DETECTOR_DEFAULT_MODEL
         try:
             # One model, so its framework runs in this process (a Keras bundle loads TensorFlow, never torch).
+            weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
             detector = detector_open(
-                weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR),
-                name=name,
-                device=options["device"] or settings.DETECTOR_DEVICE,
+                weights_dir=weights_dir, name=name, device=options["device"] or settings.DETECTOR_DEVICE
             )
-            if detector.card["arch"] != "keras":  # PyTorch bundles carry golden outputs
-                from detection.core.selftest import golden_check
-
-                golden_check(directory=Path(settings.DETECTOR_WEIGHTS_DIR) / name, detector=detector)
+            golden_check(directory=weights_dir / name, detector=detector)
         except NoTrainedWeights as exc:  # SelfTestFailed included
             raise CommandError(str(exc)) from exc
         for record in paths_detect(detector=detector, paths=options["paths"]):

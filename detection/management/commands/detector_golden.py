@@ -18,14 +18,13 @@ class Command(BaseCommand):
         parser.add_argument("--model", action="append", required=True, help="bundle name (repeatable)")
 
     def handle(self, *args, **options) -> None:
-        from detection.core.inference import NoTrainedWeights, detector_load
-        from detection.core.selftest import golden_write
+        from detection.core.files import NoTrainedWeights
+        from detection.core.loading import golden_make
 
-        weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         for name in options["model"]:
             try:
-                detector = detector_load(weights_dir=weights_dir, name=name)
+                # Keras bundles in a TensorFlow child: one run may name bundles of both frameworks.
+                golden = golden_make(weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR), name=name, isolated=True)
             except NoTrainedWeights as exc:
                 raise CommandError(str(exc)) from exc
-            golden = golden_write(directory=weights_dir / name, detector=detector)
             self.stdout.write(f"{name}: golden outputs written, made on {golden['made_on']}")

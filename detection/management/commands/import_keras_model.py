@@ -44,6 +44,7 @@ class Command(BaseCommand):
             raise CommandError(f"{options['path']} does not exist")
         from detection.core.data import split_load
         from detection.core.keras.importer import keras_model_import
+        from detection.core.loading import golden_make
 
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         try:
@@ -64,6 +65,7 @@ class Command(BaseCommand):
         except (FileNotFoundError, ValueError) as exc:  # InvalidKerasModel is a ValueError
             raise CommandError(f"{options['path'].name} refused: {exc}") from exc
         (weights_dir / name / "split.json").write_text(options["split"].read_text())
+        golden_make(weights_dir=weights_dir, name=name)
         val, spec = card["metrics"]["val"], card["keras"]
         self.stdout.write(
             self.style.SUCCESS(

