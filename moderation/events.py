@@ -41,6 +41,10 @@ def submission_event_emit(*, event: str, submission_id: int) -> list[WebhookDeli
     return webhook_event_emit(
         event=event,
         data={"submission": _submission_payload(submission=submission)},
-        # A hook only ever carries what its owner may see now, so a demoted account stops receiving data.
-        may_receive=lambda owner: submissions_visible_to(user=owner).filter(pk=submission_id).exists(),
+        # A hook only ever carries what its owner may see now, so a demoted account stops receiving data: the
+        # payload carries the score and the moderator's name, which are for reviewers.
+        may_receive=lambda owner: (
+            owner.has_perm("moderation.review_submission")
+            and submissions_visible_to(user=owner).filter(pk=submission_id).exists()
+        ),
     )

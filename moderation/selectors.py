@@ -3,9 +3,12 @@
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
+from audit.models import AuditEvent
+from audit.selectors import audit_trail
 from detection.models import Detection, Evidence
 from moderation import lifecycle
 from moderation.models import Appeal, Decision, DecisionReason, State, Submission, Verdict
@@ -30,6 +33,53 @@ def submissions_visible_to(*, user: AbstractBaseUser) -> QuerySet[Submission]:
     if user.has_perm("moderation.view_all_submissions"):
         return submissions
     return submissions.filter(contributor=user)
+
+
+# What a contributor is told about a failed analysis, whatever the worker recorded: the recorded reason (an
+# exception's text, a server path) is for moderators.
+CONTRIBUTOR_FAILURE_REASON = "The analysis could not be completed; a moderator will look into it."
+# Audit actions whose reasons carry the detector's scores or the metadata rule's findings.
+SCORE_ACTIONS = frozenset({lifecycle.Action.ANALYSE, lifecycle.Action.REANALYSIS_REQUEST, lifecycle.Action.REANALYSE})
+
+
+def scores_visible_to(*, user: AbstractBaseUser) -> bool:
+    """Reviewers see the detector's scores; contributors only where CONTRIBUTORS_SEE_SCORES allows it."""
+    return user.has_perm("moderation.review_submission") or settings.CONTRIBUTORS_SEE_SCORES
+
+
+def submission_for_contributor(*, submission: Submission) -> Submission:
+    """The submission as a contributor may read it, changed in memory only (never saved): a generic failure reason
+    and, unless CONTRIBUTORS_SEE_SCORES, neither score nor verdict."""
+    if submission.failure_reason:
+        submission.failure_reason = CONTRIBUTOR_FAILURE_REASON
+    if not settings.CONTRIBUTORS_SEE_SCORES:
+        submission.ai_probability = None
+        submission.verdict = ""
+    return submission
+
+
+def submission_as_seen_by(*, submission: Submission, user: AbstractBaseUser) -> Submission:
+    if user.has_perm("moderation.review_submission"):
+        return submission
+    return submission_for_contributor(submission=submission)
+
+
+def audit_trail_for_contributor(*, submission_id: int) -> list[AuditEvent]:
+    """The submission's audit trail as its contributor may read it (in memory, never saved): failures with the
+    generic reason and, unless CONTRIBUTORS_SEE_SCORES, analysis steps without theirs (they carry the scores)."""
+    events = list(audit_trail(submission_id=submission_id))
+    for event in events:
+        if event.action == lifecycle.Action.FAIL:
+            event.reason = CONTRIBUTOR_FAILURE_REASON
+        elif event.action in SCORE_ACTIONS and not settings.CONTRIBUTORS_SEE_SCORES:
+            event.reason = ""
+    return events
+
+
+def audit_trail_as_seen_by(*, submission_id: int, user: AbstractBaseUser) -> list[AuditEvent]:
+    if user.has_perm("moderation.review_submission"):
+        return list(audit_trail(submission_id=submission_id))
+    return audit_trail_for_contributor(submission_id=submission_id)
 
 
 def submission_appealable(*, submission: Submission, user: AbstractBaseUser) -> bool:

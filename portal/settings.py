@@ -235,6 +235,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# The detector's scores are an oracle for tuning an image past it: contributors see state, outcome and reason only,
+# unless this lets them see their submissions' scores and verdicts too.
+CONTRIBUTORS_SEE_SCORES = env_bool("CONTRIBUTORS_SEE_SCORES", False)
 # Webhooks may target loopback/private addresses only where that network is the developer's own.
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", DEBUG)
 # Accounts (usernames) of the platform's ingestion pipeline: their tokens get the *_ingestion rates.

@@ -2,6 +2,7 @@
 heatmaps, evidence and moderators' names; contributors get the outcome, never what would help tune an image
 past the detector. The view picks the class; nothing here looks at the request's user."""
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
@@ -88,8 +89,24 @@ class QueueFilterSerializer(serializers.Serializer):
 
 
 class SubmissionFilterSerializer(QueueFilterSerializer):
+    """The list's filters. Those by the detector's output are refused (400) unless the view says, in the context's
+    `scores_visible`, that the user may see scores: a contributor could otherwise read them back by filtering."""
+
     state = serializers.ChoiceField(choices=State.choices, required=False)
     ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False, default="-created_at")
+
+    SCORE_FILTERS = ("verdict", "min_probability", "max_probability", "model")
+
+    def validate(self, data: dict) -> dict:
+        data = super().validate(data)
+        if not self.context.get("scores_visible", False):
+            refused = [name for name in self.SCORE_FILTERS if name in data]
+            refused += ["ordering"] if "ai_probability" in data["ordering"] else []
+            if refused:
+                raise serializers.ValidationError(
+                    {name: "Filtering or ordering by the detector's scores is for moderators." for name in refused}
+                )
+        return data
 
 
 class SubmissionSerializer(serializers.ModelSerializer):
@@ -114,6 +131,35 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_url(self, submission: Submission) -> str:
         return absolute_url(self, reverse("api:submission-detail", args=[submission.pk]))
+
+
+SCORE_FIELDS = ("ai_probability", "verdict")
+
+
+class ContributorFieldsMixin:
+    """What a contributor reads of a submission: no score or verdict (unless CONTRIBUTORS_SEE_SCORES) and a
+    generic failure reason (moderation.selectors.submission_for_contributor)."""
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        if not settings.CONTRIBUTORS_SEE_SCORES:
+            for name in SCORE_FIELDS:
+                fields.pop(name)
+        return fields
+
+    def to_representation(self, submission: Submission) -> dict:
+        return super().to_representation(selectors.submission_for_contributor(submission=submission))
+
+
+class ContributorSubmissionSerializer(ContributorFieldsMixin, SubmissionSerializer):
+    pass
+
+
+def submission_serializer_for(*, user: AbstractBaseUser) -> type[SubmissionSerializer]:
+    """The list's audience: reviewers (and contributors where CONTRIBUTORS_SEE_SCORES) see scores and verdicts."""
+    if user.has_perm("moderation.review_submission"):
+        return SubmissionSerializer
+    return ContributorSubmissionSerializer
 
 
 class HeatmapSerializer(serializers.Serializer):
@@ -249,11 +295,16 @@ class SubmissionDetailSerializer(SubmissionSerializer):
         return self.audit_event_serializer(events, many=True, context=self.context).data
 
 
-class ContributorSubmissionDetailSerializer(SubmissionDetailSerializer):
-    """The outcome without the reviewers' material: no scores per model, heatmaps, evidence or names."""
+class ContributorSubmissionDetailSerializer(ContributorFieldsMixin, SubmissionDetailSerializer):
+    """The outcome without the reviewers' material: no scores, heatmaps, evidence, names or failure details."""
 
     decision_serializer = ContributorDecisionSerializer
     audit_event_serializer = ContributorAuditEventSerializer
+
+    @extend_schema_field(AuditEventSerializer(many=True))
+    def get_audit_trail(self, submission: Submission) -> list[dict]:
+        events = selectors.audit_trail_for_contributor(submission_id=submission.pk)
+        return self.audit_event_serializer(events, many=True, context=self.context).data
 
     def get_detections(self, submission: Submission) -> list[dict]:
         return []

@@ -32,6 +32,7 @@ from api.serializers.submissions import (
     SubmissionSerializer,
     UploadResultsSerializer,
     submission_detail_serializer_for,
+    submission_serializer_for,
 )
 from api.throttles import UploadRateThrottle
 from moderation import analysis, selectors, services
@@ -48,6 +49,12 @@ class SubmissionListCreateView(GenericAPIView):
             return [IsAuthenticated(), CanUpload()]
         return [IsAuthenticated()]
 
+    def get_serializer_class(self):
+        # The schema documents the reviewers' shape; contributors get it without the scores.
+        if getattr(self, "swagger_fake_view", False):
+            return SubmissionSerializer
+        return submission_serializer_for(user=self.request.user)
+
     def get_throttles(self):
         throttles = super().get_throttles()
         if self.request.method == "POST":
@@ -56,12 +63,17 @@ class SubmissionListCreateView(GenericAPIView):
 
     @extend_schema(
         summary="List submissions you may see",
-        description="Contributors see their own submissions; moderators and admins see everyone's.",
+        description=(
+            "Contributors see their own submissions, without scores or verdicts, and may not filter or order by "
+            "them (400); moderators and admins see everyone's."
+        ),
         parameters=[SubmissionFilterSerializer],
         responses=SubmissionSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        filters = SubmissionFilterSerializer(data=request.query_params)
+        filters = SubmissionFilterSerializer(
+            data=request.query_params, context={"scores_visible": selectors.scores_visible_to(user=request.user)}
+        )
         filters.is_valid(raise_exception=True)
         submissions = api_selectors.submission_list(
             user=request.user,

@@ -10,14 +10,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from audit import selectors as audit_selectors
 from common.web import domain_errors
 from detection import selectors as detection_selectors
 from detection.selectors import model_names_available
 from moderation import lifecycle, selectors, services
-from moderation.forms import (
-    AppealForm,
-)
+from moderation.forms import AppealForm
 from moderation.images import IMAGE_CONTENT_TYPES
 from moderation.lifecycle import Action
 from moderation.models import Decision, Scenery, State
@@ -73,6 +70,8 @@ def submission_list_page(request: HttpRequest) -> HttpResponse:
     if state in State.values:
         submissions = submissions.filter(state=state)
     page = Paginator(submissions.order_by("-created_at"), 50).get_page(request.GET.get("page"))
+    for submission in page:
+        selectors.submission_as_seen_by(submission=submission, user=request.user)
     return render(
         request,
         "moderation/submission_list.html",
@@ -80,6 +79,7 @@ def submission_list_page(request: HttpRequest) -> HttpResponse:
             "page": page,
             "states": State.choices,
             "query": f"state={state}" if state in State.values else "",
+            "scores_visible": selectors.scores_visible_to(user=request.user),
             "appealable_ids": {s.pk for s in page if selectors.submission_appealable(submission=s, user=request.user)},
         },
     )
@@ -90,13 +90,15 @@ def submission_list_page(request: HttpRequest) -> HttpResponse:
 def submission_statuses_json(request: HttpRequest) -> JsonResponse:
     """What the contributor's list shows per row, for the ids on screen; polled while analysis runs."""
     ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()]
+    scores_visible = selectors.scores_visible_to(user=request.user)
     rows = {}
     for s in selectors.submission_statuses(user=request.user, ids=ids):
+        s = selectors.submission_as_seen_by(submission=s, user=request.user)
         final = s.final_decision
         rows[s.pk] = {
             "state": s.state,
             "state_label": s.get_state_display(),
-            "ai_probability": s.ai_probability,
+            **({"ai_probability": s.ai_probability} if scores_visible else {}),
             "outcome": (f"{final.reason.label}: {final.note}" if final.note else final.reason.label) if final else "",
             "failure_reason": s.failure_reason,
             "appeal_url": reverse("submission_appeal", args=[s.pk])
@@ -113,13 +115,13 @@ def _visible_submission(request: HttpRequest, pk: int):
 
 @login_required
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    submission = _visible_submission(request, pk)
+    submission = selectors.submission_as_seen_by(submission=_visible_submission(request, pk), user=request.user)
     can_review = request.user.has_perm("moderation.review_submission")
     context = {
         "submission": submission,
         "final_decision": submission.final_decision,
         "requeueable": lifecycle.can(Action.REQUEUE, submission.state),
-        "audit": audit_selectors.audit_trail(submission_id=submission.pk),
+        "audit": selectors.audit_trail_as_seen_by(submission_id=submission.pk, user=request.user),
         "can_review": can_review,
         "appealable": selectors.submission_appealable(submission=submission, user=request.user),
     }

@@ -17,7 +17,8 @@
     badge.className = `state state-${s.state}`;
     badge.textContent = s.state_label;
     row.querySelector(".js-state").replaceChildren(badge);
-    row.querySelector(".js-probability").textContent = s.ai_probability === null ? "–" : s.ai_probability.toFixed(3);
+    const probability = row.querySelector(".js-probability"); // shown to those who may see scores only
+    if (probability) probability.textContent = s.ai_probability == null ? "–" : s.ai_probability.toFixed(3);
     const outcome = row.querySelector(".js-outcome");
     outcome.textContent = s.outcome || s.failure_reason || "";
     if (s.appeal_url) {
