@@ -1,7 +1,24 @@
 from django import forms
 
+from common.errors import Invalid
 from moderation.models import Decision, DecisionReason, Scenery, Verdict
 from moderation.selectors import QUEUE_ORDERINGS
+
+DECLARED_AI_VALUES = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off", ""), False),
+}
+
+
+def declared_ai_parse(value: object) -> bool:
+    """The upload's "made with generative AI" flag, read alike by the upload page and the API: anything but a
+    yes or a no is refused, never read as no."""
+    try:
+        return DECLARED_AI_VALUES[str(value).strip().lower()]
+    except KeyError:
+        raise Invalid(
+            f"declared_ai must be true or false (1/0, yes/no, on/off), not {str(value)[:40]!r}.", field="declared_ai"
+        ) from None
 
 
 class DecisionForm(forms.Form):

@@ -13,9 +13,21 @@ from api.serializers.appeals import AppealSerializer
 from api.serializers.common import absolute_url
 from audit.models import AuditEvent
 from audit.selectors import audit_trail
+from common.errors import Invalid
 from detection.models import Detection, Evidence
 from moderation import selectors
+from moderation.forms import declared_ai_parse
 from moderation.models import Decision, Scenery, State, Submission, Verdict
+
+
+class DeclaredAiField(serializers.BooleanField):
+    """Read by the upload page's parser, so both refuse the same values with the same message."""
+
+    def to_internal_value(self, data: object) -> bool:
+        try:
+            return declared_ai_parse(data)
+        except Invalid as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class SubmissionCreateInputSerializer(serializers.Serializer):
@@ -27,7 +39,7 @@ class SubmissionCreateInputSerializer(serializers.Serializer):
         help_text="One scenery for all files, or one per file in the same order.",
     )
     declared_ai = serializers.ListField(
-        child=serializers.BooleanField(),
+        child=DeclaredAiField(),
         required=False,
         help_text="Made with generative AI: one value for all files, or one per file. Default false.",
     )

@@ -10,11 +10,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from common.errors import Invalid
 from common.web import domain_errors
 from detection import selectors as detection_selectors
 from detection.selectors import model_names_available
 from moderation import lifecycle, selectors, services
-from moderation.forms import AppealForm
+from moderation.forms import AppealForm, declared_ai_parse
 from moderation.images import IMAGE_CONTENT_TYPES
 from moderation.lifecycle import Action
 from moderation.models import Decision, Scenery, State
@@ -43,14 +44,20 @@ def upload(request: HttpRequest) -> HttpResponse:
         return render(request, "moderation/upload.html", {"sceneries": Scenery.choices})
     files = request.FILES.getlist("files")
     sceneries = _per_file(request.POST.getlist("scenery"), len(files), Scenery.OTHER)
-    declarations = _per_file(request.POST.getlist("declared_ai"), len(files), "0")
+    try:
+        declarations = [declared_ai_parse(v) for v in _per_file(request.POST.getlist("declared_ai"), len(files), "0")]
+    except Invalid as exc:
+        if "application/json" in request.headers.get("Accept", ""):
+            return JsonResponse({exc.field: [str(exc)]}, status=400)
+        messages.error(request, str(exc))
+        return render(request, "moderation/upload.html", {"sceneries": Scenery.choices}, status=400)
     results = [
         result.as_dict(url=result.submission_id and reverse("submission_detail", args=[result.submission_id]))
         for result in services.submissions_create(
             contributor=request.user,
             files=files,
             sceneries=sceneries,
-            declarations=[declared in {"1", "on", "true"} for declared in declarations],
+            declarations=declarations,
         )
     ]
     status = 200 if files and all(r["ok"] for r in results) else 400 if not files else 207

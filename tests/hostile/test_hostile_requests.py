@@ -1,5 +1,7 @@
 """Requests the multipart parser itself refuses get a message saying what to do, from the API and the page."""
 
+import html
+
 import pytest
 from django.urls import reverse
 from PIL import Image
@@ -90,3 +92,35 @@ def test_an_image_under_the_upload_limit_is_analysed_even_above_pillows_own_limi
 
 def test_every_process_decodes_with_the_upload_pixel_limit(settings):
     assert settings.UPLOAD_MAX_PIXELS == Image.MAX_IMAGE_PIXELS
+
+
+MAYBE_REFUSED = "declared_ai must be true or false (1/0, yes/no, on/off), not 'maybe'."
+
+
+@pytest.mark.parametrize("door", ["api", "page (json)", "page (html)"])
+def test_a_declared_ai_that_is_neither_yes_nor_no_is_refused_alike_by_both_doors(client, contributor, door):
+    form = {"files": [upload_file()], "scenery": "forest", "declared_ai": "maybe"}
+    if door == "api":
+        response = api_client(contributor).post("/api/submissions/", form)
+        message = response.json()["declared_ai"]["0"][0]
+    elif door == "page (json)":
+        response = login(client, contributor).post(reverse("upload"), form, HTTP_ACCEPT="application/json")
+        message = response.json()["declared_ai"][0]
+    else:
+        response = login(client, contributor).post(reverse("upload"), form)
+        message = MAYBE_REFUSED if MAYBE_REFUSED in html.unescape(response.content.decode()) else ""
+    assert response.status_code == 400
+    assert message == MAYBE_REFUSED
+    assert Submission.objects.count() == 0
+
+
+@pytest.mark.parametrize("door", ["api", "page"])
+@pytest.mark.parametrize(("sent", "declared"), [("on", True), ("1", True), ("false", False), ("0", False)])
+def test_declared_ai_reads_the_same_yes_and_no_through_both_doors(client, contributor, door, sent, declared):
+    form = {"files": [upload_file()], "scenery": "forest", "declared_ai": sent}
+    if door == "api":
+        response = api_client(contributor).post("/api/submissions/", form)
+    else:
+        response = login(client, contributor).post(reverse("upload"), form, HTTP_ACCEPT="application/json")
+    assert response.status_code < 300, response.content
+    assert Submission.objects.get().declared_ai is declared
