@@ -207,6 +207,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "moderation.tasks.submissions_sweep",
         "schedule": crontab(minute="*"),
     },
+    "resend-webhook-deliveries": {
+        "task": "webhooks.tasks.webhook_deliveries_sweep",
+        "schedule": crontab(minute="*"),
+    },
 }
 
 REST_FRAMEWORK = {
@@ -240,6 +244,9 @@ SPECTACULAR_SETTINGS = {
 CONTRIBUTORS_SEE_SCORES = env_bool("CONTRIBUTORS_SEE_SCORES", False)
 # Webhooks may target loopback/private addresses only where that network is the developer's own.
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", DEBUG)
+# A delivery never attempted this long after its event was emitted is sent again by the sweeper (the broker was
+# away, or its message was lost); deliveries are sent on commit, so a shorter wait would only duplicate messages.
+WEBHOOK_RESEND_AFTER = timedelta(minutes=env_int("WEBHOOK_RESEND_AFTER_MINUTES", 10))
 # Accounts (usernames) of the platform's ingestion pipeline: their tokens get the *_ingestion rates.
 API_INGESTION_ACCOUNTS = frozenset(a for a in os.environ.get("API_INGESTION_ACCOUNTS", "").split(",") if a)
 

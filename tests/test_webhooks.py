@@ -8,18 +8,22 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from moderation import services as moderation_services
 from moderation.events import submission_event_emit
 from moderation.models import State, Submission
+from portal.celery import app as celery_app
 from tests.factories import UserFactory, image_bytes
+from tests.workers import broker_switched, port_free
 from webhooks import services
 from webhooks.models import Event, Webhook, WebhookDelivery
-from webhooks.tasks import MAX_RETRIES, webhook_deliver
+from webhooks.tasks import MAX_RETRIES, webhook_deliver, webhook_deliveries_sweep
 
 
 @dataclass
@@ -376,3 +380,28 @@ def test_a_row_pointed_at_a_file_url_is_never_opened(hook, receiver, flagged, em
     assert (delivery.status, delivery.attempts) == (WebhookDelivery.Status.FAILED, 0)
     assert delivery.error == "Not an http(s) URL."
     assert delivery.response_excerpt == ""
+
+
+def test_a_delivery_emitted_while_the_broker_is_away_is_sent_by_the_sweeper_later(
+    hook, receiver, flagged, emit, settings, django_capture_on_commit_callbacks
+):
+    with broker_switched(f"redis://127.0.0.1:{port_free()}/0"):  # nothing listens there
+        celery_app.conf.task_always_eager = False
+        # Each commits and returns; nothing raises.
+        [owed] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+        [young] = emit(Event.SUBMISSION_DECIDED, flagged.pk)
+        celery_app.conf.task_always_eager = True
+    assert {(d.status, d.attempts) for d in (owed, young)} == {(WebhookDelivery.Status.PENDING, 0)}
+    assert receiver.requests == []
+    long_ago = timezone.now() - settings.WEBHOOK_RESEND_AFTER - timedelta(seconds=1)
+    WebhookDelivery.objects.filter(pk=owed.pk).update(created_at=long_ago)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_deliveries_sweep.apply().get() == 1
+
+    assert [r["body"]["id"] for r in receiver.requests] == [str(owed.event_id)]
+    assert receiver.requests[0]["signature_valid"]
+    assert WebhookDelivery.objects.get(pk=owed.pk).status == WebhookDelivery.Status.DELIVERED
+    assert WebhookDelivery.objects.get(pk=young.pk).attempts == 0  # not owed yet
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_deliveries_sweep.apply().get() == 0

@@ -17,14 +17,16 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from common.deferred import task_send
+from common.deferred import BrokerUnavailable, task_publish, task_send
 from webhooks.models import Event, Webhook, WebhookDelivery
 from webhooks.selectors import webhooks_subscribed
 
@@ -164,6 +166,31 @@ def webhook_event_emit(
         deliveries.append(delivery)
         task_send("webhooks.tasks.webhook_deliver", delivery.pk)
     return deliveries
+
+
+def webhook_deliveries_resend(*, older_than: timedelta) -> list[int]:
+    """Send again the deliveries never attempted `older_than` after they were recorded (or last sent again): the
+    broker was away when their event was emitted, or their message was lost. A copy that reaches a worker after
+    the original is harmless: the attempt count lets exactly one of them POST. Stops at the first refusal by the
+    broker; the next sweep carries on."""
+    cutoff = timezone.now() - older_than
+    owed = list(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, attempts=0, created_at__lt=cutoff)
+        .filter(Q(resent_at=None) | Q(resent_at__lt=cutoff))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    sent = []
+    for delivery_id in owed:
+        try:
+            with transaction.atomic():
+                WebhookDelivery.objects.filter(pk=delivery_id).update(resent_at=timezone.now())
+                task_publish("webhooks.tasks.webhook_deliver", delivery_id)
+        except BrokerUnavailable:
+            logger.warning("broker away: %s webhook deliveries left for the next sweep", len(owed) - len(sent))
+            break
+        sent.append(delivery_id)
+    return sent
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -1,6 +1,7 @@
 """Celery tasks for webhooks: thin interfaces over webhooks.services, taking ids and safe to run twice."""
 
 from celery import shared_task
+from django.conf import settings
 
 from webhooks import services
 
@@ -17,3 +18,9 @@ def webhook_deliver(self, delivery_id: int) -> None:
             services.webhook_delivery_give_up(delivery_id=delivery_id)
             return
         raise self.retry(exc=exc, countdown=30 * 4**self.request.retries) from exc
+
+
+@shared_task(acks_late=True)
+def webhook_deliveries_sweep() -> int:
+    """The beat schedule's sweeper: send again deliveries whose message never reached a worker."""
+    return len(services.webhook_deliveries_resend(older_than=settings.WEBHOOK_RESEND_AFTER))
