@@ -20,6 +20,7 @@ from detection import services as detection_services
 from detection import services_settings
 from detection.forms import ModelActivateForm, ThresholdsForm
 from detection.models import Detection, Heatmap, ModelSetting
+from detection.panels import model_panels
 from detection.selectors import model_active_name, model_card_get, model_names_available
 
 review_required = permission_required("moderation.review_submission", raise_exception=True)
@@ -113,6 +114,7 @@ def _model_settings_render(
             else [],
             "has_report_html": bool(card) and _report_path(selected, "html").is_file(),
             "selftests": detection_selectors.selftest_results(model_name=selected) if card else [],
+            "panels": model_panels(request=request, model_name=selected, card=card) if card else [],
         },
     )
 

@@ -2,8 +2,10 @@
 asks detection for a score and evidence; detection never moves a submission itself."""
 
 import logging
+import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -38,6 +40,13 @@ def analysis_fail(*, submission_id: int, reason: str) -> None:
         logger.info("submission %s left analysis before it could be marked failed", submission_id)
 
 
+def spot_check_draw() -> float | None:
+    """SPOT_CHECK_SHARE when a cleared upload is drawn for a moderator's spot check, else None. Only flagged
+    uploads are otherwise reviewed, so without this random share the live error rates could not be estimated."""
+    share = settings.SPOT_CHECK_SHARE
+    return share if share > 0 and random.random() < share else None
+
+
 def analysis_run(*, submission_id: int) -> None:
     """Analyse one submission and move it to cleared or flagged; any permanent error ends it as failed.
 
@@ -65,15 +74,20 @@ def analysis_run(*, submission_id: int) -> None:
     if declared is not None:
         verdict = Verdict.AI
         reason = f"Metadata declares generative AI ({declared.detail}); {reason}"
+    to_state = State.FLAGGED if verdict in detection.FLAGGING_VERDICTS else State.CLEARED
+    spot_check = spot_check_draw() if to_state == State.CLEARED else None
+    if spot_check is not None:
+        reason = f"{reason}; drawn for a spot check (share {spot_check:g})"
     try:
         with transaction.atomic():
             submission_transition(
                 submission_id=submission_id,
                 action=Action.ANALYSE,
-                to_state=State.FLAGGED if verdict in detection.FLAGGING_VERDICTS else State.CLEARED,
+                to_state=to_state,
                 reason=reason,
                 ai_probability=found.ai_probability,
                 verdict=verdict,
+                spot_check_share=spot_check,
             )
             submission_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=submission_id)
     except TransitionRefused:

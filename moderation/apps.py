@@ -16,3 +16,7 @@ class ModerationConfig(AppConfig):
         # reads in web and worker processes) accepts too, instead of Pillow's own 89.5 MP default.
         Image.MAX_IMAGE_PIXELS = settings.UPLOAD_MAX_PIXELS
         actions_register(Action.choices)
+        from detection.panels import model_panel_register
+        from moderation.views.learning import live_rates_panel
+
+        model_panel_register(template="moderation/_live_rates_panel.html", context=live_rates_panel)

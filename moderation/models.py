@@ -28,6 +28,9 @@ class Submission(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # SPOT_CHECK_SHARE when this cleared upload was drawn for a spot check (else null): its decision then stands
+    # for 1/share cleared uploads in the live error rates.
+    spot_check_share = models.FloatField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -58,6 +61,11 @@ class Submission(models.Model):
                 name="submission_flagged_oldest_idx",
             ),
             models.Index(fields=["created_at"], name="submission_created_idx"),
+            models.Index(
+                fields=["-ai_probability", "state_changed_at", "id"],
+                condition=models.Q(state="cleared", spot_check_share__isnull=False),
+                name="submission_spot_check_idx",
+            ),
         ]
 
     def __str__(self) -> str:

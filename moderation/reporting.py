@@ -12,11 +12,11 @@ import statistics as pystats
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from detection.core.metrics import precision_recall_f1
+from detection.core.metrics import Stratum, live_rates, precision_recall_f1
 from detection.models import Detection
-from detection.selectors import model_active_name, model_names_available
+from detection.selectors import model_active_name, model_card_get, model_names_available
 from moderation.models import Scenery, State, Verdict
 
 PREDICTED_AI = {Verdict.AI, Verdict.UNCERTAIN}
@@ -170,7 +170,7 @@ def model_comparison(
     ]
 
 
-def chart_series(*, by_scenery: dict, daily: dict, models: list[dict]) -> dict:
+def chart_series(*, by_scenery: dict, daily: dict, models: list[dict], live: dict) -> dict:
     """The figures above as the plain lists a browser chart plots (None where a ratio is undefined)."""
 
     def column(rows: list[dict], field: str) -> list:
@@ -189,4 +189,179 @@ def chart_series(*, by_scenery: dict, daily: dict, models: list[dict]) -> dict:
         "model_precision": column(models, "precision"),
         "model_recall": column(models, "recall"),
         "model_f1": column(models, "f1"),
+        "live_weeks": [w["week"].isoformat() for w in live["weeks"]],
+        **{f"live_week_{field}": column(live["weeks"], field) for field in LIVE_CHART_FIELDS},
+        **{f"live_scenery_{field}": column(live["sceneries"], field) for field in LIVE_CHART_FIELDS},
+    }
+
+
+# Live error rates ----------------------------------------------------------------------------------------------
+LIVE_FIELDS = [
+    "submissions",
+    "flagged",
+    "spot_checked",
+    "human_share",
+    "decided",
+    "real_decided",
+    "ai_decided",
+    "false_flag_rate",
+    "false_flag_low",
+    "false_flag_high",
+    "recall",
+    "recall_low",
+    "recall_high",
+    "unsampled",
+]
+LIVE_CHART_FIELDS = ("false_flag_rate", "false_flag_low", "false_flag_high", "recall", "human_share")
+FINAL_LABELS = {State.APPROVED: 0, State.REJECTED: 1}  # a pending appeal is not final yet
+
+
+@dataclass(frozen=True)
+class _LiveRow:
+    submission_id: int
+    version: str
+    scenery: str
+    week: date
+    routed_flagged: bool  # how the upload went on: flagged for review, or cleared
+    spot_checked: bool
+    model_flagged: bool  # what this model version said, which need not be what routed it
+    label: int | None  # the final decision: 0 approved (genuine), 1 rejected (AI), None not finally decided
+
+
+def _live_rows(*, date_from: date | None, date_to: date | None, model_name: str) -> list[_LiveRow]:
+    detections = Detection.objects.filter(model_name=model_name).exclude(submission__verdict="")
+    if date_from:
+        detections = detections.filter(submission__created_at__date__gte=date_from)
+    if date_to:
+        detections = detections.filter(submission__created_at__date__lte=date_to)
+    rows = []
+    for submission_id, version, scenery, created_at, state, routed, share, verdict in detections.order_by(
+        "created_at", "id"
+    ).values_list(
+        "submission_id",
+        "model_version",
+        "submission__scenery",
+        "submission__created_at",
+        "submission__state",
+        "submission__verdict",
+        "submission__spot_check_share",
+        "verdict",
+    ):
+        day = created_at.date()
+        rows.append(
+            _LiveRow(
+                submission_id=submission_id,
+                version=version,
+                scenery=scenery,
+                week=day - timedelta(days=day.weekday()),
+                routed_flagged=routed in PREDICTED_AI,
+                spot_checked=share is not None,
+                model_flagged=verdict in PREDICTED_AI,
+                label=FINAL_LABELS.get(state),
+            )
+        )
+    return rows
+
+
+def _stratum(rows: list[_LiveRow]) -> Stratum:
+    """Counts of one routing stratum; in the cleared one only spot checks count as a sample, since a cleared
+    upload someone chose to open is no random draw."""
+    sample = [r for r in rows if r.label is not None and (r.routed_flagged or r.spot_checked)]
+    return Stratum(
+        population=len(rows),
+        real_flagged=sum(r.label == 0 and r.model_flagged for r in sample),
+        real_cleared=sum(r.label == 0 and not r.model_flagged for r in sample),
+        ai_flagged=sum(r.label == 1 and r.model_flagged for r in sample),
+        ai_cleared=sum(r.label == 1 and not r.model_flagged for r in sample),
+    )
+
+
+def _live_figures(rows: list[_LiveRow], *, confidence: float) -> dict:
+    flagged = [r for r in rows if r.routed_flagged]
+    cleared = [r for r in rows if not r.routed_flagged]
+    spot_checked = sum(r.spot_checked for r in cleared)
+    rates = live_rates([_stratum(flagged), _stratum(cleared)], confidence=confidence)
+    false_flag, recall = rates["false_flag"], rates["recall"]
+    return {
+        "submissions": len(rows),
+        "flagged": len(flagged),
+        "spot_checked": spot_checked,
+        "human_share": _ratio(len(flagged) + spot_checked, len(rows)),
+        "decided": rates["decided"],
+        "real_decided": rates["real_decided"],
+        "ai_decided": rates["ai_decided"],
+        "false_flag_rate": false_flag["rate"],
+        "false_flag_low": false_flag["low"],
+        "false_flag_high": false_flag["high"],
+        "recall": recall["rate"],
+        "recall_low": recall["low"],
+        "recall_high": recall["high"],
+        "unsampled": rates["unsampled"],
+    }
+
+
+def live_statistics(
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    model_name: str | None = None,
+    confidence: float = 0.95,
+) -> dict:
+    """Live error rates of one model (the active one by default) from moderators' final decisions, appeals
+    included: false flags among the photos moderators approved, recall among those they rejected, and the
+    share of uploads a human saw. Only flagged uploads are all reviewed, so each rate is estimated by
+    post-stratification over flagged uploads and the spot-checked share of cleared ones
+    (`detection.core.metrics.live_rates`), with Wilson bounds at `confidence`.
+
+    Returns {"model_name", "confidence", "overall", "versions": [{"version", ...}], "sceneries": [{"scenery",
+    "label", ...}], "weeks": [{"week" (its Monday), ...}]}, each with LIVE_FIELDS. Per version every version's
+    results count; otherwise one per upload, the latest version's.
+    """
+    model_name = model_name or model_active_name()
+    rows = _live_rows(date_from=date_from, date_to=date_to, model_name=model_name)
+    # Rows come oldest first, so the latest version's result on an upload overwrites an earlier one.
+    latest = list({r.submission_id: r for r in rows}.values())
+    versions = _grouped(rows, lambda r: r.version)
+    sceneries = _grouped(latest, lambda r: r.scenery)
+    weeks = _grouped(latest, lambda r: r.week)
+    return {
+        "model_name": model_name,
+        "confidence": confidence,
+        "overall": _live_figures(latest, confidence=confidence),
+        "versions": [{"version": v, **_live_figures(versions[v], confidence=confidence)} for v in sorted(versions)],
+        "sceneries": [
+            {"scenery": value, "label": label, **_live_figures(sceneries.get(value, []), confidence=confidence)}
+            for value, label in Scenery.choices
+        ],
+        "weeks": [{"week": w, **_live_figures(weeks[w], confidence=confidence)} for w in sorted(weeks)],
+    }
+
+
+def live_tables(live: dict) -> list[tuple[str, str, list[tuple[str, dict]]]]:
+    """`live_statistics` as the page's three tables: (title, key, [(row label, figures)])."""
+    return [
+        ("version", "version", [(v["version"], v) for v in live["versions"]]),
+        ("scenery", "scenery", [(r["label"], r) for r in live["sceneries"]]),
+        ("week", "week", [(w["week"].isoformat(), w) for w in live["weeks"]]),
+    ]
+
+
+def live_false_flag_check(*, model_name: str, confidence: float = 0.95) -> dict | None:
+    """The live false-flag rate of the model card's version against the card's promise (its calibration's
+    target). `exceeded` only when even the lower confidence bound is above the promise, so a handful of
+    unlucky decisions raises no alarm. None for a model without a card or a promise."""
+    card = model_card_get(name=model_name)
+    promised = (card or {}).get("thresholds", {}).get("false_flag_target")
+    if promised is None:
+        return None
+    live = live_statistics(model_name=model_name, confidence=confidence)
+    figures = next((v for v in live["versions"] if v["version"] == card["version"]), None)
+    low = figures["false_flag_low"] if figures else None
+    return {
+        "model_name": model_name,
+        "version": card["version"],
+        "promised": promised,
+        "confidence": confidence,
+        "figures": figures,
+        "exceeded": low is not None and low > promised,
     }

@@ -141,21 +141,34 @@ def submissions_filter(*, submissions: QuerySet[Submission], filters: QueueFilte
     return submissions
 
 
+QUEUE_TABS = {
+    # The review queue proper, and the random share of cleared uploads drawn for a spot check, so the live
+    # error rates see genuine photos the detector let through too (moderation.reporting.live_statistics).
+    "flagged": Q(state=State.FLAGGED),
+    "spot_check": Q(state=State.CLEARED, spot_check_share__isnull=False),
+}
+
+
 def review_queue(
-    *, moderator: AbstractBaseUser | None = None, filters: QueueFilters | None = None
+    *, moderator: AbstractBaseUser | None = None, filters: QueueFilters | None = None, tab: str = "flagged"
 ) -> QuerySet[Submission]:
-    """Flagged submissions, filtered; by default most likely AI first. Given a moderator, items another
-    moderator has open are left out.
+    """Flagged submissions (or, with tab "spot_check", cleared ones drawn for a spot check), filtered; by
+    default most likely AI first. Given a moderator, items another moderator has open are left out.
 
     Every filter narrows an index on (state, …) so a page of 100,000 pending items stays fast.
     """
     filters = filters or QueueFilters()
-    queue = Submission.objects.filter(state=State.FLAGGED)
+    queue = Submission.objects.filter(QUEUE_TABS[tab])
     if moderator is not None:
         queue = queue.filter(lifecycle.claim_free(moderator=moderator))
     queue = submissions_filter(submissions=queue, filters=filters)
     ordering = QUEUE_ORDERINGS.get(filters.ordering, QUEUE_ORDERINGS["likely-ai"])
     return queue.select_related("contributor").order_by(*ordering)
+
+
+def queue_tab_counts(*, moderator: AbstractBaseUser) -> dict[str, int]:
+    """Items waiting for this moderator in each tab of the queue."""
+    return {tab: review_queue(moderator=moderator, tab=tab).count() for tab in QUEUE_TABS}
 
 
 def queue_neighbours(*, moderator: AbstractBaseUser, submission: Submission) -> tuple[int | None, int | None]:

@@ -177,6 +177,11 @@ ANALYSIS_STUCK_AFTER = timedelta(minutes=env_int("ANALYSIS_STUCK_AFTER_MINUTES",
 # A submission still received this long after its upload never reached the broker (it was away): the sweeper
 # sends it. Uploads are sent the moment they commit, so anything older is owed.
 ANALYSIS_RESEND_AFTER = timedelta(seconds=env_int("ANALYSIS_RESEND_AFTER_SECONDS", 60))
+# Share of cleared uploads also sent to moderators ("spot check"), so live error rates are not estimated from
+# flagged uploads alone (moderation.reporting.live_statistics).
+SPOT_CHECK_SHARE = float(os.environ.get("SPOT_CHECK_SHARE", "0.02"))
+if not 0.0 <= SPOT_CHECK_SHARE <= 1.0:
+    raise ImproperlyConfigured(f"SPOT_CHECK_SHARE must be between 0 and 1, not {SPOT_CHECK_SHARE}")
 
 # Celery: with no broker configured, tasks run in-process (embedded mode).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

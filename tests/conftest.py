@@ -33,6 +33,12 @@ def tasks_in_process():
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def no_spot_checks(settings):
+    """Spot checks are drawn at random; tests that are about them set SPOT_CHECK_SHARE themselves."""
+    settings.SPOT_CHECK_SHARE = 0.0
+
+
 @pytest.fixture
 def contributor(db):
     return UserFactory(username="alice", role=roles.CONTRIBUTOR)

@@ -187,7 +187,7 @@ def test_a_requested_heatmap_layer_appears_without_a_reload(
 
 
 def test_an_admin_sees_the_statistics_charts_drawn(
-    page_as, contributor, moderator, platform_admin, submission_make, force_verdict, tiny_detector
+    page_as, contributor, moderator, platform_admin, submission_make, force_verdict, tiny_detector, settings
 ):
     force_verdict("ai")
     for seed, scenery, outcome, reason in [
@@ -199,9 +199,16 @@ def test_an_admin_sees_the_statistics_charts_drawn(
         services.submission_decide(
             submission_id=submission.pk, moderator=moderator, outcome=outcome, reason_code=reason
         )
+    # A cleared upload drawn for a spot check and approved, so the live rates have both strata.
+    settings.SPOT_CHECK_SHARE = 1.0
+    force_verdict("real")
+    spot = submission_make(contributor=contributor, data=image_bytes(seed=34), scenery="forest")
+    services.submission_decide(
+        submission_id=spot.pk, moderator=moderator, outcome="approve", reason_code="camera-evidence"
+    )
     page = page_as(platform_admin)
     page.goto(f"{reverse('statistics')}?model_name={tiny_detector}")
-    for canvas_id in ("chart-scenery", "chart-daily", "chart-models"):
+    for canvas_id in ("chart-scenery", "chart-daily", "chart-models", "chart-live-weeks", "chart-live-scenery"):
         page.wait_for_function(f"() => Chart.getChart('{canvas_id}') !== undefined")
         painted = page.evaluate(
             """(id) => {
@@ -215,7 +222,9 @@ def test_an_admin_sees_the_statistics_charts_drawn(
         )
         assert painted["width"] > 100 and painted["painted"] > 1000, (canvas_id, painted)
     forest = page.locator('#by-scenery tr[data-scenery="forest"] td')
-    assert [forest.nth(i).inner_text() for i in range(5)] == ["2", "2", "100\u00a0%", "1", "1"]
+    assert [forest.nth(i).inner_text() for i in range(5)] == ["3", "2", "67\u00a0%", "2", "1"]
+    live_forest = page.locator('#live-by-scenery tr[data-key="Forest"] td')
+    assert live_forest.nth(2).inner_text() == "3"  # decided: one AI, one false flag, one spot check
     screenshot(page, "statistics")
     ModelSetting.objects.filter(model_name=tiny_detector).update(thresholds={"forest": {"low": 0.35, "high": 0.8}})
     page.goto(reverse("model_settings"))

@@ -15,7 +15,7 @@ class StatisticsView(APIView):
     permission_classes = [IsAuthenticated, CanViewStatistics]
 
     @extend_schema(
-        summary="Flag rate, precision, recall and latency per scenery and per day (admins)",
+        summary="Flag rate, precision, recall and latency per scenery and per day, and live error rates (admins)",
         description=(
             "Ground truth is the moderators' final decision; see the statistics page. Without `model`, the "
             "active model's figures."
@@ -40,5 +40,6 @@ class StatisticsView(APIView):
             "overall": by_scenery["overall"],
             "sceneries": by_scenery["rows"],
             "days": daily["days"],
+            "live": reporting.live_statistics(**arguments),
         }
         return Response(StatisticsSerializer(data).data)

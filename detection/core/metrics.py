@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -148,3 +150,73 @@ def false_flag_at_recall(*, labels: Sequence[int], scores: Sequence[float], reca
         return None
     threshold = ai[max(int(np.ceil(recall * len(ai))) - 1, 0)]
     return float(np.mean(s[~y] >= threshold))
+
+
+def wilson_interval(*, successes: float, n: float, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion; `n` may be an effective (weighted) sample size. None when
+    n is 0. Unlike the normal approximation it stays inside [0, 1] and is honest for few trials or p near 0."""
+    if n <= 0:
+        return None
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    # Rounding must not put the estimate itself outside its interval (at p = 0 or 1 it is an end).
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """How one group of uploads reached moderators: `population` uploads were routed this way (flagged for
+    review, or cleared), and of those the decided ones count as (final label, flagged by the model)."""
+
+    population: int
+    real_flagged: int = 0
+    real_cleared: int = 0
+    ai_flagged: int = 0
+    ai_cleared: int = 0
+
+    @property
+    def decided(self) -> int:
+        return self.real_flagged + self.real_cleared + self.ai_flagged + self.ai_cleared
+
+
+def _weighted_rate(parts: Sequence[tuple[float, int, int]], *, confidence: float) -> dict:
+    """Post-stratified share of `hits` among `units` (weight, hits, units per stratum), with a Wilson interval
+    on Kish's effective sample size, so a few heavily weighted decisions give a wide interval."""
+    total = sum(weight * units for weight, _, units in parts)
+    squares = sum(weight * weight * units for weight, _, units in parts)
+    if total <= 0:
+        return {"rate": None, "low": None, "high": None, "effective_n": 0.0}
+    rate = sum(weight * hits for weight, hits, _ in parts) / total
+    effective = total * total / squares
+    low, high = wilson_interval(successes=rate * effective, n=effective, confidence=confidence)
+    return {"rate": rate, "low": low, "high": high, "effective_n": effective}
+
+
+def live_rates(strata: Sequence[Stratum], *, confidence: float = 0.95) -> dict:
+    """False-flag rate (share of genuine photos the model flagged) and recall (share of AI images it flagged)
+    on live uploads, from moderators' final decisions, by post-stratification: within each stratum the decided
+    uploads stand for all its `population`, each weighing population / decided. Only flagged uploads are all
+    reviewed; a random spot-check share of cleared ones makes the cleared stratum estimable. Rates are None
+    while any non-empty stratum has no decision, since the estimate would then be biased beyond repair.
+
+    Returns {"false_flag": {rate, low, high, effective_n}, "recall": {...}, "decided", "real_decided",
+    "ai_decided", "unsampled"} where `unsampled` counts uploads of strata without a decision."""
+    unsampled = sum(s.population for s in strata if s.population and not s.decided)
+    weighted = [(s.population / s.decided, s) for s in strata if s.decided]
+    empty = {"rate": None, "low": None, "high": None, "effective_n": 0.0}
+    false_flag = _weighted_rate(
+        [(w, s.real_flagged, s.real_flagged + s.real_cleared) for w, s in weighted], confidence=confidence
+    )
+    recall = _weighted_rate([(w, s.ai_flagged, s.ai_flagged + s.ai_cleared) for w, s in weighted],
+                            confidence=confidence)
+    return {
+        "false_flag": empty if unsampled else false_flag,
+        "recall": empty if unsampled else recall,
+        "decided": sum(s.decided for s in strata),
+        "real_decided": sum(s.real_flagged + s.real_cleared for s in strata),
+        "ai_decided": sum(s.ai_flagged + s.ai_cleared for s in strata),
+        "unsampled": unsampled,
+    }

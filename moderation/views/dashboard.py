@@ -37,7 +37,8 @@ def statistics_page(request: HttpRequest) -> HttpResponse:
     by_scenery = reporting.scenery_statistics(**filters)
     daily = reporting.daily_statistics(**filters)
     models = reporting.model_comparison(date_from=filters["date_from"], date_to=filters["date_to"], model_names=names)
-    chart_data = reporting.chart_series(by_scenery=by_scenery, daily=daily, models=models)
+    live = reporting.live_statistics(**filters)
+    chart_data = reporting.chart_series(by_scenery=by_scenery, daily=daily, models=models, live=live)
     query = request.GET.urlencode()
     return render(
         request,
@@ -47,6 +48,8 @@ def statistics_page(request: HttpRequest) -> HttpResponse:
             "by_scenery": by_scenery,
             "daily": daily,
             "models": models,
+            "live": live,
+            "live_tables": reporting.live_tables(live),
             "chart_data": chart_data,
             "query": query,
         },
@@ -56,8 +59,11 @@ def statistics_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("moderation.view_statistics", raise_exception=True)
 def statistics_csv(request: HttpRequest) -> HttpResponse:
-    """Per-scenery rows plus the overall row (?table=daily: one row per day), for spreadsheets."""
+    """Per-scenery rows plus the overall row (?table=daily: one row per day; ?table=live: the live error rates
+    per version, scenery and week), for spreadsheets."""
     _, _, filters = _statistics_filters(request)
+    if request.GET.get("table") == "live":
+        return _live_csv(filters)
     daily = request.GET.get("table") == "daily"
     response = HttpResponse(content_type="text/csv")
     name = f"statistics-{filters['model_name']}-{'daily' if daily else 'scenery'}.csv"
@@ -77,5 +83,24 @@ def statistics_csv(request: HttpRequest) -> HttpResponse:
                 label,
                 *("" if figures[f] is None else figures[f] for f in reporting.FIGURE_FIELDS),
             ]
+        )
+    return response
+
+
+def _live_csv(filters: dict) -> HttpResponse:
+    live = reporting.live_statistics(**filters)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="statistics-{filters["model_name"]}-live.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["model", "by", "key", *reporting.LIVE_FIELDS])
+    rows = [
+        *(("version", v["version"], v) for v in live["versions"]),
+        *(("scenery", r["scenery"], r) for r in live["sceneries"]),
+        *(("week", w["week"].isoformat(), w) for w in live["weeks"]),
+        ("overall", "", live["overall"]),
+    ]
+    for by, key, figures in rows:
+        writer.writerow(
+            [filters["model_name"], by, key, *("" if figures[f] is None else figures[f] for f in reporting.LIVE_FIELDS)]
         )
     return response

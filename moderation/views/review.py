@@ -39,7 +39,9 @@ def queue(request: HttpRequest) -> HttpResponse:
         if (form.is_bound and form.is_valid())
         else selectors.QueueFilters()
     )
-    page = Paginator(selectors.review_queue(moderator=request.user, filters=filters), 50).get_page(
+    tab = request.GET.get("tab", "flagged")
+    tab = tab if tab in selectors.QUEUE_TABS else "flagged"
+    page = Paginator(selectors.review_queue(moderator=request.user, filters=filters, tab=tab), 50).get_page(
         request.GET.get("page")
     )
     query = request.GET.copy()
@@ -49,6 +51,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "moderation/queue.html",
         {
             "page": page,
+            "tab": tab,
+            "tab_counts": selectors.queue_tab_counts(moderator=request.user),
             "form": form,
             "query": query.urlencode(),
             "counts": _state_count_rows(),

@@ -50,3 +50,28 @@
     options: { scales: { y: pct }, plugins: { title: { display: true, text: "Per model" } } },
   });
 })();
+
+// Live error rates: the estimate with its confidence bounds as a band, and recall, per week and per scenery.
+(function () {
+  const data = JSON.parse(document.getElementById("chart-data").textContent);
+  const percent = (v) => (v === null ? null : Math.round(v * 1000) / 10);
+  const pct = { min: 0, max: 100, ticks: { callback: (v) => `${v} %` } };
+  const bound = { borderColor: "#e3a77a", borderDash: [4, 4], pointRadius: 0, fill: false };
+  const series = (prefix) => [
+    { label: "False flags", data: data[`${prefix}_false_flag_rate`].map(percent), borderColor: "#d9822b", backgroundColor: "#d9822b" },
+    { label: "Lower bound", data: data[`${prefix}_false_flag_low`].map(percent), ...bound },
+    { label: "Upper bound", data: data[`${prefix}_false_flag_high`].map(percent), ...bound },
+    { label: "Recall", data: data[`${prefix}_recall`].map(percent), borderColor: "#1f7a3d", backgroundColor: "#1f7a3d" },
+    { label: "Seen by a human", data: data[`${prefix}_human_share`].map(percent), borderColor: "#8a93a6", backgroundColor: "#8a93a6" },
+  ];
+  new Chart(document.getElementById("chart-live-weeks"), {
+    type: "line",
+    data: { labels: data.live_weeks, datasets: series("live_week") },
+    options: { spanGaps: true, scales: { y: pct }, plugins: { title: { display: true, text: "Live, per week" } } },
+  });
+  new Chart(document.getElementById("chart-live-scenery"), {
+    type: "line",
+    data: { labels: data.sceneries, datasets: series("live_scenery").map((d) => ({ ...d, showLine: false, pointRadius: 4 })) },
+    options: { scales: { y: pct }, plugins: { title: { display: true, text: "Live, per scenery" } } },
+  });
+})();

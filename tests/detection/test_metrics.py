@@ -2,14 +2,17 @@ import numpy as np
 import pytest
 
 from detection.core.metrics import (
+    Stratum,
     confusion_counts,
     false_flag_at_recall,
     false_flag_rate,
     false_flags_allowed,
+    live_rates,
     precision_recall_f1,
     roc_auc,
     roc_curve,
     thresholds_calibrate,
+    wilson_interval,
 )
 
 
@@ -112,3 +115,53 @@ def test_false_flag_rate_at_equal_recall_matches_a_hand_count():
     # All four need 0.3, which also flags 0.7, 0.5 and 0.4.
     assert false_flag_at_recall(labels=labels, scores=scores, recall=1.0) == 0.6
     assert false_flag_at_recall(labels=[1, 1], scores=[0.5, 0.6], recall=0.5) is None
+
+
+def test_wilson_interval_matches_its_closed_form_and_stays_inside_zero_and_one():
+    z = 1.959963984540054
+    for successes, n in [(0, 10), (5, 10), (10, 10), (3, 250)]:
+        p = successes / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        low, high = wilson_interval(successes=successes, n=n)
+        assert low == pytest.approx(max(0.0, centre - half)) and high == pytest.approx(min(1.0, centre + half))
+        assert 0.0 <= low <= p <= high <= 1.0
+    assert wilson_interval(successes=0, n=0) is None
+
+
+def test_wilson_interval_narrows_with_more_trials_at_the_same_rate():
+    few = wilson_interval(successes=1, n=20)
+    many = wilson_interval(successes=50, n=1000)
+    assert few[1] - few[0] > many[1] - many[0]
+
+
+def test_live_rates_weigh_spot_checks_by_the_share_of_cleared_uploads_they_stand_for():
+    flagged = Stratum(population=100, real_flagged=4, ai_flagged=6)  # 10 of 100 flagged uploads decided so far
+    cleared = Stratum(population=900, real_cleared=8, ai_cleared=1)  # a spot check of 9 of 900 cleared
+    rates = live_rates([flagged, cleared])
+    real_flagged = flagged.population * 4 / flagged.decided
+    real_cleared = cleared.population * 8 / cleared.decided
+    ai_flagged = flagged.population * 6 / flagged.decided
+    ai_cleared = cleared.population * 1 / cleared.decided
+    assert rates["false_flag"]["rate"] == pytest.approx(real_flagged / (real_flagged + real_cleared))
+    assert rates["recall"]["rate"] == pytest.approx(ai_flagged / (ai_flagged + ai_cleared))
+    assert rates["false_flag"]["low"] < rates["false_flag"]["rate"] < rates["false_flag"]["high"]
+    assert (rates["decided"], rates["real_decided"], rates["ai_decided"]) == (19, 12, 7)
+    # Reviewed flagged uploads alone would say every genuine photo was flagged: the bias spot checks remove.
+    assert live_rates([flagged])["false_flag"]["rate"] == 1.0
+
+
+def test_live_rates_are_undefined_while_cleared_uploads_have_no_spot_check():
+    rates = live_rates([Stratum(population=50, real_flagged=3, ai_flagged=5), Stratum(population=400)])
+    assert rates["false_flag"]["rate"] is None and rates["recall"]["rate"] is None
+    assert rates["unsampled"] == 400
+
+
+def test_a_handful_of_decisions_gives_a_wide_interval_and_many_a_narrow_one():
+    few = live_rates([Stratum(population=5, real_flagged=1, ai_flagged=4), Stratum(population=95, real_cleared=3)])
+    many = live_rates(
+        [Stratum(population=500, real_flagged=100, ai_flagged=400), Stratum(population=9500, real_cleared=300)]
+    )
+    assert few["false_flag"]["rate"] == pytest.approx(many["false_flag"]["rate"])
+    assert few["false_flag"]["low"] < many["false_flag"]["low"]
+    assert few["false_flag"]["high"] > many["false_flag"]["high"]
