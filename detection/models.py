@@ -125,3 +125,29 @@ class SelfTestResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name}@{self.host}: {'passed' if self.passed else 'refused'}"
+
+
+class ThresholdChange(models.Model):
+    """One change of a model's threshold overrides, with what was in force before, so any change can be
+    undone; recalibrations keep the before/after rates they were confirmed on."""
+
+    class Kind(models.TextChoices):
+        MANUAL = "manual", "Set by hand"
+        RECALIBRATION = "recalibration", "Recalibrated on decisions"
+        REVERT = "revert", "Reverted"
+
+    model_name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    thresholds_before = models.JSONField(default=dict, blank=True)
+    thresholds_after = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    reverts = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reverted_by")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model_name", "-created_at"], name="thresholdchange_model_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}: {self.get_kind_display()} #{self.pk}"

@@ -9,7 +9,7 @@ from django.db.models import Prefetch
 
 from detection.core.files import KERAS_ARCH
 from detection.core.layers import gradcam_default_layer, gradcam_layer_names
-from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult
+from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult, ThresholdChange
 from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
 
 
@@ -71,6 +71,11 @@ def thresholds_for(*, model_name: str, card: dict, scenery: str) -> tuple[float,
     override = (setting.thresholds if setting else {}).get(scenery)
     band = override or card["thresholds"]
     return float(band["low"]), float(band["high"])
+
+
+def threshold_changes(*, model_name: str, limit: int = 20) -> list[ThresholdChange]:
+    """The model's latest threshold changes, newest first; only the newest can be reverted."""
+    return list(ThresholdChange.objects.filter(model_name=model_name).select_related("actor")[:limit])
 
 
 def detection_reusable_get(*, sha256: str, model_name: str, model_version: str) -> Detection | None:

@@ -114,6 +114,7 @@ def _model_settings_render(
             else [],
             "has_report_html": bool(card) and _report_path(selected, "html").is_file(),
             "selftests": detection_selectors.selftest_results(model_name=selected) if card else [],
+            "threshold_changes": detection_selectors.threshold_changes(model_name=selected) if card else [],
             "panels": model_panels(request=request, model_name=selected, card=card) if card else [],
         },
     )
@@ -154,6 +155,16 @@ def model_thresholds(request: HttpRequest, name: str) -> HttpResponse:
     )
     messages.success(request, f"Thresholds of {name} saved; they apply to analyses from now on.")
     return redirect(f"{reverse('model_settings')}?model={name}")
+
+
+@require_POST
+@login_required
+@permission_required("moderation.configure_detector", raise_exception=True)
+@domain_errors(back=_settings_page, prefix="Not reverted")
+def model_thresholds_revert(request: HttpRequest, pk: int) -> HttpResponse:
+    change = services_settings.model_thresholds_revert(change_id=pk, actor=request.user)
+    messages.success(request, f"Thresholds of {change.model_name} put back as before change #{pk}.")
+    return redirect(f"{reverse('model_settings')}?model={change.model_name}")
 
 
 def _report_summary(report: dict | None) -> list[tuple[str, object]]:

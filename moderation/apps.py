@@ -17,6 +17,7 @@ class ModerationConfig(AppConfig):
         Image.MAX_IMAGE_PIXELS = settings.UPLOAD_MAX_PIXELS
         actions_register(Action.choices)
         from detection.panels import model_panel_register
-        from moderation.views.learning import live_rates_panel
+        from moderation.views.learning import live_rates_panel, recalibration_panel
 
         model_panel_register(template="moderation/_live_rates_panel.html", context=live_rates_panel)
+        model_panel_register(template="moderation/_recalibration_panel.html", context=recalibration_panel)

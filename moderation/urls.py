@@ -1,6 +1,6 @@
 from django.urls import path
 
-from moderation.views import audit, dashboard, review, submissions
+from moderation.views import audit, dashboard, learning, review, submissions
 
 urlpatterns = [
     path("", submissions.home, name="home"),
@@ -23,4 +23,6 @@ urlpatterns = [
     path("audit/", audit.audit_log_page, name="audit_log"),
     path("statistics/", dashboard.statistics_page, name="statistics"),
     path("statistics.csv", dashboard.statistics_csv, name="statistics_csv"),
+    path("settings/models/<str:name>/recalibrate", learning.recalibration_preview, name="recalibration_preview"),
+    path("settings/models/<str:name>/recalibrate/apply", learning.recalibration_apply_post, name="recalibration_apply"),
 ]

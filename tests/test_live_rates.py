@@ -6,14 +6,13 @@ import io
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from detection.core.metrics import Stratum, live_rates
-from detection.models import Detection
 from detection.selectors import model_card_get
 from moderation import reporting, services
 from moderation.models import State, Submission
 from tests.conftest import login
+from tests.decided import uploads_analysed
 from tests.factories import image_bytes
 from tests.test_statistics import detection_row, submission_row
 
@@ -158,43 +157,9 @@ def test_the_statistics_page_api_and_csv_show_the_same_live_rates(client, platfo
 
 def _decided_in_bulk(*, contributor, model_name: str, version: str, flagged_real: int, cleared: int, spot: int):
     """Uploads decided as genuine: `flagged_real` flagged ones, and `spot` spot checks among `cleared`."""
-    start = Submission.objects.count() + 1000
-    now = timezone.now()
-    rows = []
-    for i in range(flagged_real + cleared):
-        is_flagged = i < flagged_real
-        decided = is_flagged or i - flagged_real < spot
-        rows.append(
-            Submission(
-                contributor=contributor,
-                original=f"originals/{start + i:064x}.jpg",
-                original_name="p.jpg",
-                sha256=f"{start + i:064x}",
-                image_format="JPEG",
-                width=96,
-                height=64,
-                size_bytes=1000,
-                scenery="forest",
-                state=State.APPROVED if decided else State.CLEARED,
-                state_changed_at=now,
-                verdict="ai" if is_flagged else "real",
-                spot_check_share=None if is_flagged or not decided else spot / cleared,
-            )
-        )
-    created = Submission.objects.bulk_create(rows)
-    Detection.objects.bulk_create(
-        Detection(
-            submission=s,
-            model_name=model_name,
-            model_version=version,
-            ai_probability=0.5,
-            verdict=s.verdict,
-            threshold_low=0.3,
-            threshold_high=0.4,
-            latency_ms=1,
-        )
-        for s in created
-    )
+    rows = [(0.9, "ai", State.APPROVED, False)] * flagged_real
+    rows += [(0.1, "real", State.APPROVED, True)] * spot + [(0.1, "real", None, False)] * (cleared - spot)
+    uploads_analysed(contributor=contributor, model_name=model_name, version=version, rows=rows)
 
 
 def test_the_model_settings_page_alerts_only_when_the_lower_bound_exceeds_the_card_promise(

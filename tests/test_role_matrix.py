@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from detection.models import Detection, Heatmap, ModelSetting
+from detection.models import Detection, Heatmap, ModelSetting, ThresholdChange
 from moderation import roles, services
 from moderation.models import Appeal, Decision, State, Submission
 from tests.factories import UserFactory, image_bytes
@@ -59,6 +59,9 @@ RULES: dict[str, set[str] | dict[str, set[str]]] = {
     "model_activate": ADMINS,
     "model_thresholds": ADMINS,
     "model_report": ADMINS,
+    "model_thresholds_revert": ADMINS,
+    "recalibration_preview": ADMINS,
+    "recalibration_apply": ADMINS,
     "api:token": EVERYONE,
     "api:schema": EVERYONE,
     "api:docs": EVERYONE,
@@ -139,6 +142,7 @@ def world(db, settings):
         )
     appeal = services.appeal_create(submission_id=appealed.pk, contributor=users["owner"], message="Mine.")
     webhook = webhook_create(owner=users["admin"], url="https://example.com/hook", events=["submission.decided"])
+    threshold_change = ThresholdChange.objects.create(model_name="efficientnet_b0", kind=ThresholdChange.Kind.MANUAL)
     objects = {
         "submission": flagged.pk,
         "rejected": rejected.pk,
@@ -146,6 +150,7 @@ def world(db, settings):
         "heatmap": heatmap.pk,
         "appeal": appeal.pk,
         "webhook": webhook.pk,
+        "threshold_change": threshold_change.pk,
         "model": "efficientnet_b0",  # a shipped model with its report (the default awaits its re-run)
     }
     return users, objects
@@ -162,6 +167,7 @@ KINDS = {
     "heatmap_request": "detection",
     "heatmap_layers_rendered": "detection",
     "api:webhook-detail": "webhook",
+    "model_thresholds_revert": "threshold_change",
 }
 
 
@@ -204,6 +210,7 @@ def fingerprint() -> tuple:
         Detection.objects.count(),
         Heatmap.objects.count(),
         sorted(ModelSetting.objects.values_list("model_name", "is_active", "thresholds")),
+        ThresholdChange.objects.count(),
     )
 
 

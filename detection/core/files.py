@@ -44,9 +44,10 @@ def card_save(*, directory: Path, card: dict) -> None:
 
 def heldout_scores_save(*, directory: Path, samples: Sequence, probs: Sequence[float], version: str) -> None:
     """The validation scores the card's thresholds were chosen on (images held out of training), so the
-    portal can recalibrate on them merged with its moderators' decisions. `samples` carry `.label` (1 AI)
-    and `.source`; `version` is the card's, since the scores belong to those weights only."""
-    rows = [{"score": float(p), "label": int(s.label), "source": s.source} for s, p in zip(samples, probs, strict=True)]
+    portal can recalibrate on them merged with its moderators' decisions. `samples` carry `.label` (1 AI),
+    `.scenery` and `.source`; `version` is the card's, since the scores belong to those weights only."""
+    rows = [{"score": float(p), "label": int(s.label), "scenery": s.scenery, "source": s.source}
+            for s, p in zip(samples, probs, strict=True)]
     payload = {"version": version, "split": "val", "samples": rows}
     (Path(directory) / HELDOUT_SCORES_FILE).write_text(json.dumps(payload) + "\n")
 
