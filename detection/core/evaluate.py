@@ -364,21 +364,28 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
 
 
 def detectors_compare(*, weights_dir: Path, names: Sequence[str], recalls: Sequence[float],
-                      folders: Sequence[Path] | None = None) -> dict[str, dict[float, float | None]]:
+                      folders: Sequence[Path] | None = None,
+                      samples: Sequence[Sample] | None = None) -> dict[str, dict[float, float | None]]:
     """False-flag rate of each bundle on the seed test split (every scenery but "other") at each recall:
     the "lowest false-flag rate at equal recall" that picks the portal's default. The bundles must share a
-    test split, or the comparison would not be like with like."""
+    test split, or the comparison would not be like with like. `samples` (e.g. the portal's decided uploads,
+    an `export_decisions` folder) replace the split: every bundle is scored on the same images."""
     from detection.core.data import split_load
     from detection.core.loading import detector_open
 
-    tests = {}
-    for name in names:
-        split = split_load(path=Path(weights_dir) / name / "split.json", folders=folders)
-        tests[name] = [sample for sample in split["splits"]["test"] if sample.scenery != "other"]
-    first = tests[names[0]]
-    for name in names[1:]:
-        if [s.path for s in tests[name]] != [s.path for s in first]:
-            raise ValueError(f"{name} was tested on another split than {names[0]}")
+    if samples is not None:
+        first = list(samples)
+        if not first:
+            raise ValueError("no images to compare on")
+    else:
+        tests = {}
+        for name in names:
+            split = split_load(path=Path(weights_dir) / name / "split.json", folders=folders)
+            tests[name] = [sample for sample in split["splits"]["test"] if sample.scenery != "other"]
+        first = tests[names[0]]
+        for name in names[1:]:
+            if [s.path for s in tests[name]] != [s.path for s in first]:
+                raise ValueError(f"{name} was tested on another split than {names[0]}")
     labels = np.array([sample.label for sample in first])
     table = {}
     for name in names:
