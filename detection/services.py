@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from common.deferred import TRANSIENT_ERRORS, task_send
+from common.deferred import TRANSIENT_ERRORS, task_publish
 from detection.core.files import NoTrainedWeights
 from detection.core.layers import gradcam_default_layer
 from detection.core.selftest import SelfTestFailed
@@ -240,5 +240,7 @@ def analysis_compute(*, submission: Subject) -> Analysis:
 
 
 def heatmap_request(*, detection_id: int, layer: str) -> None:
+    """Queue a heatmap on demand; raises BrokerUnavailable when the broker is away (nothing records the request,
+    so the moderator must be told rather than left waiting for it)."""
     model_name = Detection.objects.values_list("model_name", flat=True).get(pk=detection_id)
-    task_send("detection.tasks.heatmap_make", detection_id, layer, queue=model_queue(name=model_name))
+    task_publish("detection.tasks.heatmap_make", detection_id, layer, queue=model_queue(name=model_name))

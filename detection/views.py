@@ -33,9 +33,15 @@ def heatmap_image(request: HttpRequest, pk: int) -> FileResponse:
     return FileResponse(default_storage.open(heatmap.image.name, "rb"), content_type="image/png")
 
 
+def detection_item_page(request: HttpRequest, pk: int) -> str:
+    submission_id = Detection.objects.values_list("submission_id", flat=True).get(pk=pk)
+    return reverse("submission_detail", args=[submission_id])
+
+
 @require_POST
 @login_required
 @review_required
+@domain_errors(back=detection_item_page, prefix="Not rendered")
 def heatmap_request_post(request: HttpRequest, pk: int) -> HttpResponse:
     detection = get_object_or_404(Detection, pk=pk)
     layer = request.POST.get("layer", "")

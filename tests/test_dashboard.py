@@ -10,8 +10,10 @@ from audit.models import AuditEvent
 from detection.models import Detection, Evidence, Heatmap, ModelSetting
 from moderation import selectors, services
 from moderation.models import Decision, State, Submission
+from portal.celery import app as celery_app
 from tests.conftest import login
 from tests.test_statistics import detection_row, submission_row
+from tests.workers import broker_switched, port_free
 
 
 def flagged_rows(contributor, count: int, start: int = 1) -> list[Submission]:
@@ -383,3 +385,17 @@ def test_the_review_page_costs_a_bounded_number_of_queries_whatever_the_history(
     with django_assert_max_num_queries(18):
         page = client.get(reverse("submission_detail", args=[submission.pk]))
     assert len(page.context["detections"]) == 3
+
+
+def test_a_heatmap_requested_while_the_broker_is_away_is_refused_with_a_message_not_a_500(
+    client, contributor, moderator, submission_make, force_verdict
+):
+    force_verdict("ai")
+    detection = submission_make(contributor=contributor).detections.get()
+    login(client, moderator)
+    with broker_switched(f"redis://127.0.0.1:{port_free()}/0"):  # nothing listens there
+        celery_app.conf.task_always_eager = False
+        response = client.post(reverse("heatmap_request", args=[detection.pk]), {"layer": "features.6"}, follow=True)
+    assert response.status_code == 200
+    assert "rendering=1" not in response.redirect_chain[-1][0]
+    assert "Not rendered: The task queue is out of reach" in response.content.decode()
