@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from detection.core.metrics import Stratum, live_rates
 from detection.selectors import model_card_get
@@ -47,6 +48,12 @@ def test_spot_checks_wait_in_their_own_queue_tab_and_are_decided_like_flagged_it
     spot_tab = client.get(reverse("queue"), {"tab": "spot_check"})
     assert f'data-id="{spot.pk}"' in spot_tab.content.decode()
     assert spot_tab.context["tab_counts"] == {"flagged": 0, "spot_check": 1}
+
+    assert 'id="spot-check-badge"' in client.get(reverse("submission_detail", args=[spot.pk])).content.decode()
+    api = APIClient()
+    api.force_authenticate(moderator)
+    assert [row["id"] for row in api.get("/api/queue/", {"tab": "spot_check"}).json()["results"]] == [spot.pk]
+    assert api.get("/api/queue/").json()["results"] == []
 
     services.submission_decide(
         submission_id=spot.pk, moderator=moderator, outcome="approve", reason_code="camera-evidence"

@@ -100,6 +100,15 @@ class QueueFilterSerializer(serializers.Serializer):
         )
 
 
+class QueueQuerySerializer(QueueFilterSerializer):
+    tab = serializers.ChoiceField(
+        choices=list(selectors.QUEUE_TABS),
+        required=False,
+        default="flagged",
+        help_text="flagged: the review queue; spot_check: cleared uploads drawn for a spot check (SPOT_CHECK_SHARE).",
+    )
+
+
 class SubmissionFilterSerializer(QueueFilterSerializer):
     """The list's filters. Those by the detector's output are refused (400) unless the view says, in the context's
     `scores_visible`, that the user may see scores: a contributor could otherwise read them back by filtering."""

@@ -24,7 +24,7 @@ from api.serializers.common import MessageSerializer
 from api.serializers.submissions import (
     DecisionInputSerializer,
     DecisionSerializer,
-    QueueFilterSerializer,
+    QueueQuerySerializer,
     ReanalysisInputSerializer,
     SubmissionCreateInputSerializer,
     SubmissionDetailSerializer,
@@ -146,15 +146,18 @@ class QueueView(GenericAPIView):
     serializer_class = SubmissionSerializer
 
     @extend_schema(
-        summary="Flagged submissions, most likely AI first (moderators)",
+        summary="Flagged submissions (or spot checks), most likely AI first (moderators)",
         description="Items another moderator has open are left out, as in the web queue.",
-        parameters=[QueueFilterSerializer],
+        parameters=[QueueQuerySerializer],
         responses=SubmissionSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        filters = QueueFilterSerializer(data=request.query_params)
+        filters = QueueQuerySerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        page = self.paginate_queryset(selectors.review_queue(moderator=request.user, filters=filters.queue_filters()))
+        queue = selectors.review_queue(
+            moderator=request.user, filters=filters.queue_filters(), tab=filters.validated_data["tab"]
+        )
+        page = self.paginate_queryset(queue)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
