@@ -109,3 +109,33 @@ def test_compare_detectors_scores_the_active_model_on_the_decided_set(decided_up
     lines = out.getvalue().splitlines()
     assert lines[0] == "false flags at recall 0.5 / 1"
     assert lines[1].startswith(f"{tiny_detector}: ") and lines[1].count("%") == 2
+
+
+def test_the_export_round_trips_through_train_detector_with_contributors_kept_apart(
+    decided_uploads, settings, tmp_path
+):
+    import json
+
+    call_command("export_decisions", str(tmp_path / "decided"), since="2000-01-01", stdout=io.StringIO())
+    settings.DETECTOR_WEIGHTS_DIR = tmp_path / "weights"
+    call_command(
+        "train_detector",
+        arch="mobilenet_v2",
+        data=[tmp_path / "decided"],
+        name="from_decisions",
+        epochs=1,
+        image_size=32,
+        batch_size=4,
+        stdout=io.StringIO(),
+    )
+    bundle = tmp_path / "weights" / "from_decisions"
+    split = json.loads((bundle / "split.json").read_text())
+    sides = {}
+    for name, rows in split["splits"].items():
+        for _folder, _path, _label, _scenery, group, _source in rows:
+            sides.setdefault(group, set()).add(name)
+    assert len(sides) == 3 and all(len(names) == 1 for names in sides.values())
+    card = json.loads((bundle / "card.json").read_text())
+    assert card["training"]["val_images"] > 0
+    assert card["training"]["train_images"] + card["training"]["val_images"] < len(decided_uploads)  # test apart
+    assert (bundle / "heldout_scores.json").is_file()
