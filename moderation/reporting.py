@@ -14,6 +14,8 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.db.models import QuerySet
+
 from detection.core.metrics import Stratum, live_rates, precision_recall_f1
 from detection.models import Detection
 from detection.selectors import model_active_name, model_card_get, model_names_available
@@ -73,12 +75,18 @@ def _figures(rows: list[_Row]) -> dict:
     }
 
 
-def _rows(*, date_from: date | None, date_to: date | None, model_name: str) -> list[_Row]:
+def _detections(*, date_from: date | None, date_to: date | None, model_name: str) -> QuerySet[Detection]:
+    """The model's results on submissions uploaded between date_from and date_to inclusive."""
     detections = Detection.objects.filter(model_name=model_name)
     if date_from:
         detections = detections.filter(submission__created_at__date__gte=date_from)
     if date_to:
         detections = detections.filter(submission__created_at__date__lte=date_to)
+    return detections
+
+
+def _rows(*, date_from: date | None, date_to: date | None, model_name: str) -> list[_Row]:
+    detections = _detections(date_from=date_from, date_to=date_to, model_name=model_name)
     latest: dict[int, _Row] = {}
     # Ordered by creation so the latest model version's detection overwrites an earlier one.
     for submission_id, scenery, created_at, state, verdict, latency_ms, reused_from_id in detections.order_by(
@@ -229,11 +237,9 @@ class _LiveRow:
 
 
 def _live_rows(*, date_from: date | None, date_to: date | None, model_name: str) -> list[_LiveRow]:
-    detections = Detection.objects.filter(model_name=model_name).exclude(submission__verdict="")
-    if date_from:
-        detections = detections.filter(submission__created_at__date__gte=date_from)
-    if date_to:
-        detections = detections.filter(submission__created_at__date__lte=date_to)
+    detections = _detections(date_from=date_from, date_to=date_to, model_name=model_name).exclude(
+        submission__verdict=""
+    )
     rows = []
     for submission_id, version, scenery, created_at, state, routed, share, verdict in detections.order_by(
         "created_at", "id"
