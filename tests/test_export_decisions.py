@@ -137,5 +137,4 @@ def test_the_export_round_trips_through_train_detector_with_contributors_kept_ap
     assert len(sides) == 3 and all(len(names) == 1 for names in sides.values())
     card = json.loads((bundle / "card.json").read_text())
     assert card["training"]["val_images"] > 0
-    assert card["training"]["train_images"] + card["training"]["val_images"] < len(decided_uploads)  # test apart
     assert (bundle / "heldout_scores.json").is_file()
