@@ -30,25 +30,32 @@ class BrokerUnavailable(Unavailable):
     """The broker did not take the message: nothing was sent."""
 
 
-def task_publish(name: str, *args: object, queue: str | None = None) -> None:
+def task_publish(name: str, *args: object, queue: str | None = None, retries: int = 0) -> None:
     """Send task `name` with `args` now, to `queue` when given, else where the task routes say; raises
-    BrokerUnavailable when the broker cannot take it. In-process (eager) the task runs once the current
-    transaction commits instead: there is no broker to be away, and the task must see the caller's rows."""
+    BrokerUnavailable when the broker cannot take it. `retries` sends it as that retry of the task (its
+    `request.retries`), for a sweeper re-sending a retry whose message was lost. In-process (eager) the task runs
+    once the current transaction commits instead: there is no broker to be away, and the task must see the
+    caller's rows."""
+    options = _options(queue=queue, retries=retries)
     if current_app.conf.task_always_eager:
-        transaction.on_commit(partial(_send, name, args, queue))
+        transaction.on_commit(partial(_send, name, args, options))
         return
-    _publish_now(name, args, queue)
+    _publish_now(name, args, options)
 
 
-def _publish_now(name: str, args: tuple, queue: str | None) -> None:
+def _options(*, queue: str | None, retries: int = 0) -> dict[str, object]:
+    return {**({"queue": queue} if queue else {}), **({"retries": retries} if retries else {})}
+
+
+def _publish_now(name: str, args: tuple, options: dict[str, object]) -> None:
     try:
-        _send(name, args, queue)
+        _send(name, args, options)
     except (KombuOperationalError, ConnectionError, TimeoutError) as exc:
         raise BrokerUnavailable("The task queue is out of reach; try again in a minute.") from exc
 
 
-def _send(name: str, args: tuple, queue: str | None) -> None:
-    current_app.tasks[name].apply_async(args, **({"queue": queue} if queue else {}))
+def _send(name: str, args: tuple, options: dict[str, object]) -> None:
+    current_app.tasks[name].apply_async(args, **options)
 
 
 def after_commit(publish: Callable[[], object], *, owed: str) -> None:
@@ -68,7 +75,7 @@ def _publish_logged(publish: Callable[[], object], owed: str) -> None:
 def task_send(name: str, *args: object, queue: str | None = None) -> None:
     """Send task `name` with `args` after the current transaction commits (see after_commit); in-process it runs
     right then."""
-    after_commit(partial(_publish_now, name, args, queue), owed=f"{name}{args}")
+    after_commit(partial(_publish_now, name, args, _options(queue=queue)), owed=f"{name}{args}")
 
 
 # Worth a retry: the database or the storage backend was briefly out of reach.

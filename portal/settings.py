@@ -249,8 +249,9 @@ SPECTACULAR_SETTINGS = {
 CONTRIBUTORS_SEE_SCORES = env_bool("CONTRIBUTORS_SEE_SCORES", False)
 # Webhooks may target loopback/private addresses only where that network is the developer's own.
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", DEBUG)
-# A delivery never attempted this long after its event was emitted is sent again by the sweeper (the broker was
-# away, or its message was lost); deliveries are sent on commit, so a shorter wait would only duplicate messages.
+# A delivery never attempted this long after its event was emitted, or a retry this long past its due time, is sent
+# again by the sweeper (the broker was away, or its message was lost); deliveries and retries are sent on time, so a
+# shorter wait would only duplicate messages.
 WEBHOOK_RESEND_AFTER = timedelta(minutes=env_int("WEBHOOK_RESEND_AFTER_MINUTES", 10))
 # Accounts (usernames) of the platform's ingestion pipeline: their tokens get the *_ingestion rates.
 API_INGESTION_ACCOUNTS = frozenset(a for a in os.environ.get("API_INGESTION_ACCOUNTS", "").split(",") if a)

@@ -72,6 +72,6 @@ def admin_token() -> str:
 def test_generated_requests_never_cause_a_server_error(case, live_server, admin_token, monkeypatch):
     # Nothing is sent on: webhooks the fuzzer registers point anywhere, and its uploads would otherwise be
     # analysed inside the request (tasks run in-process here); both have their own tests.
-    monkeypatch.setattr(deferred, "_send", lambda name, args, queue: None)
+    monkeypatch.setattr(deferred, "_send", lambda name, args, options: None)
     response = case.call(base_url=live_server.url, headers={"Authorization": f"Token {admin_token}"})
     case.validate_response(response, checks=[not_a_server_error])

@@ -7,11 +7,13 @@ import socket
 import threading
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from celery.exceptions import Reject
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
@@ -23,7 +25,8 @@ from tests.factories import UserFactory, image_bytes
 from tests.workers import broker_switched, port_free
 from webhooks import services
 from webhooks.models import Event, Webhook, WebhookDelivery
-from webhooks.tasks import MAX_RETRIES, webhook_deliver, webhook_deliveries_sweep
+from webhooks.services import DELIVERY_MAX_RETRIES
+from webhooks.tasks import webhook_deliver, webhook_deliveries_sweep
 
 
 @dataclass
@@ -179,8 +182,8 @@ def test_a_500_is_retried_and_each_attempt_recorded_until_it_succeeds(hook, rece
 def test_a_receiver_that_keeps_failing_is_given_up_after_the_last_retry(hook, receiver, flagged, emit):
     receiver.codes = [500] * 20
     [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
-    assert len(receiver.requests) == MAX_RETRIES + 1
-    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", MAX_RETRIES + 1, 500)
+    assert len(receiver.requests) == DELIVERY_MAX_RETRIES + 1
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", DELIVERY_MAX_RETRIES + 1, 500)
     assert delivery.error == "HTTP 500"
 
 
@@ -190,7 +193,7 @@ def test_an_unreachable_receiver_is_retried_as_a_network_error(platform_admin, f
         port = probe.getsockname()[1]
     services.webhook_create(owner=platform_admin, url=f"http://127.0.0.1:{port}/", events=["submission.analysed"])
     [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
-    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", MAX_RETRIES + 1, None)
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", DELIVERY_MAX_RETRIES + 1, None)
     assert "refused" in delivery.error.lower()
 
 
@@ -301,7 +304,7 @@ def test_a_receiver_that_is_down_never_holds_up_analysis(platform_admin, contrib
     submission = submission_make(contributor=contributor)
     assert submission.state == State.CLEARED
     delivery = WebhookDelivery.objects.get()
-    assert (delivery.status, delivery.attempts) == ("failed", MAX_RETRIES + 1)
+    assert (delivery.status, delivery.attempts) == ("failed", DELIVERY_MAX_RETRIES + 1)
 
 
 def test_review_and_appeal_decisions_notify_subscribers(
@@ -405,3 +408,53 @@ def test_a_delivery_emitted_while_the_broker_is_away_is_sent_by_the_sweeper_late
     assert WebhookDelivery.objects.get(pk=young.pk).attempts == 0  # not owed yet
     with django_capture_on_commit_callbacks(execute=True):
         assert webhook_deliveries_sweep.apply().get() == 0
+
+
+def test_a_retry_that_could_not_be_scheduled_while_the_broker_was_away_is_sent_by_the_sweeper_once(
+    hook, receiver, flagged, settings, django_capture_on_commit_callbacks
+):
+    receiver.codes = [500]
+    with django_capture_on_commit_callbacks(execute=False):
+        [delivery] = submission_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=flagged.pk)
+    with broker_switched(f"redis://127.0.0.1:{port_free()}/0"):  # nothing listens there
+        celery_app.conf.task_always_eager = False
+        # As a worker runs the first attempt: the receiver answers 500 and scheduling the retry fails, so Celery
+        # rejects the message without requeueing it; nothing else will ever send this delivery.
+        webhook_deliver.push_request(id=str(uuid.uuid4()), args=[delivery.pk], kwargs={}, called_directly=False)
+        try:
+            with pytest.raises(Reject):
+                webhook_deliver.run(delivery.pk)
+        finally:
+            webhook_deliver.pop_request()
+        celery_app.conf.task_always_eager = True
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (WebhookDelivery.Status.PENDING, 1)
+
+    def sweep() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return webhook_deliveries_sweep.apply().get()
+
+    assert sweep() == 0  # the retry is not due yet: it may still be on its way
+    overdue = settings.WEBHOOK_RESEND_AFTER + services.delivery_retry_delay(retries=0) + timedelta(seconds=1)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(last_attempt_at=timezone.now() - overdue)
+    with django_capture_on_commit_callbacks(execute=False) as sent:  # held back: the resent copy not run yet
+        assert webhook_deliveries_sweep.apply().get() == 1
+    assert sweep() == 0  # once per due time, even before the copy has run
+    for callback in sent:
+        callback()
+
+    delivery.refresh_from_db()
+    assert len(receiver.requests) == 2
+    assert (delivery.status, delivery.attempts) == (WebhookDelivery.Status.DELIVERED, 2)  # sent as retry 1
+
+
+def test_the_sweeper_never_resends_a_delivery_delivered_or_given_up(hook, receiver, flagged, emit):
+    receiver.codes = [500] * (DELIVERY_MAX_RETRIES + 1)
+    [given_up] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    [delivered] = emit(Event.SUBMISSION_DECIDED, flagged.pk)
+    assert (given_up.status, delivered.status) == (WebhookDelivery.Status.FAILED, WebhookDelivery.Status.DELIVERED)
+    long_ago = timezone.now() - timedelta(days=30)
+    WebhookDelivery.objects.update(last_attempt_at=long_ago, created_at=long_ago)
+    receiver.requests.clear()
+    assert webhook_deliveries_sweep.apply().get() == 0
+    assert receiver.requests == []

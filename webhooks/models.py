@@ -62,7 +62,8 @@ class WebhookDelivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # When the sweeper last sent a never-attempted delivery again, so it sends each at most once per interval.
+    # When the sweeper last sent the delivery again (never attempted, or a retry whose message was lost), so it
+    # sends each at most once per interval, and each retry once per due time.
     resent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from common.deferred import BrokerUnavailable, task_publish, task_send
@@ -38,6 +38,8 @@ EVENT_ID_HEADER = "X-Portal-Event-Id"
 TIMESTAMP_HEADER = "X-Portal-Timestamp"
 RESPONSE_EXCERPT_CHARS = 1000
 TIMEOUT_SECONDS = 10
+# Retries after the first attempt (see delivery_retry_delay).
+DELIVERY_MAX_RETRIES = 5
 
 
 class DeliveryRetryable(Exception):
@@ -168,24 +170,40 @@ def webhook_event_emit(
     return deliveries
 
 
+def delivery_retry_delay(*, retries: int) -> timedelta:
+    """How long after its attempt number `retries` (from 0) failed a delivery is tried again: six attempts in
+    all, backing off 30 s, 2 min, 8 min, 32 min, ~2 h."""
+    return timedelta(seconds=30 * 4**retries)
+
+
 def webhook_deliveries_resend(*, older_than: timedelta) -> list[int]:
-    """Send again the deliveries never attempted `older_than` after they were recorded (or last sent again): the
-    broker was away when their event was emitted, or their message was lost. A copy that reaches a worker after
-    the original is harmless: the attempt count lets exactly one of them POST. Stops at the first refusal by the
-    broker; the next sweep carries on."""
-    cutoff = timezone.now() - older_than
+    """Send again the deliveries whose message was lost, each as the attempt it owes:
+    - never attempted `older_than` after they were recorded (or last sent again): the broker was away when
+      their event was emitted, or their message was lost;
+    - attempted, still pending, with a retry left, `older_than` past the time their retry was due and not sent
+      again since their last attempt: the retry could not be scheduled (the broker was away when the attempt
+      failed) or its message was lost. Each such retry is sent again once per due time.
+    A copy that reaches a worker after the original is harmless: the attempt count lets exactly one of them POST.
+    Stops at the first refusal by the broker; the next sweep carries on."""
+    now = timezone.now()
+    cutoff = now - older_than
+    never_attempted = Q(attempts=0, created_at__lt=cutoff) & (Q(resent_at=None) | Q(resent_at__lt=cutoff))
+    retry_overdue = Q()
+    for retries in range(DELIVERY_MAX_RETRIES):
+        retry_overdue |= Q(attempts=retries + 1, last_attempt_at__lt=cutoff - delivery_retry_delay(retries=retries))
+    retry_overdue &= Q(resent_at=None) | Q(resent_at__lt=F("last_attempt_at"))
     owed = list(
-        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, attempts=0, created_at__lt=cutoff)
-        .filter(Q(resent_at=None) | Q(resent_at__lt=cutoff))
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+        .filter(never_attempted | retry_overdue)
         .order_by("created_at")
-        .values_list("pk", flat=True)[:500]
+        .values_list("pk", "attempts")[:500]
     )
     sent = []
-    for delivery_id in owed:
+    for delivery_id, attempts in owed:
         try:
             with transaction.atomic():
                 WebhookDelivery.objects.filter(pk=delivery_id).update(resent_at=timezone.now())
-                task_publish("webhooks.tasks.webhook_deliver", delivery_id)
+                task_publish("webhooks.tasks.webhook_deliver", delivery_id, retries=attempts)
         except BrokerUnavailable:
             logger.warning("broker away: %s webhook deliveries left for the next sweep", len(owed) - len(sent))
             break

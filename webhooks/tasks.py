@@ -5,22 +5,20 @@ from django.conf import settings
 
 from webhooks import services
 
-# Six attempts in all, backing off 30 s, 2 min, 8 min, 32 min, ~2 h.
-MAX_RETRIES = 5
 
-
-@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+@shared_task(bind=True, acks_late=True, max_retries=services.DELIVERY_MAX_RETRIES)
 def webhook_deliver(self, delivery_id: int) -> None:
     try:
         services.webhook_delivery_attempt(delivery_id=delivery_id, attempt=self.request.retries)
     except services.DeliveryRetryable as exc:
-        if self.request.retries >= MAX_RETRIES:
+        if self.request.retries >= services.DELIVERY_MAX_RETRIES:
             services.webhook_delivery_give_up(delivery_id=delivery_id)
             return
-        raise self.retry(exc=exc, countdown=30 * 4**self.request.retries) from exc
+        delay = services.delivery_retry_delay(retries=self.request.retries)
+        raise self.retry(exc=exc, countdown=delay.total_seconds()) from exc
 
 
 @shared_task(acks_late=True)
 def webhook_deliveries_sweep() -> int:
-    """The beat schedule's sweeper: send again deliveries whose message never reached a worker."""
+    """The beat schedule's sweeper: send again deliveries, and retries, whose message never reached a worker."""
     return len(services.webhook_deliveries_resend(older_than=settings.WEBHOOK_RESEND_AFTER))
