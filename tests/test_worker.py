@@ -1,14 +1,19 @@
 """End to end over the real queue: the web client uploads, a Celery worker on Redis analyses."""
 
+import re
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
-from detection.models import SelfTestResult
+from audit.models import AuditEvent
+from detection.models import Detection, SelfTestResult
+from moderation.lifecycle import Action
 from moderation.models import State, Submission
 from tests.conftest import TINY_MODEL, login, upload_file
+from tests.factories import image_bytes
 from tests.selftests import bundle_with_drifted_golden
 from tests.workers import worker_running
 
@@ -51,6 +56,40 @@ def test_an_upload_through_the_web_is_analysed_by_a_real_worker_over_redis(clien
         "analysing",
         "flagged",
     ]
+
+
+def test_two_workers_sharing_the_gpu_queue_analyse_every_upload_exactly_once_between_them(
+    client, contributor, force_verdict, settings, tiny_weights_dir, media_in_tmp, tmp_path
+):
+    force_verdict("real")
+    env = {
+        "DETECTOR_WEIGHTS_DIR": str(tiny_weights_dir),
+        "DETECTOR_DEFAULT_MODEL": TINY_MODEL,
+        "DJANGO_MEDIA_ROOT": str(media_in_tmp),
+    }
+    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+    files = [upload_file(f"photo{seed}.jpg", image_bytes(seed=seed)) for seed in range(8)]
+    with ExitStack() as stack:
+        workers = [stack.enter_context(worker_running(queues="gpu", env=env, log_path=log)) for log in logs]
+        response = login(client, contributor).post(
+            reverse("upload"), {"files": files, "scenery": "forest"}, HTTP_ACCEPT="application/json"
+        )
+        assert response.status_code == 200, response.content
+        assert Submission.objects.count() == len(files)
+        deadline = time.monotonic() + 180
+        while Submission.objects.exclude(state=State.CLEARED).exists():
+            assert all(worker.poll() is None for worker in workers), "a worker died"
+            assert time.monotonic() < deadline, list(Submission.objects.values_list("state", flat=True))
+            time.sleep(0.5)
+        time.sleep(2)  # a second copy of a message, were one handed out, would be taken by now
+
+    for submission in Submission.objects.all():
+        assert Detection.objects.filter(submission=submission).count() == 1
+        assert AuditEvent.objects.filter(submission=submission, action=Action.ANALYSE).count() == 1
+    # Each message went to one worker only, and both took their share.
+    received = re.compile(r"Task moderation\.tasks\.submission_analyse\[[^]]+\] received")
+    taken = [len(received.findall(log.read_text())) for log in logs]
+    assert sum(taken) == len(files) and min(taken) >= 1, taken
 
 
 def test_a_worker_checks_the_active_model_at_start_and_records_a_refusal_that_fails_health(

@@ -27,7 +27,8 @@ def worker_running(
     *, queues: str, env: dict[str, str], log_path: Path, broker_url: str = BROKER_URL
 ) -> Iterator[subprocess.Popen]:
     """Start `celery worker -Q queues` on this test's database and Redis (or `broker_url`), wait until it is
-    ready, and stop it afterwards; tasks sent meanwhile go over Redis instead of running in-process."""
+    ready, and stop it afterwards; tasks sent meanwhile go over Redis instead of running in-process. The worker
+    is named after its log file, so several can run side by side."""
     if not BROKER_URL or connection.vendor != "postgresql":
         pytest.skip("needs CELERY_BROKER_URL and DATABASE_URL (PostgreSQL): run the README's test command")
     celery_app.control.purge()  # messages left by an earlier, interrupted run
@@ -42,6 +43,8 @@ def worker_running(
             "worker",
             "-Q",
             queues,
+            "-n",
+            f"{log_path.stem}@%h",
             "--pool",
             "solo",
             "--without-gossip",
