@@ -72,10 +72,15 @@ def _publish_logged(publish: Callable[[], object], owed: str) -> None:
         logger.warning("%s not sent, left for the sweeper: %s", owed, exc.__cause__ or exc)
 
 
-def task_send(name: str, *args: object, queue: str | None = None) -> None:
+# Redis consumes a queue's messages by priority, 0 first (kombu's steps 0, 3, 6, 9); unset means 0.
+BACKGROUND_PRIORITY = 9
+
+
+def task_send(name: str, *args: object, queue: str | None = None, background: bool = False) -> None:
     """Send task `name` with `args` after the current transaction commits (see after_commit); in-process it runs
-    right then."""
-    after_commit(partial(_publish_now, name, args, _options(queue=queue)), owed=f"{name}{args}")
+    right then. A `background` task waits behind every other message of its queue."""
+    options = {**_options(queue=queue), **({"priority": BACKGROUND_PRIORITY} if background else {})}
+    after_commit(partial(_publish_now, name, args, options), owed=f"{name}{args}")
 
 
 # Worth a retry: the database or the storage backend was briefly out of reach.

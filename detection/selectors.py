@@ -9,7 +9,7 @@ from django.db.models import Prefetch
 
 from detection.core.files import KERAS_ARCH
 from detection.core.layers import gradcam_default_layer, gradcam_layer_names
-from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult, ThresholdChange
+from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult, ThresholdChange, Verdict
 from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
 
 
@@ -108,12 +108,16 @@ def heatmap_layers(*, detection: Detection) -> list[LayerChoice]:
     return [LayerChoice(layer=name, heatmap=existing.get(name), is_default=name == default) for name in layers]
 
 
+FLAGGING_VERDICTS = {Verdict.AI, Verdict.UNCERTAIN}
+
+
 @dataclass(frozen=True)
 class HeatmapViewer:
     detections: list[Detection]
     detection: Detection | None
     layers: list[LayerChoice]
     layer: LayerChoice | None
+    pending: str | None  # the default layer a flagging detection's heatmap is still rendering at
 
 
 def heatmap_viewer(*, submission_id: int, detection_id: str = "", layer: str = "") -> HeatmapViewer:
@@ -132,4 +136,7 @@ def heatmap_viewer(*, submission_id: int, detection_id: str = "", layer: str = "
     chosen = next((c for c in rendered if c.layer == layer), None) or next(
         (c for c in rendered if c.is_default), rendered[0] if rendered else None
     )
-    return HeatmapViewer(detections=detections, detection=shown, layers=layers, layer=chosen)
+    pending = None
+    if shown is not None and shown.verdict in FLAGGING_VERDICTS:
+        pending = next((c.layer for c in layers if c.is_default and not c.heatmap), None)
+    return HeatmapViewer(detections=detections, detection=shown, layers=layers, layer=chosen, pending=pending)

@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -18,12 +18,12 @@ from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from common.deferred import TRANSIENT_ERRORS, task_publish
+from common.deferred import TRANSIENT_ERRORS, task_publish, task_send
 from detection.core.files import NoTrainedWeights
 from detection.core.layers import gradcam_default_layer
 from detection.core.selftest import SelfTestFailed
 from detection.core.verdicts import verdict_for
-from detection.models import Detection, Evidence, Heatmap, SelfTestResult, Verdict
+from detection.models import Detection, Evidence, Heatmap, SelfTestResult
 from detection.runtime import ServedElsewhere
 from detection.selectors import (
     detection_reusable_get,
@@ -35,8 +35,6 @@ from detection.selectors import (
 from provenance import declares_ai, provenance_extract
 
 logger = logging.getLogger(__name__)
-
-FLAGGING_VERDICTS = {Verdict.AI, Verdict.UNCERTAIN}
 
 
 class Subject(Protocol):
@@ -126,7 +124,7 @@ def detector_selftest_run(*, model_names: Sequence[str], record: bool = True) ->
     return results
 
 
-def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -> Heatmap:
+def heatmap_render(*, detection_id: int, layer: str | None = None) -> Heatmap:
     """The Grad-CAM overlay of a detection at a layer (the model's default when None), made at most once."""
     detection = Detection.objects.select_related("submission").get(pk=detection_id)
     detector = _detector_serving(detection.model_name)
@@ -141,7 +139,7 @@ def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -
         return Heatmap.objects.get_or_create(detection=detection, layer=layer, defaults={"image": earlier.image.name})[
             0
         ]
-    png = detector.overlay(image or _image_load(detection.submission), layer=layer)
+    png = detector.overlay(_image_load(detection.submission), layer=layer)
     name = f"heatmaps/{detection.submission_id}/{detection.model_name}-{detection.model_version}-{layer}.png"
     # A file without a row was left by a run that was killed before recording it: replace it, not beside it.
     if default_storage.exists(name):
@@ -154,29 +152,22 @@ def heatmap_render(*, detection_id: int, layer: str | None = None, image=None) -
 
 
 def detection_compute(*, submission: Subject, model_name: str, data: bytes | None = None) -> Detection:
-    """Score a submission with one model, once per model version; a flagging score also gets a heatmap.
+    """Score a submission with one model, once per model version (a redelivered task finds its earlier row).
 
     `data` is the original's bytes when the caller has them already, so storage is read once per analysis.
+    Heatmaps are not made here: the verdict never waits for one (see heatmap_schedule).
     """
     detector = _detector_serving(model_name)
     detection = Detection.objects.filter(
         submission=submission, model_name=model_name, model_version=detector.version
     ).first()
-    if detection is None:
-        detection, image = _detection_score(submission=submission, model_name=model_name, detector=detector, data=data)
-    else:
-        image = None  # scored by an earlier delivery of this task, which may have died before its heatmap
-    if detection.verdict in FLAGGING_VERDICTS:
-        # Grad-CAM only for images a human will look at; the others get one on demand. Made at most once.
-        heatmap_render(detection_id=detection.pk, image=image)
-    return detection
+    return detection or _detection_score(submission=submission, model_name=model_name, detector=detector, data=data)
 
 
-def _detection_score(*, submission: Subject, model_name: str, detector, data: bytes | None) -> tuple[Detection, Any]:
-    """The Detection row, scored now or reused from identical bytes, and the decoded image when it was decoded."""
+def _detection_score(*, submission: Subject, model_name: str, detector, data: bytes | None) -> Detection:
+    """The Detection row, scored now or reused from identical bytes."""
     low, high = thresholds_for(model_name=model_name, card=detector.card, scenery=submission.scenery)
     reusable = detection_reusable_get(sha256=submission.sha256, model_name=model_name, model_version=detector.version)
-    image = None
     if reusable:
         probability, latency_ms = reusable.ai_probability, 0.0
     else:
@@ -197,7 +188,7 @@ def _detection_score(*, submission: Subject, model_name: str, detector, data: by
             "reused_from": reusable,
         },
     )
-    return detection, image
+    return detection
 
 
 def evidence_record(*, submission: Subject, data: bytes | None = None) -> list[Evidence]:
@@ -239,8 +230,22 @@ def analysis_compute(*, submission: Subject) -> Analysis:
     return Analysis(detection=detection, evidence=evidence)
 
 
-def heatmap_request(*, detection_id: int, layer: str) -> None:
-    """Queue a heatmap on demand; raises BrokerUnavailable when the broker is away (nothing records the request,
-    so the moderator must be told rather than left waiting for it)."""
+def heatmap_request(*, detection_id: int, layer: str, background: bool = False) -> None:
+    """Render a heatmap on the model's workers. Asked for by a moderator: sent now, BrokerUnavailable when the
+    broker is away (nothing records the request, so the moderator must be told rather than left waiting).
+    In the `background` (a flagged item's default layer, before anyone asked): sent once the caller commits,
+    behind every analysis waiting in that queue, so no verdict waits for a heatmap; the sweeper re-asks a lost one."""
     model_name = Detection.objects.values_list("model_name", flat=True).get(pk=detection_id)
-    task_publish("detection.tasks.heatmap_make", detection_id, layer, queue=model_queue(name=model_name))
+    queue = model_queue(name=model_name)
+    if background:
+        task_send("detection.tasks.heatmap_make", detection_id, layer, queue=queue, background=True)
+    else:
+        task_publish("detection.tasks.heatmap_make", detection_id, layer, queue=queue)
+
+
+def heatmap_schedule(*, detection: Detection) -> None:
+    """The default-layer heatmap of a detection a moderator will look at, in the background: usually there
+    before the item is opened; the review page shows it as rendering until then."""
+    card = model_card_get(name=detection.model_name)
+    if card is not None:
+        heatmap_request(detection_id=detection.pk, layer=gradcam_default_layer(card), background=True)

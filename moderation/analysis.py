@@ -15,7 +15,7 @@ from common.deferred import TRANSIENT_ERRORS, BrokerUnavailable, task_publish
 from common.errors import Invalid
 from detection import services as detection
 from detection.models import Detection, Verdict
-from detection.selectors import model_names_available, model_queue
+from detection.selectors import FLAGGING_VERDICTS, model_names_available, model_queue
 from moderation.events import submission_event_emit
 from moderation.lifecycle import TRANSITIONS, Action, State
 from moderation.models import Submission
@@ -74,7 +74,7 @@ def analysis_run(*, submission_id: int) -> None:
     if declared is not None:
         verdict = Verdict.AI
         reason = f"Metadata declares generative AI ({declared.detail}); {reason}"
-    to_state = State.FLAGGED if verdict in detection.FLAGGING_VERDICTS else State.CLEARED
+    to_state = State.FLAGGED if verdict in FLAGGING_VERDICTS else State.CLEARED
     spot_check = spot_check_draw() if to_state == State.CLEARED else None
     if spot_check is not None:
         reason = f"{reason}; drawn for a spot check (share {spot_check:g})"
@@ -90,6 +90,8 @@ def analysis_run(*, submission_id: int) -> None:
                 spot_check_share=spot_check,
             )
             submission_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=submission_id)
+            if to_state == State.FLAGGED:  # after the verdict, never before it: a moderator will want the heatmap
+                detection.heatmap_schedule(detection=found)
     except TransitionRefused:
         logger.info("submission %s was finished by another run", submission_id)
 
@@ -111,6 +113,8 @@ def reanalysis_request(*, submission_id: int, model_name: str, actor: AbstractBa
 def reanalysis_run(*, submission_id: int, model_name: str) -> Detection:
     submission = Submission.objects.get(pk=submission_id)
     found = detection.detection_compute(submission=submission, model_name=model_name)
+    if found.verdict in FLAGGING_VERDICTS and not found.heatmaps.exists():
+        detection.heatmap_schedule(detection=found)
     audit_record(
         submission_id=submission_id,
         actor=None,
@@ -168,3 +172,20 @@ def submissions_resend_received(*, older_than: timedelta) -> list[int]:
             break
         sent.append(submission_id)
     return sent
+
+
+def heatmaps_resend_missing(*, older_than: timedelta) -> list[int]:
+    """Ask again for the heatmap of flagged items still without one after `older_than` (its message was lost
+    with a broker or a worker); rendering is idempotent, so a late first request costs nothing."""
+    cutoff = timezone.now() - older_than
+    missing = list(
+        Detection.objects.filter(
+            submission__state=State.FLAGGED,
+            verdict__in=FLAGGING_VERDICTS,
+            created_at__lt=cutoff,
+            heatmaps__isnull=True,
+        ).order_by("created_at")[:500]
+    )
+    for found in missing:
+        detection.heatmap_schedule(detection=found)
+    return [found.pk for found in missing]

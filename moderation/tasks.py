@@ -38,7 +38,10 @@ def submission_reanalyse(self, submission_id: int, model_name: str) -> None:
 
 @shared_task(acks_late=True)
 def submissions_sweep() -> int:
-    """The beat schedule's sweeper: queue uploads whose message never reached the broker, and re-queue
-    submissions stuck in analysis."""
+    """The beat schedule's sweeper: queue uploads whose message never reached the broker, ask again for lost
+    heatmaps of flagged items, and re-queue submissions stuck in analysis."""
     resent = analysis.submissions_resend_received(older_than=settings.ANALYSIS_RESEND_AFTER)
-    return len(resent) + len(analysis.submissions_requeue_stuck(older_than=settings.ANALYSIS_STUCK_AFTER))
+    heatmaps = analysis.heatmaps_resend_missing(older_than=settings.HEATMAP_RESEND_AFTER)
+    return (
+        len(resent) + len(heatmaps) + len(analysis.submissions_requeue_stuck(older_than=settings.ANALYSIS_STUCK_AFTER))
+    )

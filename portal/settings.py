@@ -182,6 +182,8 @@ ANALYSIS_RESEND_AFTER = timedelta(seconds=env_int("ANALYSIS_RESEND_AFTER_SECONDS
 SPOT_CHECK_SHARE = float(os.environ.get("SPOT_CHECK_SHARE", "0.02"))
 if not 0.0 <= SPOT_CHECK_SHARE <= 1.0:
     raise ImproperlyConfigured(f"SPOT_CHECK_SHARE must be between 0 and 1, not {SPOT_CHECK_SHARE}")
+# A flagged item's heatmap renders behind the analyses in its queue; still missing after this, it is asked again.
+HEATMAP_RESEND_AFTER = timedelta(seconds=env_int("HEATMAP_RESEND_AFTER_SECONDS", 600))
 
 # Celery: with no broker configured, tasks run in-process (embedded mode).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

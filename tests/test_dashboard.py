@@ -12,6 +12,7 @@ from moderation import selectors, services
 from moderation.models import Decision, State, Submission
 from portal.celery import app as celery_app
 from tests.conftest import login
+from tests.factories import image_bytes
 from tests.test_statistics import detection_row, submission_row
 from tests.workers import broker_switched, port_free
 
@@ -247,6 +248,41 @@ def test_a_requested_layer_is_awaited_on_the_page_until_the_worker_has_rendered_
     assert "heatmap-waiting" not in client.get(response.url).content.decode()
     login(client, contributor)
     assert client.get(status_url).status_code == 403
+
+
+def test_a_flagged_item_shows_its_default_heatmap_as_rendering_until_a_worker_has_made_it(
+    client, contributor, moderator, submission_make, force_verdict
+):
+    from detection.services import heatmap_render
+
+    force_verdict("ai")
+    submission = submission_make(contributor=contributor)
+    detection = submission.detections.get()
+    Heatmap.objects.all().delete()  # the verdict is recorded; its background heatmap has not run yet
+    login(client, moderator)
+    html = client.get(reverse("submission_detail", args=[submission.pk])).content.decode()
+    assert 'id="heatmap-waiting" data-layer="features.13"' in html and 'id="heatmap"' not in html
+    heatmap_render(detection_id=detection.pk, layer="features.13")
+    html = client.get(reverse("submission_detail", args=[submission.pk])).content.decode()
+    assert "heatmap-waiting" not in html and 'id="heatmap"' in html
+
+
+def test_the_sweeper_asks_again_for_heatmaps_of_flagged_items_that_never_got_one(
+    contributor, submission_make, force_verdict, django_capture_on_commit_callbacks
+):
+    from moderation.analysis import heatmaps_resend_missing
+
+    force_verdict("ai")
+    flagged = submission_make(contributor=contributor)
+    force_verdict("real")
+    cleared = submission_make(contributor=contributor, data=image_bytes(seed=7))
+    Heatmap.objects.all().delete()  # its message was lost with the broker
+    assert heatmaps_resend_missing(older_than=timedelta(minutes=10)) == []  # still young: maybe just queued
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = heatmaps_resend_missing(older_than=timedelta(0))
+    assert asked == [flagged.detections.get().pk]
+    assert flagged.detections.get().heatmaps.filter(layer="features.13").exists()
+    assert not cleared.detections.get().heatmaps.exists()
 
 
 def test_a_layer_still_rendering_shows_the_default_heatmap_meanwhile(

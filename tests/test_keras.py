@@ -235,7 +235,7 @@ def test_detect_command_scores_with_a_keras_model(keras_weights_dir, tmp_path):
 
 @pytest.mark.django_db
 def test_a_keras_second_opinion_runs_beside_pytorch_in_a_tensorflow_child_and_points_at_the_decisive_quarter(
-    keras_settings, settings, contributor, submission_make
+    keras_settings, settings, contributor, submission_make, django_capture_on_commit_callbacks
 ):
     from detection.core.keras.proxy import KerasDetectorProxy
     from detection.runtime import detector_get
@@ -246,7 +246,8 @@ def test_a_keras_second_opinion_runs_beside_pytorch_in_a_tensorflow_child_and_po
     submission = submission_make(contributor=contributor, data=png_bytes(decisive_image()))
     assert submission.detections.get().model_name == TINY_MODEL
 
-    detection = reanalysis_run(submission_id=submission.pk, model_name=KERAS_MODEL)
+    with django_capture_on_commit_callbacks(execute=True):  # the flagged opinion's heatmap, rendered after it
+        detection = reanalysis_run(submission_id=submission.pk, model_name=KERAS_MODEL)
     detector = detector_get(name=KERAS_MODEL)
     assert isinstance(detector, KerasDetectorProxy)
     assert detection.ai_probability > 0.5 and detection.verdict in {"ai", "uncertain"}

@@ -49,7 +49,9 @@ def test_an_upload_through_the_web_is_analysed_by_a_real_worker_over_redis(clien
     assert submission.state == State.FLAGGED
     detection = submission.detections.get()
     assert detection.model_name == TINY_MODEL
-    assert detection.heatmaps.exists()
+    while not detection.heatmaps.exists():  # rendered after the verdict, by the next task
+        assert worker.poll() is None and time.monotonic() < deadline, "the heatmap never rendered"
+        time.sleep(0.2)
     assert list(submission.audit_events.order_by("created_at", "id").values_list("to_state", flat=True)) == [
         "received",
         "queued",
@@ -107,3 +109,56 @@ def test_a_worker_checks_the_active_model_at_start_and_records_a_refusal_that_fa
         result = SelfTestResult.objects.get(model_name=TINY_MODEL)
     assert not result.passed and "refused on this machine" in result.detail
     assert client.get(reverse("health")).status_code == 503
+
+
+def test_a_background_heatmap_waits_behind_an_analysis_queued_after_it(
+    client, contributor, force_verdict, worker, media_in_tmp
+):
+    import psycopg
+
+    from detection.models import Heatmap
+    from detection.services import heatmap_request
+    from tests.workers import database_url
+
+    force_verdict("ai")
+    login(client, contributor)
+    client.post(reverse("upload"), {"files": [upload_file("first.jpg")], "scenery": "sea"})
+    first = Submission.objects.get()
+    wait_for_state(first, worker)
+    detection = first.detections.get()
+    deadline = time.monotonic() + 60
+    while not detection.heatmaps.exists():  # its own default heatmap first, so the worker is idle
+        assert worker.poll() is None and time.monotonic() < deadline, "the default heatmap never rendered"
+        time.sleep(0.2)
+    # Hold the worker inside a render (its row insert waits on this lock) while two more jobs queue behind it.
+    blocker = psycopg.connect(database_url(), autocommit=False)
+    try:
+        blocker.execute(f"LOCK TABLE {Heatmap._meta.db_table} IN EXCLUSIVE MODE")
+        heatmap_request(detection_id=detection.pk, layer="features.6")
+        deadline = time.monotonic() + 60
+        while not any((media_in_tmp / "heatmaps").rglob("*features.6.png")):
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker never started the render"
+            time.sleep(0.2)
+        heatmap_request(detection_id=detection.pk, layer="features.18", background=True)  # queued first...
+        client.post(reverse("upload"), {"files": [upload_file("second.jpg", image_bytes(seed=5))], "scenery": "sea"})
+    finally:
+        blocker.rollback()
+        blocker.close()
+    second = Submission.objects.exclude(pk=first.pk).get()
+    wait_for_state(second, worker)
+    deadline = time.monotonic() + 60
+    while not Heatmap.objects.filter(layer="features.18").exists():
+        assert worker.poll() is None and time.monotonic() < deadline, "the background heatmap never rendered"
+        time.sleep(0.2)
+    # ...yet analysed after the upload that came later: verdicts never wait for heatmaps.
+    verdict_at = second.audit_events.get(to_state=State.FLAGGED).created_at
+    assert verdict_at < Heatmap.objects.get(detection=detection, layer="features.18").created_at
+
+
+def wait_for_state(submission, worker) -> None:
+    deadline = time.monotonic() + 120
+    submission.refresh_from_db()
+    while submission.state in {State.RECEIVED, State.QUEUED, State.ANALYSING}:
+        assert worker.poll() is None and time.monotonic() < deadline, "the analysis never finished"
+        time.sleep(0.2)
+        submission.refresh_from_db()

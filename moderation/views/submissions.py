@@ -173,7 +173,11 @@ def _review_context(request: HttpRequest, submission) -> dict:
         "layer": viewer.layer,
         "missing_layers": [c.layer for c in viewer.layers if not c.heatmap],
         "requested_layer": request.GET.get("layer", ""),
-        "rendering": bool(request.GET.get("rendering")),
+        # A layer asked for on this page, else the default one rendering since the item was flagged.
+        "waiting_layer": request.GET.get("layer", "")
+        if request.GET.get("rendering")
+        and request.GET.get("layer") in {c.layer for c in viewer.layers if not c.heatmap}
+        else viewer.pending,
         "shortcuts": DETAIL_SHORTCUTS,
         "evidence": evidence,
         "exif": exif,
