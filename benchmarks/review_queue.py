@@ -3,8 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench .venv/bin/python benchmarks/review_queue.py
 
 Creates (or reuses) the database named in DATABASE_URL, fills it with ROWS flagged submissions, then times
-the queries the queue page runs: the first page (rows alone, then with the paginator's count), a deep page,
-a filtered page and the per-state counts.
+the queries the queue page runs: the first page, the count above it, a deep page (by position, as the page
+and the API fetch it, and by OFFSET, as they did before), a filtered page and the per-state counts.
 The baseline is the same query, in the same run, with PostgreSQL's index scans switched off, so the
 ratios say what the indexes buy; the plan of the first page is printed too.
 """
@@ -23,7 +23,6 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.core.paginator import Paginator  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -100,16 +99,20 @@ def main() -> None:
     database_fill()
     moderator = get_user_model().objects.get(username="bench-moderator")
 
-    def page(number: int, filters: selectors.QueueFilters | None = None):
-        return lambda: list(Paginator(selectors.review_queue(moderator=moderator, filters=filters), 50).page(number))
+    def page(filters: selectors.QueueFilters | None = None, after: str = ""):
+        return lambda: selectors.review_queue_page(moderator=moderator, filters=filters, after=after)
 
+    queue = selectors.review_queue(moderator=moderator)
+    # The position a moderator holds after following "Next" 999 times: the cursor of the page's last row.
+    deep = selectors._cursor(selectors.QUEUE_ORDERINGS["likely-ai"], queue[49_949])
     cases = {
-        "50 rows, most likely AI (no count)": lambda: list(selectors.review_queue(moderator=moderator)[:50]),
-        "first page, most likely AI": page(1),
-        "page 1000 (OFFSET 49,950)": page(1000),
-        "first page, oldest first": page(1, selectors.QueueFilters(ordering="oldest")),
+        "first page, most likely AI": page(),
+        "count above the page": queue.count,
+        "page 1000 by position (keyset)": page(after=deep),
+        "page 1000 by OFFSET 49,950 (before)": lambda: list(queue[49_950:50_000]),
+        "first page, oldest first": page(selectors.QueueFilters(ordering="oldest")),
         "first page, scenery=sea, P(AI) 0.6-0.9": page(
-            1, selectors.QueueFilters(scenery="sea", probability_min=0.6, probability_max=0.9)
+            selectors.QueueFilters(scenery="sea", probability_min=0.6, probability_max=0.9)
         ),
         "counts per state": selectors.state_counts,
     }

@@ -1,10 +1,17 @@
 """Reads for the moderation domain."""
 
+import base64
+import binascii
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from audit.models import AuditEvent
@@ -13,10 +20,11 @@ from detection.models import Detection, Evidence
 from moderation import lifecycle
 from moderation.models import Appeal, Decision, DecisionReason, State, Submission, Verdict
 
-QUEUE_ORDERINGS = {
-    # Flagged items always carry a probability: plain DESC matches the partial index on every database.
-    "likely-ai": (F("ai_probability").desc(), "state_changed_at", "id"),
-    "oldest": ("state_changed_at", "id"),
+# Each queue ordering as (field, descending) keys; the last key is unique, so a position in the queue is exact.
+# Flagged items always carry a probability: plain DESC matches the partial index on every database.
+QUEUE_ORDERINGS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "likely-ai": (("ai_probability", True), ("state_changed_at", False), ("id", False)),
+    "oldest": (("state_changed_at", False), ("id", False)),
 }
 
 
@@ -162,8 +170,103 @@ def review_queue(
     if moderator is not None:
         queue = queue.filter(lifecycle.claim_free(moderator=moderator))
     queue = submissions_filter(submissions=queue, filters=filters)
-    ordering = QUEUE_ORDERINGS.get(filters.ordering, QUEUE_ORDERINGS["likely-ai"])
-    return queue.select_related("contributor").order_by(*ordering)
+    return queue.select_related("contributor").order_by(*_order_by(_queue_keys(filters.ordering)))
+
+
+def _queue_keys(ordering: str) -> tuple[tuple[str, bool], ...]:
+    return QUEUE_ORDERINGS.get(ordering, QUEUE_ORDERINGS["likely-ai"])
+
+
+def _order_by(keys: tuple[tuple[str, bool], ...], *, reverse: bool = False) -> list:
+    return [F(field).desc() if descending != reverse else F(field).asc() for field, descending in keys]
+
+
+def _beyond(keys: tuple[tuple[str, bool], ...], position: tuple, *, reverse: bool = False) -> Q:
+    """Rows after `position` in the order of `keys` (before it, with `reverse`): a seek on the queue index, so a
+    deep page costs what the first one does, and rows inserted or decided elsewhere never shift a boundary."""
+    terms, ties = [], {}
+    for (field, descending), value in zip(keys, position, strict=True):
+        terms.append(Q(**ties, **{f"{field}__{'lt' if descending != reverse else 'gt'}": value}))
+        ties[field] = value
+    # The plain range lets the planner walk the queue index; the OR then settles ties.
+    (first, descending), *_ = keys
+    return Q(**{f"{first}__{'lte' if descending != reverse else 'gte'}": position[0]}) & reduce(or_, terms)
+
+
+def _cursor(keys: tuple[tuple[str, bool], ...], submission: Submission) -> str:
+    """The submission's position in the queue, as an opaque token for a link; exact to the microsecond."""
+    values = [getattr(submission, field) for field, _ in keys]
+    text = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _cursor_position(keys: tuple[tuple[str, bool], ...], cursor: str) -> tuple | None:
+    """The position a cursor holds, or None for one that is not a position in this ordering."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(keys) or None in values:
+            return None
+        return tuple(Submission._meta.get_field(field).to_python(v) for (field, _), v in zip(keys, values, strict=True))
+    except (ValueError, TypeError, binascii.Error, ValidationError):
+        return None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the queue, the cursors to the pages around it (None where there is none) and how many items
+    the queue holds with these filters."""
+
+    object_list: list[Submission]
+    next_cursor: str | None
+    previous_cursor: str | None
+    count: int
+
+    def __iter__(self) -> Iterator[Submission]:
+        return iter(self.object_list)
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+
+def review_queue_page(
+    *,
+    moderator: AbstractBaseUser,
+    filters: QueueFilters | None = None,
+    tab: str = "flagged",
+    after: str = "",
+    before: str = "",
+    size: int = 50,
+) -> QueuePage:
+    """The page of the queue after the position `after` (or before `before`; the first page without either),
+    by keyset (seek) pagination instead of OFFSET: a page boundary is a position, not a row count, so items
+    decided or arriving between page loads neither repeat an item nor skip one. A cursor that is not a position
+    in this ordering gives the first page."""
+    filters = filters or QueueFilters()
+    keys = _queue_keys(filters.ordering)
+    queue = review_queue(moderator=moderator, filters=filters, tab=tab)
+    position = _cursor_position(keys, before) if before else None
+    if position is not None:
+        rows = list(
+            queue.filter(_beyond(keys, position, reverse=True)).order_by(*_order_by(keys, reverse=True))[: size + 1]
+        )
+        if len(rows) > size:
+            items = rows[:size][::-1]
+            return QueuePage(
+                items,
+                next_cursor=_cursor(keys, items[-1]),
+                previous_cursor=_cursor(keys, items[0]),
+                count=queue.count(),
+            )
+        # Less than a page is left before it (items were decided meanwhile): the first page, full.
+    position = _cursor_position(keys, after) if after and not before else None
+    rows = list((queue if position is None else queue.filter(_beyond(keys, position)))[: size + 1])
+    items = rows[:size]
+    return QueuePage(
+        items,
+        next_cursor=_cursor(keys, items[-1]) if len(rows) > size else None,
+        previous_cursor=_cursor(keys, items[0]) if position is not None and items else None,
+        count=queue.count(),
+    )
 
 
 def queue_tab_counts(*, moderator: AbstractBaseUser) -> dict[str, int]:
@@ -176,24 +279,13 @@ def queue_neighbours(*, moderator: AbstractBaseUser, submission: Submission) -> 
 
     Keyset comparisons on the queue index, so moving through a long queue never counts or offsets.
     """
-    queue = review_queue(moderator=moderator).exclude(pk=submission.pk)
-    p, t, pk = submission.ai_probability or 0.0, submission.state_changed_at, submission.pk
-    after = (
-        Q(ai_probability__lt=p)
-        | Q(ai_probability=p, state_changed_at__gt=t)
-        | Q(ai_probability=p, state_changed_at=t, pk__gt=pk)
-    )
-    before = (
-        Q(ai_probability__gt=p)
-        | Q(ai_probability=p, state_changed_at__lt=t)
-        | Q(ai_probability=p, state_changed_at=t, pk__lt=pk)
-    )
-    # The plain range lets the planner walk the queue index; the OR then settles ties.
-    following = queue.filter(ai_probability__lte=p).filter(after).values_list("pk", flat=True).first()
+    queue = review_queue(moderator=moderator)
+    keys = QUEUE_ORDERINGS["likely-ai"]
+    position = (submission.ai_probability or 0.0, submission.state_changed_at, submission.pk)
+    following = queue.filter(_beyond(keys, position)).values_list("pk", flat=True).first()
     previous = (
-        queue.filter(ai_probability__gte=p)
-        .filter(before)
-        .order_by("ai_probability", "-state_changed_at", "-id")
+        queue.filter(_beyond(keys, position, reverse=True))
+        .order_by(*_order_by(keys, reverse=True))
         .values_list("pk", flat=True)
         .first()
     )

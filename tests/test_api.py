@@ -9,10 +9,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
+from moderation import selectors as moderation_selectors
 from moderation import services as moderation_services
 from moderation.models import State, Submission
 from tests.conftest import upload_file
 from tests.factories import PASSWORD, image_bytes
+from tests.test_dashboard import queue_rows
 
 SUBMISSIONS = "/api/submissions/"
 
@@ -317,6 +319,38 @@ def test_the_queue_lists_flagged_items_most_likely_ai_first(moderator, contribut
     client = api_as(moderator)
     assert [row["id"] for row in client.get("/api/queue/").json()["results"]] == [high.pk, low.pk]
     assert [row["id"] for row in client.get("/api/queue/", {"min_probability": 0.9}).json()["results"]] == [high.pk]
+
+
+@pytest.mark.parametrize("ordering", list(moderation_selectors.QUEUE_ORDERINGS))
+def test_the_queue_pages_by_position_so_decisions_between_requests_neither_repeat_nor_skip_an_item(
+    settings, moderator, second_moderator, contributor, ordering
+):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 7}
+    waiting = {s.pk for s in queue_rows(contributor, 30)}
+    client = api_as(moderator)
+    page = client.get("/api/queue/", {"ordering": ordering}).json()
+    assert page["count"] == 30 and page["previous"] is None
+    seen = [row["id"] for row in page["results"]]
+    for pk in seen[:3]:  # decided by someone else before the next request
+        moderation_services.submission_decide(
+            submission_id=pk, moderator=second_moderator, outcome="reject", reason_code="ai-generated"
+        )
+    pages = [page]
+    while pages[-1]["next"]:
+        pages.append(client.get(pages[-1]["next"]).json())
+        seen += [row["id"] for row in pages[-1]["results"]]
+    assert sorted(seen) == sorted(waiting)  # each item exactly once
+
+    # Back from the third page: the seven items just before its first one, in the queue's order now.
+    order = list(
+        moderation_selectors.review_queue(
+            moderator=moderator, filters=moderation_selectors.QueueFilters(ordering=ordering)
+        ).values_list("pk", flat=True)
+    )
+    start = order.index(pages[2]["results"][0]["id"])
+    previous = client.get(pages[2]["previous"]).json()
+    assert [row["id"] for row in previous["results"]] == order[start - 7 : start]
+    assert client.get(previous["next"]).json()["results"][0]["id"] == order[start]
 
 
 # --- Decisions ------------------------------------------------------------------------

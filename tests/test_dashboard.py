@@ -1,4 +1,6 @@
+import html
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -88,6 +90,75 @@ def test_the_queue_page_costs_the_same_queries_for_five_or_fifty_items(
     with django_assert_max_num_queries(12):
         page = client.get(reverse("queue"))
     assert len(page.context["page"].object_list) == 50
+
+
+def queue_rows(contributor, count: int, *, start: int = 1, **fields) -> list[Submission]:
+    """Flagged rows that tie on every ordering key but the id in threes and sevens, so a page boundary must be
+    cut on the whole position."""
+    base = timezone.now() - timedelta(hours=1)
+    return [
+        submission_row(
+            contributor=contributor,
+            n=n,
+            verdict="ai",
+            **{"ai_probability": (n // 3) / 1000, "state_changed_at": base + timedelta(seconds=n % 7), **fields},
+        )
+        for n in range(start, start + count)
+    ]
+
+
+def link(response, rel: str) -> str | None:
+    found = re.search(rf'href="(\?[^"]*)" rel="{rel}"', response.content.decode())
+    return reverse("queue") + html.unescape(found[1]) if found else None
+
+
+@pytest.mark.parametrize("ordering", list(selectors.QUEUE_ORDERINGS))
+def test_following_the_queue_pages_neither_repeats_nor_skips_an_item_while_others_decide_and_upload(
+    client, moderator, second_moderator, contributor, ordering
+):
+    waiting = {s.pk for s in queue_rows(contributor, 120)}
+    response = login(client, moderator).get(reverse("queue"), {"ordering": ordering})
+    seen = [s.pk for s in response.context["page"]]
+    # Between two page loads another moderator decides items of the first page, and new items are flagged both
+    # ahead of the boundary (most likely AI, longest waiting) and behind it.
+    for pk in seen[:5]:
+        services.submission_decide(
+            submission_id=pk, moderator=second_moderator, outcome="reject", reason_code="ai-generated"
+        )
+    ahead = queue_rows(
+        contributor, 3, start=1000, ai_probability=0.99, state_changed_at=timezone.now() - timedelta(days=1)
+    )
+    behind = queue_rows(contributor, 3, start=2000, ai_probability=0.0, state_changed_at=timezone.now())
+    while next_page := link(response, "next"):
+        response = client.get(next_page)
+        seen += [s.pk for s in response.context["page"]]
+
+    assert len(seen) == len(set(seen)), "an item was shown twice"
+    assert set(seen) == waiting | {s.pk for s in behind}, "an item was skipped"
+    assert not set(seen) & {s.pk for s in ahead}  # behind the moderator's position: seen from the first page
+
+
+def test_the_queue_page_goes_back_by_position_and_to_the_first_page_when_less_than_a_page_is_left(
+    client, moderator, second_moderator, contributor
+):
+    queue_rows(contributor, 160)
+    login(client, moderator)
+    pages = [client.get(reverse("queue"))]
+    for _ in range(2):
+        pages.append(client.get(link(pages[-1], "next")))
+    order = list(selectors.review_queue(moderator=moderator).values_list("pk", flat=True))
+    assert [s.pk for s in client.get(link(pages[2], "prev")).context["page"]] == order[50:100]
+
+    for submission in list(pages[0].context["page"])[:10]:  # the first page thins out meanwhile
+        services.submission_decide(
+            submission_id=submission.pk,
+            moderator=second_moderator,
+            outcome="approve",
+            reason_code="verified-photograph",
+        )
+    back = client.get(link(pages[1], "prev"))
+    assert [s.pk for s in back.context["page"]] == order[10:60]  # the first page, full
+    assert link(back, "prev") is None
 
 
 def test_the_submissions_page_does_not_query_per_row(client, contributor, moderator, django_assert_max_num_queries):

@@ -2,6 +2,8 @@
 heatmaps, evidence and moderators' names; contributors get the outcome, never what would help tune an image
 past the detector. The view picks the class; nothing here looks at the request's user."""
 
+import dataclasses
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
@@ -107,6 +109,21 @@ class QueueQuerySerializer(QueueFilterSerializer):
         default="flagged",
         help_text="flagged: the review queue; spot_check: cleared uploads drawn for a spot check (SPOT_CHECK_SHARE).",
     )
+    ordering = serializers.ChoiceField(
+        choices=list(selectors.QUEUE_ORDERINGS),
+        required=False,
+        default="likely-ai",
+        help_text="likely-ai: most likely AI first; oldest: longest waiting first.",
+    )
+    after = serializers.CharField(
+        required=False, max_length=200, help_text="The page after this position: a `next` link's cursor."
+    )
+    before = serializers.CharField(
+        required=False, max_length=200, help_text="The page before this position: a `previous` link's cursor."
+    )
+
+    def queue_filters(self) -> selectors.QueueFilters:
+        return dataclasses.replace(super().queue_filters(), ordering=self.validated_data["ordering"])
 
 
 class SubmissionFilterSerializer(QueueFilterSerializer):
@@ -349,3 +366,12 @@ class DecisionInputSerializer(serializers.Serializer):
 
 class ReanalysisInputSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=64, help_text="Name of a model with trained weights.")
+
+
+class QueuePageSerializer(serializers.Serializer):
+    """A page of the queue by position (keyset), not by number: follow `next` and `previous`."""
+
+    count = serializers.IntegerField(help_text="Items waiting in this tab with these filters.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SubmissionSerializer(many=True)

@@ -13,6 +13,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from api import selectors as api_selectors
@@ -24,6 +26,7 @@ from api.serializers.common import MessageSerializer
 from api.serializers.submissions import (
     DecisionInputSerializer,
     DecisionSerializer,
+    QueuePageSerializer,
     QueueQuerySerializer,
     ReanalysisInputSerializer,
     SubmissionCreateInputSerializer,
@@ -144,21 +147,36 @@ class SubmissionOriginalView(APIView):
 class QueueView(GenericAPIView):
     permission_classes = [IsAuthenticated, CanReview]
     serializer_class = SubmissionSerializer
+    pagination_class = None  # keyset pages, by position (moderation.selectors.review_queue_page)
 
     @extend_schema(
+        operation_id="queue_list",
         summary="Flagged submissions (or spot checks), most likely AI first (moderators)",
-        description="Items another moderator has open are left out, as in the web queue.",
+        description="Items another moderator has open are left out, as in the web queue. Pages go by position "
+        "(keyset): follow `next` and `previous`, so items decided or arriving meanwhile never repeat or skip one.",
         parameters=[QueueQuerySerializer],
-        responses=SubmissionSerializer(many=True),
+        responses=QueuePageSerializer,
     )
     def get(self, request: Request) -> Response:
-        filters = QueueQuerySerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        queue = selectors.review_queue(
-            moderator=request.user, filters=filters.queue_filters(), tab=filters.validated_data["tab"]
+        query = QueueQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = selectors.review_queue_page(
+            moderator=request.user,
+            filters=query.queue_filters(),
+            tab=query.validated_data["tab"],
+            after=query.validated_data.get("after", ""),
+            before=query.validated_data.get("before", ""),
+            size=api_settings.PAGE_SIZE,
         )
-        page = self.paginate_queryset(queue)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        url = remove_query_param(remove_query_param(request.build_absolute_uri(), "after"), "before")
+        return Response(
+            {
+                "count": page.count,
+                "next": page.next_cursor and replace_query_param(url, "after", page.next_cursor),
+                "previous": page.previous_cursor and replace_query_param(url, "before", page.previous_cursor),
+                "results": self.get_serializer(page, many=True).data,
+            }
+        )
 
 
 def decision_apply(request: Request, decide: Callable[..., Decision]) -> Response:

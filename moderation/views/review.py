@@ -41,11 +41,16 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
     tab = request.GET.get("tab", "flagged")
     tab = tab if tab in selectors.QUEUE_TABS else "flagged"
-    page = Paginator(selectors.review_queue(moderator=request.user, filters=filters, tab=tab), 50).get_page(
-        request.GET.get("page")
+    page = selectors.review_queue_page(
+        moderator=request.user,
+        filters=filters,
+        tab=tab,
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
     )
     query = request.GET.copy()
-    query.pop("page", None)
+    for cursor in ("after", "before"):
+        query.pop(cursor, None)
     return render(
         request,
         "moderation/queue.html",
@@ -53,6 +58,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "page": page,
             "tab": tab,
             "tab_counts": selectors.queue_tab_counts(moderator=request.user),
+            "paged": "after" in request.GET or "before" in request.GET,
             "form": form,
             "query": query.urlencode(),
             "counts": _state_count_rows(),
