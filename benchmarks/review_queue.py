@@ -10,9 +10,7 @@ ratios say what the indexes buy; the plan of the first page is printed too.
 """
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import django
@@ -26,6 +24,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from benchmarks.timing import median_ms  # noqa: E402
 from moderation import selectors  # noqa: E402
 from moderation.models import State, Submission  # noqa: E402
 
@@ -71,13 +70,7 @@ def database_fill() -> None:
 
 
 def timed(fn) -> float:
-    """Median wall time of fn() in milliseconds."""
-    runs = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        fn()
-        runs.append((time.perf_counter() - started) * 1000)
-    return statistics.median(runs)
+    return median_ms(fn, repeats=REPEATS)
 
 
 def without_indexes(fn):

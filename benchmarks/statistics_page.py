@@ -1,6 +1,6 @@
 """How the statistics page holds up at 1,000,000 submissions, on PostgreSQL (target: under 300 ms).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench_stats .venv/bin/python -m benchmarks.statistics
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench_stats .venv/bin/python -m benchmarks.statistics_page
 
 Creates (or reuses) the database named in DATABASE_URL and fills it with ROWS submissions uploaded over a year,
 each analysed by the active model (a tenth by a second model too), in the states a live portal holds: most
@@ -16,8 +16,6 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import os  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 import django  # noqa: E402
@@ -31,6 +29,7 @@ from django.db import connection  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from benchmarks.timing import median_ms  # noqa: E402
 from detection.selectors import model_active_name  # noqa: E402
 from moderation import reporting  # noqa: E402
 from moderation.models import Submission  # noqa: E402
@@ -84,13 +83,7 @@ def database_fill() -> None:
 
 
 def timed(fn) -> float:
-    """Median wall time of fn() in milliseconds."""
-    runs = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        fn()
-        runs.append((time.perf_counter() - started) * 1000)
-    return statistics.median(runs)
+    return median_ms(fn, repeats=REPEATS)
 
 
 def main() -> None:
