@@ -458,3 +458,20 @@ def test_the_sweeper_never_resends_a_delivery_delivered_or_given_up(hook, receiv
     receiver.requests.clear()
     assert webhook_deliveries_sweep.apply().get() == 0
     assert receiver.requests == []
+
+
+def test_the_sweeper_ends_a_delivery_whose_worker_died_after_its_last_attempt_before_giving_up(
+    hook, receiver, flagged, emit
+):
+    receiver.codes = [500] * (DELIVERY_MAX_RETRIES + 1)
+    [delivery] = emit(Event.SUBMISSION_ANALYSED, flagged.pk)
+    assert delivery.attempts == DELIVERY_MAX_RETRIES + 1
+    # As left by a worker killed between recording its last attempt and giving up.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.PENDING)
+    receiver.requests.clear()
+    assert webhook_deliveries_sweep.apply().get() == 0  # its last attempt is too recent to tell
+    WebhookDelivery.objects.update(last_attempt_at=timezone.now() - timedelta(days=1))
+    assert webhook_deliveries_sweep.apply().get() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.FAILED and delivery.attempts == DELIVERY_MAX_RETRIES + 1
+    assert receiver.requests == []  # ended, never tried a seventh time

@@ -334,6 +334,21 @@ def _delivery_record(
     return delivery
 
 
+def webhook_deliveries_give_up_exhausted(*, older_than: timedelta) -> list[int]:
+    """Mark as failed the deliveries whose last allowed attempt failed `older_than` ago yet are still pending:
+    their worker died between recording that attempt and giving up, and nothing else would ever end them."""
+    exhausted = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING,
+        attempts__gt=DELIVERY_MAX_RETRIES,
+        last_attempt_at__lt=timezone.now() - older_than,
+    )
+    ids = list(exhausted.values_list("pk", flat=True)[:500])
+    WebhookDelivery.objects.filter(pk__in=ids, status=WebhookDelivery.Status.PENDING).update(
+        status=WebhookDelivery.Status.FAILED
+    )
+    return ids
+
+
 def webhook_delivery_give_up(*, delivery_id: int) -> None:
     WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).update(
         status=WebhookDelivery.Status.FAILED

@@ -20,5 +20,7 @@ def webhook_deliver(self, delivery_id: int) -> None:
 
 @shared_task(acks_late=True)
 def webhook_deliveries_sweep() -> int:
-    """The beat schedule's sweeper: send again deliveries, and retries, whose message never reached a worker."""
-    return len(services.webhook_deliveries_resend(older_than=settings.WEBHOOK_RESEND_AFTER))
+    """The beat schedule's sweeper: send again deliveries, and retries, whose message never reached a worker, and
+    end those whose last attempt failed but whose worker died before giving up."""
+    resent = services.webhook_deliveries_resend(older_than=settings.WEBHOOK_RESEND_AFTER)
+    return len(resent) + len(services.webhook_deliveries_give_up_exhausted(older_than=settings.WEBHOOK_RESEND_AFTER))
