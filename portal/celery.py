@@ -19,16 +19,16 @@ def tasks_import(sender: Celery, **kwargs) -> None:
 
 @worker_ready.connect
 def detector_selftest(sender, **kwargs) -> None:
-    # A model worker proves at start that it computes the active model as it was made; a refusal is recorded for
-    # the settings page and /health/, and its analyses fail with the reason rather than give wrong verdicts.
-    from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
-
-    if not set(sender.app.amqp.queues.consume_from or ()) & {TORCH_QUEUE, KERAS_QUEUE}:
-        return  # the webhooks worker serves no model
-    from detection.selectors import model_active_name
+    # A model worker proves at start that it computes each model its queues carry (the active one, second
+    # opinions) as it was made; a refusal is recorded for the settings page and /health/, and analyses with
+    # that model fail with the reason rather than give wrong verdicts.
+    from detection.selectors import model_names_available, model_queue
     from detection.services import detector_selftest_run
 
+    consumed = set(sender.app.amqp.queues.consume_from or ())
     try:
-        detector_selftest_run(model_names=[model_active_name()])
+        detector_selftest_run(
+            model_names=[name for name in model_names_available() if model_queue(name=name) in consumed]
+        )
     except Exception:  # the check must never keep a worker from starting; analyses re-check on load
         logging.getLogger(__name__).exception("start-up self-test could not run")

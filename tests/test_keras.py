@@ -18,7 +18,7 @@ from django.conf import settings as django_settings
 from django.urls import reverse
 from PIL import Image
 
-from detection.models import Detection, Heatmap, ModelSetting
+from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult
 from moderation.models import Scenery, State, Submission
 from tests.conftest import TINY_MODEL, login, upload_file
 from tests.detection.synthetic import image_with_artefact
@@ -303,6 +303,8 @@ def test_a_keras_model_analyses_uploads_on_its_own_queue_and_tensorflow_worker_w
     from detection.services import heatmap_request
     from moderation.tasks import submission_reanalyse
 
+    # At start the worker checked the model of its queue, and only it: the PyTorch one is the gpu queue's.
+    assert list(SelfTestResult.objects.values_list("model_name", "passed")) == [(KERAS_MODEL, True)]
     always_flag = {scenery: {"low": 0.0, "high": 0.0} for scenery in Scenery.values}
     ModelSetting.objects.create(model_name=KERAS_MODEL, thresholds=always_flag)
     response = login(client, contributor).post(
