@@ -162,6 +162,8 @@ def _review_context(request: HttpRequest, submission) -> dict:
         submission_id=submission.pk, detection_id=request.GET.get("detection", ""), layer=request.GET.get("layer", "")
     )
     detections = viewer.detections
+    missing_layers = [c.layer for c in viewer.layers if not c.heatmap]
+    requested_layer = request.GET.get("layer", "")
     evidence = list(submission.evidence.all())
     exif = selectors.image_exif_get(evidence=evidence)
     context = {
@@ -171,12 +173,11 @@ def _review_context(request: HttpRequest, submission) -> dict:
         "shown_detection": viewer.detection,
         "layers": viewer.layers,
         "layer": viewer.layer,
-        "missing_layers": [c.layer for c in viewer.layers if not c.heatmap],
-        "requested_layer": request.GET.get("layer", ""),
+        "missing_layers": missing_layers,
+        "requested_layer": requested_layer,
         # A layer asked for on this page, else the default one rendering since the item was flagged.
-        "waiting_layer": request.GET.get("layer", "")
-        if request.GET.get("rendering")
-        and request.GET.get("layer") in {c.layer for c in viewer.layers if not c.heatmap}
+        "waiting_layer": requested_layer
+        if request.GET.get("rendering") and requested_layer in missing_layers
         else viewer.pending,
         "shortcuts": DETAIL_SHORTCUTS,
         "evidence": evidence,
