@@ -20,6 +20,10 @@ loading (open a bundle of either kind), evaluate.
 - evaluate: `evaluate_run(*, detector, split, out_dir) -> report dict` (+ report.json/report.html).
 - scan: `paths_detect(*, detector, paths)` yields one result dict per image file (errors included).
 - onnx_engine: `onnx_export(*, directory)`, `onnx_detector_load(*, weights_dir, name) -> OnnxDetector`.
+- tae: the TAESD family's tiny autoencoders (five generators' VAE twins) from ../shared/generators/tae,
+  sha256-checked and loaded strictly; `roundtrip(image, decoder_name) -> tensor in [0, 1]`, `DECODERS`.
+- aligned: `pairs_make(*, out, folders, ...)` writes each genuine photo beside its round trip (same crop and
+  JPEG, same group) as a data folder.
 - clip_probe: arch "clip_probe", a linear probe on a frozen CLIP ViT-B/16 int8 ONNX encoder (sha256-checked);
   loads through the same `detector_load`; its heatmap (layer "occlusion") is an occlusion map.
 """
