@@ -27,7 +27,6 @@ from detection.core.tae import DECODERS, TAE_DIR, crop_box, psnr, roundtrip
 ALIGNED_SETS = ("real-diverse", "real-stock", "ai-older", "ai-diverse", "landscapes")
 DATASETS_DIR = TAE_DIR.parents[1] / "datasets"
 COLUMNS = ("path", "label", "scenery", "group", "source", "generator")
-GROUPS_WRITE_EVERY = 100  # photos between groups.csv rewrites, so an interrupted run leaves a usable folder
 
 README = """# Content-aligned pairs (made by `manage.py make_aligned_fakes`; never commit)
 
@@ -113,6 +112,37 @@ def groups_write(*, out: Path, pairs: Sequence[Pair]) -> int:
     return len(rows)
 
 
+def _pair_write(pair: Pair, *, missing: Sequence[str], out: Path, tae_dir: Path, report: dict) -> None:
+    began = time.monotonic()
+    image = image_decode(pair.sample.path.read_bytes())
+    try:
+        photo = image.crop(crop_box(*image.size))
+    except ValueError:
+        report["too_small"] += 1
+        return
+    pixels = np.asarray(photo)
+    reference = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div_(255.0)
+    for decoder in missing:
+        trip = roundtrip(pixels, decoder, directory=tae_dir)
+        report["psnr"][decoder].append(psnr(reference, trip))
+        array = trip.mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+        _jpeg_write(Image.fromarray(array), out / Pair.fake_rel(pair.name, decoder))
+        report["written"] += 1
+    # The photo last: a pair counts as done only once its round trips are on disk.
+    if not (out / pair.real_rel).is_file():
+        _jpeg_write(photo, out / pair.real_rel)
+        report["written"] += 1
+    report["seconds"].append(time.monotonic() - began)
+
+
+def _progress_line(report: dict, *, done: int, total: int, elapsed: float) -> str:
+    seconds = report["seconds"]
+    means = ", ".join(f"{name} {np.mean(values):.2f}" for name, values in sorted(report["psnr"].items()))
+    per_photo = f"{np.mean(seconds):.2f} s per photo worked on" if seconds else "nothing to do yet"
+    return (f"{done}/{total} photos, {elapsed:.0f} s, about {elapsed / done * (total - done):.0f} s left; "
+            f"{per_photo}; mean PSNR (dB) so far: {means or '-'}")
+
+
 def pairs_make(
     *,
     out: Path,
@@ -121,10 +151,12 @@ def pairs_make(
     limit: int | None = None,
     tae_dir: Path = TAE_DIR,
     progress: Callable[[str], None] | None = None,
+    report_every: int = 100,
 ) -> dict:
     """Write the pairs of `folders` into `out` (skipping files already there), its groups.csv and README.
-    Returns what this run did: photos seen, files written, PSNR (dB) of each new round trip per decoder and
-    seconds per photo that needed work."""
+    Every `report_every` photos groups.csv is rewritten (an interrupted run leaves a usable folder) and
+    `progress` gets a line. Returns what this run did: photos seen, files written, PSNR (dB) of each new
+    round trip per decoder and seconds per photo that needed work."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "README.md").write_text(README.format(
@@ -138,32 +170,11 @@ def pairs_make(
     for index, pair in enumerate(todo, start=1):
         missing = [d for d in pair.decoders if not (out / Pair.fake_rel(pair.name, d)).is_file()]
         if missing or not (out / pair.real_rel).is_file():
-            began = time.monotonic()
-            image = image_decode(pair.sample.path.read_bytes())
-            try:
-                photo = image.crop(crop_box(*image.size))
-            except ValueError:
-                report["too_small"] += 1
-                continue
-            pixels = np.asarray(photo)
-            reference = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div_(255.0)
-            for decoder in missing:
-                trip = roundtrip(pixels, decoder, directory=tae_dir)
-                report["psnr"][decoder].append(psnr(reference, trip))
-                array = trip.mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
-                _jpeg_write(Image.fromarray(array), out / Pair.fake_rel(pair.name, decoder))
-                report["written"] += 1
-            # The photo last: a pair counts as done only once its round trips are on disk.
-            if not (out / pair.real_rel).is_file():
-                _jpeg_write(photo, out / pair.real_rel)
-                report["written"] += 1
-            report["seconds"].append(time.monotonic() - began)
-        if index % GROUPS_WRITE_EVERY == 0:
+            _pair_write(pair, missing=missing, out=out, tae_dir=tae_dir, report=report)
+        if index % report_every == 0:
             groups_write(out=out, pairs=plan)
             if progress is not None:
-                elapsed = time.monotonic() - started
-                progress(f"{index}/{len(todo)} photos, {elapsed:.0f} s, "
-                         f"about {elapsed / index * (len(todo) - index):.0f} s left")
+                progress(_progress_line(report, done=index, total=len(todo), elapsed=time.monotonic() - started))
     report["rows"] = groups_write(out=out, pairs=plan)
     report["psnr"] = dict(report["psnr"])
     return report

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from detection.core.aligned import pairs_make
 from detection.core.data import folder_scan, split_make
 from detection.core.tae import DECODERS, TAE_DIR, psnr, roundtrip, tae_load
 
@@ -141,3 +142,21 @@ def test_all_decoders_adds_the_other_four_round_trips_beside_the_first(tiny_data
     samples = folder_scan(folder=out)
     assert sorted(s.source for s in samples if s.label == 1) == sorted(f"tae_{name}" for name in DECODERS)
     assert len({s.group for s in samples}) == 1 and sum(s.label == 0 for s in samples) == 1
+
+
+def test_an_interrupted_run_leaves_a_data_folder_of_whole_pairs(tiny_data, tmp_path):
+    class Stop(Exception):
+        pass
+
+    lines = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        raise Stop
+
+    out = tmp_path / "aligned"
+    with pytest.raises(Stop):
+        pairs_make(out=out, folders=[tiny_data], progress=progress, report_every=4)
+    assert lines[0].startswith("4/6 photos") and "mean PSNR" in lines[0]
+    samples = folder_scan(folder=out)
+    assert sum(s.label == 0 for s in samples) == sum(s.label == 1 for s in samples) == 4
