@@ -24,6 +24,15 @@ def bundles_needing_encoder(*, weights_dir: Path) -> list[Path]:
     return needing
 
 
+def encoder_installed(*, weights_dir: Path) -> Path:
+    """An installed encoder file (every bundle that uses one holds the same file)."""
+    for card_path in sorted(weights_dir.glob("*/card.json")):
+        target = card_path.parent / ENCODER_FILE
+        if target.is_file():
+            return target
+    raise FileNotFoundError(f"no CLIP encoder installed under {weights_dir}: run python -m detection.clip_encoder")
+
+
 def encoders_install(*, weights_dir: Path) -> list[Path]:
     bundles = bundles_needing_encoder(weights_dir=weights_dir)
     if bundles:

@@ -35,6 +35,7 @@ class Sample:
     scenery: str
     group: str
     source: str
+    generator: str = ""  # groups.csv `generator` column where a folder has one (the AI model, or a camera)
 
 
 def _dhash(path: Path) -> int:
@@ -82,6 +83,7 @@ def folder_scan(*, folder: Path) -> list[Sample]:
                 samples.append(Sample(
                     path=path, label=LABELS[row["label"]], scenery=row["scenery"],
                     group=f"{folder.name}:{row['group']}", source=row.get("source") or default_source,
+                    generator=row.get("generator") or "",
                 ))
         return samples
     paths = sorted(

@@ -152,6 +152,19 @@ def false_flag_at_recall(*, labels: Sequence[int], scores: Sequence[float], reca
     return float(np.mean(s[~y] >= threshold))
 
 
+def recall_at_false_flag(*, labels: Sequence[int], scores: Sequence[float], rate: float) -> float | None:
+    """Share of AI images caught at the lowest threshold that flags at most `rate` of the reals: how
+    detectors compare at equal false flags, whatever their own thresholds."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if not y.any() or y.all():
+        return None
+    reals = np.sort(s[~y])[::-1]
+    allowed = int(np.floor(rate * len(reals)))
+    threshold = np.nextafter(reals[allowed], np.inf) if allowed < len(reals) else -np.inf
+    return float(np.mean(s[y] >= threshold))
+
+
 def wilson_interval(*, successes: float, n: float, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval of a proportion; `n` may be an effective (weighted) sample size. None when
     n is 0. Unlike the normal approximation it stays inside [0, 1] and is honest for few trials or p near 0."""

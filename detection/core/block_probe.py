@@ -1,0 +1,116 @@
+"""`clip_blocks`: a logistic probe on several CLIP blocks' tokens, over a global view and crops.
+
+Features come from `features.BlockEncoder` on the views of `views.views_make`; each view is a training
+row with its image's label, and an image's score is the mean (or max) of its views' logits. Rows are
+weighted so each class weighs the same and, within a class, each source (collection or generator family)
+weighs the same: the probe must not learn the look of whichever collection is largest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from detection.core.features import feature_slices
+
+ARCH = "clip_blocks"
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    blocks: tuple[int, ...] = tuple(range(12))
+    cls: bool = True
+    patches: bool = True
+    embed: bool = False
+    views: str = "all"  # "global", "crops" or "all"
+    aggregate: str = "mean"  # of the views' logits: "mean" or "max"
+    balance: str = "source"  # row weights: "class" or "source" (each source equal within its class)
+    weight_decay: float = 1e-3
+
+    def columns(self) -> np.ndarray:
+        return feature_slices(blocks=self.blocks, cls=self.cls, patches=self.patches, embed=self.embed)
+
+    def view_indices(self, count: int) -> list[int]:
+        return {"global": [0], "crops": list(range(1, count)), "all": list(range(count))}[self.views]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "blocks": list(self.blocks)}
+
+
+@dataclass
+class ProbeHead:
+    """Standardisation and a linear layer over the chosen columns: 1 logit (AI) per view."""
+
+    config: ProbeConfig
+    mean: np.ndarray
+    std: np.ndarray
+    weight: np.ndarray
+    bias: float
+
+    def view_logits(self, features: np.ndarray) -> np.ndarray:
+        """features: N x V x FEATURE_DIM -> N x V logits (the chosen columns only)."""
+        x = (features[..., self.config.columns()].astype(np.float32) - self.mean) / self.std
+        return x @ self.weight + self.bias
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        logits = self.view_logits(features[:, self.config.view_indices(features.shape[1])])
+        pooled = logits.max(axis=1) if self.config.aggregate == "max" else logits.mean(axis=1)
+        return 1.0 / (1.0 + np.exp(-pooled))
+
+
+def row_weights(labels: np.ndarray, sources: Sequence[str], *, balance: str) -> np.ndarray:
+    """Per-image weights summing to 1 per class; with "source", shared equally by the class's sources."""
+    weights = np.zeros(len(labels), dtype=np.float64)
+    sources = np.asarray(sources)
+    for label in (0, 1):
+        in_class = labels == label
+        if balance == "source":
+            names = sorted(set(sources[in_class].tolist()))
+            for name in names:
+                members = in_class & (sources == name)
+                weights[members] = 1.0 / (len(names) * members.sum())
+        else:
+            weights[in_class] = 1.0 / max(in_class.sum(), 1)
+    return weights
+
+
+def probe_train(
+    features: np.ndarray,
+    labels: np.ndarray,
+    sources: Sequence[str],
+    *,
+    config: ProbeConfig,
+    steps: int = 200,
+) -> ProbeHead:
+    """Weighted L2-regularised logistic regression (LBFGS) over every chosen view of every image."""
+    views = config.view_indices(features.shape[1])
+    x = features[:, views][..., config.columns()].astype(np.float32).reshape(-1, len(config.columns()))
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-4
+    xt = torch.from_numpy((x - mean) / std)
+    yt = torch.from_numpy(np.repeat(labels, len(views)).astype(np.float32))
+    wt = torch.from_numpy(np.repeat(row_weights(labels, sources, balance=config.balance) / len(views), len(views)))
+    wt = (wt / wt.sum()).float()
+    layer = nn.Linear(xt.shape[1], 1)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    optimiser = torch.optim.LBFGS(layer.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        losses = nn.functional.binary_cross_entropy_with_logits(layer(xt)[:, 0], yt, reduction="none")
+        loss = (losses * wt).sum() + config.weight_decay * layer.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return ProbeHead(
+        config=config,
+        mean=mean,
+        std=std,
+        weight=layer.weight.detach().numpy()[0].copy(),
+        bias=float(layer.bias.detach()[0]),
+    )

@@ -1,0 +1,71 @@
+"""What the multi-view detector looks at: one working image, then a global view and crops at its own scale.
+
+The 128 px canonical square of the first models shows neither fine detail nor the sides of a wide photo.
+Here every image, whatever its class or size, is first brought to one *working image*: short side shrunk
+to at most `WORKING_SHORT` px (the newer shared sets are stored that way; uploads are far larger), then
+JPEG-encoded at one fixed quality, so size and codec carry no class signal. From it come the global
+view (the whole frame squashed to the encoder's square, sides included) and crops of that square at the
+working image's own scale along the long side (fine detail, no further downscaling).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from detection.core.preprocess import CANONICAL_JPEG_QUALITY
+
+WORKING_SHORT = 320
+VIEW_SIZE = 224
+RECIPE = f"working{WORKING_SHORT}-jpeg{CANONICAL_JPEG_QUALITY}-global-crops{VIEW_SIZE}-v1"
+
+
+def image_working(img: Image.Image, *, short: int = WORKING_SHORT) -> Image.Image:
+    """RGB image with its short side at most `short` (Lanczos; never enlarged), re-encoded as JPEG."""
+    img = img.convert("RGB")
+    width, height = img.size
+    if min(width, height) > short:
+        scale = short / min(width, height)
+        img = img.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    img.save(buffer, format="JPEG", quality=CANONICAL_JPEG_QUALITY)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.convert("RGB")
+
+
+def crop_boxes(width: int, height: int, *, count: int, size: int = VIEW_SIZE) -> list[tuple[int, int, int, int]]:
+    """`count` size x size boxes spread evenly along the long side, centred on the short side."""
+    if count == 1:
+        left, top = (width - size) // 2, (height - size) // 2
+        return [(left, top, left + size, top + size)]
+    boxes = []
+    for index in range(count):
+        fraction = index / (count - 1)
+        if width >= height:
+            left, top = round((width - size) * fraction), (height - size) // 2
+        else:
+            left, top = (width - size) // 2, round((height - size) * fraction)
+        boxes.append((left, top, left + size, top + size))
+    return boxes
+
+
+def views_make(working: Image.Image, *, crops: int, size: int = VIEW_SIZE) -> np.ndarray:
+    """uint8 array (1 + crops) x size x size x 3: the global view, then the crops.
+
+    A working image whose short side is under `size` (the 150 px seed photos) is enlarged to it for the
+    crops: both classes of such a set alike.
+    """
+    global_view = working.resize((size, size), Image.Resampling.BICUBIC)
+    width, height = working.size
+    if min(width, height) < size:
+        scale = size / min(width, height)
+        working = working.resize(
+            (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC
+        )
+        width, height = working.size
+    arrays = [np.asarray(global_view)]
+    arrays += [np.asarray(working.crop(box)) for box in crop_boxes(width, height, count=crops, size=size)]
+    return np.stack(arrays)

@@ -1,0 +1,161 @@
+"""The leave-source-out protocol on made-up samples: held-out sources stay out of training and calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detection.core.crossval import (
+    Protocol,
+    crossval_report,
+    crossval_run,
+    generator_family,
+    samples_limit,
+    unit_of,
+)
+from detection.core.data import Sample
+from detection.core.metrics import recall_at_false_flag
+
+
+def _samples() -> list[Sample]:
+    samples = []
+    for collection in ("phones", "museum", "streets", "bsds", "kodak", "travel"):
+        for i in range(12):
+            samples.append(
+                Sample(
+                    path=Path(f"/{collection}/{i}.jpg"),
+                    label=0,
+                    scenery="other",
+                    group=f"{collection}:{i}",
+                    source=collection,
+                )
+            )
+    for generator in (
+        "FLUX.1-dev (via fal API)",
+        "FLUX.1-schnell",
+        "DALL-E 2",
+        "Midjourney v5",
+        "StyleGAN",
+        "Kolors (IP-Adapter)",
+    ):
+        for i in range(12):
+            samples.append(
+                Sample(
+                    path=Path(f"/ai/{generator}/{i}.jpg"),
+                    label=1,
+                    scenery="other",
+                    group=f"{generator}:{i}",
+                    source="mixed",
+                    generator=generator,
+                )
+            )
+    # A genuine photo and its autoencoder round trip share a group: the pair must move together.
+    samples.append(
+        Sample(
+            path=Path("/tae/0.jpg"),
+            label=1,
+            scenery="other",
+            group="phones:0",
+            source="tae_taesd",
+            generator="tae_taesd",
+        )
+    )
+    return samples
+
+
+def test_variants_of_one_generator_are_held_out_as_one_family():
+    assert generator_family("FLUX.1-dev (via fal API)") == generator_family("FLUX.1-schnell") == "flux"
+    assert generator_family("SDXL-Turbo") == generator_family("Stable Diffusion 3") == "stable-diffusion"
+    assert unit_of(_samples()[-1]) == "ai:tae_taesd"
+
+
+def test_a_held_out_source_never_reaches_training_or_calibration():
+    protocol = Protocol(_samples(), k=3)
+    seen: list[np.ndarray] = []
+
+    def fit(train: np.ndarray):
+        seen.append(train)
+        return lambda indices: protocol.labels[indices] * 0.8 + 0.1
+
+    result = crossval_run(protocol, fit=fit, false_flag=0.05, confidence=0.0)
+    # k outer fits, each after k - 1 inner fits.
+    assert len(seen) == 3 * 3
+    tae_pair = {i for i, sample in enumerate(protocol.samples) if sample.group == "phones:0"}
+    for fold in range(3):
+        held = set(np.flatnonzero(protocol.folds == fold).tolist())
+        outer = [train for train in seen if not held & set(train.tolist())]
+        assert outer, f"no fit kept fold {fold} out"
+    for train in seen:
+        members = set(train.tolist())
+        assert not tae_pair & members or tae_pair <= members, "a photo and its round trip were split"
+    assert not np.isnan(result["scores"]).any()
+
+
+def test_each_fold_is_scored_and_thresholded_by_models_that_never_saw_it():
+    protocol = Protocol(_samples(), k=3)
+    fits: list[set[int]] = []
+
+    def fit(train: np.ndarray):
+        members = set(train.tolist())
+        fits.append(members)
+
+        def score(indices: np.ndarray) -> np.ndarray:
+            assert not members & set(indices.tolist()), "scored an image its model trained on"
+            return protocol.labels[indices] * 0.8 + 0.1
+
+        return score
+
+    crossval_run(protocol, fit=fit, false_flag=0.05, confidence=0.0)
+    assert len(fits) == 9
+
+
+def test_the_report_gives_false_flags_per_collection_and_recall_per_generator_with_the_worst():
+    protocol = Protocol(_samples(), k=3)
+    rng = np.random.default_rng(0)
+    # Perfectly separable except one collection that looks AI and one generator that looks real.
+    base = protocol.labels * 0.98 + rng.uniform(0, 0.01, len(protocol.labels))
+    units = np.array(protocol.units)
+    base[units == "real:museum"] = 0.97
+    base[units == "ai:stylegan"] = 0.02
+
+    def fit(train: np.ndarray):
+        return lambda indices: base[indices]
+
+    report = crossval_report(protocol, crossval_run(protocol, fit=fit, false_flag=0.05, confidence=0.0))
+    assert report["false_flags"]["real:museum"]["rate"] == 1.0
+    assert report["false_flags"]["real:phones"]["rate"] == 0.0
+    assert report["false_flags_worst"] == 1.0
+    assert report["recall"]["ai:stylegan"]["rate"] == 0.0
+    assert report["recall"]["ai:flux"]["rate"] == 1.0
+    assert report["recall_worst"] == 0.0
+    assert report["recall_by_generator"]["FLUX.1-schnell"]["n"] == 12
+    assert 0.5 < report["roc_auc"] < 1.0
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_every_unit_gets_one_fold_and_folds_are_balanced_by_class(k):
+    protocol = Protocol(_samples(), k=k)
+    for label in (0, 1):
+        counts = np.bincount(protocol.folds[protocol.labels == label], minlength=k)
+        assert counts.max() - counts.min() <= 13
+    for unit in set(protocol.units):
+        assert len(set(protocol.folds[np.array(protocol.units) == unit].tolist())) == 1
+
+
+def test_recall_at_a_false_flag_rate_uses_the_threshold_that_flags_that_share_of_reals():
+    labels = [0] * 100 + [1] * 10
+    scores = [*np.linspace(0, 0.5, 100), 0.3, 0.49, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99]
+    # 3 % of 100 reals: the three highest (0.490..0.5) may be flagged, so the AI image at 0.49 is caught too.
+    assert recall_at_false_flag(labels=labels, scores=scores, rate=0.03) == 0.9
+    assert recall_at_false_flag(labels=labels, scores=scores, rate=0.0) == 0.8
+
+
+def test_a_limit_per_source_keeps_whole_groups_and_every_source():
+    samples = _samples()
+    kept = samples_limit(samples, per_unit=5)
+    units = [unit_of(sample) for sample in kept]
+    assert set(units) == {unit_of(sample) for sample in samples}
+    assert max(units.count(unit) for unit in set(units)) <= 13
+    assert samples_limit(samples, per_unit=None) == samples
