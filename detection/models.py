@@ -29,6 +29,11 @@ class Detection(models.Model):
     threshold_low = models.FloatField()
     threshold_high = models.FloatField()
     latency_ms = models.FloatField(help_text="Inference time; 0 when the result was reused for identical bytes.")
+    variant_probability = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Score after a mild re-encoding, where the model checks its verdict is stable.",
+    )
     reused_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

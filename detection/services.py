@@ -22,7 +22,7 @@ from common.deferred import TRANSIENT_ERRORS, task_publish, task_send
 from detection.core.files import NoTrainedWeights
 from detection.core.layers import gradcam_default_layer
 from detection.core.selftest import SelfTestFailed
-from detection.core.verdicts import verdict_for
+from detection.core.verdicts import verdict_stable
 from detection.models import Detection, Evidence, Heatmap, SelfTestResult
 from detection.runtime import ServedElsewhere
 from detection.selectors import (
@@ -169,11 +169,13 @@ def _detection_score(*, submission: Subject, model_name: str, detector, data: by
     low, high = thresholds_for(model_name=model_name, card=detector.card, scenery=submission.scenery)
     reusable = detection_reusable_get(sha256=submission.sha256, model_name=model_name, model_version=detector.version)
     if reusable:
-        probability, latency_ms = reusable.ai_probability, 0.0
+        probability, variant, latency_ms = reusable.ai_probability, reusable.variant_probability, 0.0
     else:
         image = _image_load(submission, data=data)
         started = time.perf_counter()
         probability = float(detector.predict([image])[0])
+        # Models that check stability score a mildly re-encoded copy too (detection.core.block_detector).
+        variant = float(detector.predict_variants([image])[0]) if detector.card.get("stability") else None
         latency_ms = (time.perf_counter() - started) * 1000
     detection, _ = Detection.objects.get_or_create(
         submission=submission,
@@ -181,7 +183,8 @@ def _detection_score(*, submission: Subject, model_name: str, detector, data: by
         model_version=detector.version,
         defaults={
             "ai_probability": probability,
-            "verdict": verdict_for(probability, low=low, high=high),
+            "verdict": verdict_stable(probability, variant, low=low, high=high),
+            "variant_probability": variant,
             "threshold_low": low,
             "threshold_high": high,
             "latency_ms": latency_ms,

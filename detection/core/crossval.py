@@ -92,6 +92,8 @@ class Protocol:
     fold_of_unit: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.k < 3:
+            raise ValueError("leave-source-out needs at least 3 folds: thresholds come from an inner split")
         self.units = [unit_of(sample) for sample in self.samples]
         self.fold_of_unit = folds_assign(self.units, [s.label for s in self.samples], k=self.k, seed=self.seed)
         self.folds = np.array([self.fold_of_unit[unit] for unit in self.units])
@@ -112,6 +114,11 @@ class Protocol:
         return np.array([i for i in np.flatnonzero(self.folds == fold) if self.groups[i] not in held], dtype=int)
 
 
+def _both_classes(protocol: Protocol, train: np.ndarray) -> None:
+    if len(set(protocol.labels[train].tolist())) < 2:
+        raise ValueError("a fold's training part lacks a class: give more sources or fewer folds")
+
+
 def thresholds_out_of_source(protocol: Protocol, indices: np.ndarray, scores: np.ndarray, **calibration) -> dict:
     """Thresholds from out-of-source scores: per real collection (unit) as well as over all reals."""
     reals = [position for position, i in enumerate(indices) if protocol.labels[i] == 0]
@@ -130,6 +137,7 @@ def crossval_run(protocol: Protocol, *, fit: Fit, **calibration) -> dict:
                 continue
             test = protocol.test_for(inner, outside=[fold])
             if len(test):
+                _both_classes(protocol, protocol.train_for([fold, inner]))
                 inner_indices.append(test)
                 inner_scores.append(fit(protocol.train_for([fold, inner]))(test))
         thresholds = thresholds_out_of_source(

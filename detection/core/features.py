@@ -24,6 +24,7 @@ WIDTH = 768
 BLOCK_NODE = "/vision_model/encoder/layers.{}/Add_1"  # the residual sum that ends each block
 # Feature layout per view: [block 0..11 CLS | block 0..11 patch mean | final image embedding].
 FEATURE_DIM = 2 * BLOCKS * WIDTH + EMBED_DIM
+EMBED_SLICE = slice(2 * BLOCKS * WIDTH, FEATURE_DIM)
 
 
 def block_outputs(model: onnx.ModelProto) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from detection.core.files import bundle_is_keras
+from detection.core.files import CARD_FILE, bundle_is_keras, card_load
 from detection.core.scoring import ScoringBase
 from detection.core.selftest import golden_write
 
@@ -33,6 +33,13 @@ def detector_open(*, weights_dir: Path, name: str, device: str = "cpu", threads:
 
     if threads:
         torch.set_num_threads(threads)
+    from detection.core.block_probe import ARCH as BLOCKS_ARCH
+
+    directory = Path(weights_dir) / name
+    if (directory / CARD_FILE).is_file() and card_load(directory=directory).get("arch") == BLOCKS_ARCH:
+        from detection.core.block_detector import BlockDetector
+
+        return BlockDetector(directory=directory, threads=threads)
     from detection.core.inference import detector_load
 
     return detector_load(weights_dir=weights_dir, name=name, device=device)

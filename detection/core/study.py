@@ -126,3 +126,85 @@ def scores_csv_write(path: Path, protocol: Protocol, result: dict) -> None:
                     f"{result['high'][i]:.6f}",
                 ]
             )
+
+
+def lso_summary(report: dict) -> dict:
+    """What a card, the README and the model settings page quote from a leave-source-out report."""
+    keys = ("k", "false_flags_mean", "false_flags_worst", "false_flags_all", "to_human_all", "recall_mean",
+            "recall_worst", "recall_all", "roc_auc", "recall_at_false_flags", "minimum_n")
+    worst_collection = max(
+        (item for item in report["false_flags"].items() if item[1]["n"] >= report["minimum_n"]),
+        key=lambda item: item[1]["rate"], default=(None, None),
+    )[0]
+    return {
+        **{key: report[key] for key in keys},
+        "worst_collection": worst_collection,
+        "false_flags": report["false_flags"],
+        "to_human": report["to_human"],
+        "recall": report["recall"],
+    }
+
+
+def clip_blocks_train(
+    data: StudyData, *, preset: str, out_dir: Path, name: str, encoder_path: Path, crops: int, k: int = 5,
+    false_flag: float = 0.03, confidence: float = 0.0, exclude: set[Path] | None = None, seed: int = 0,
+    minimum_n: int = 10,
+) -> dict:
+    """Ship the probe: leave-source-out figures and out-of-source thresholds from the protocol, then one
+    head trained on every image (but `exclude`, e.g. the seed test split kept for evaluation)."""
+    import shutil
+    import time
+    from datetime import UTC, datetime
+
+    from detection.core.block_detector import STABILITY_JPEG, STABILITY_SCALE, block_bundle_save
+    from detection.core.clip_probe import ENCODER_FILE, ENCODER_ORIGIN, ENCODER_SHA256
+    from detection.core.crossval import thresholds_out_of_source
+    from detection.core.encoder_graph import DERIVATION
+    from detection.core.files import heldout_scores_save
+
+    started = time.monotonic()
+    keep = [i for i, sample in enumerate(data.samples) if not exclude or sample.path not in exclude]
+    data = StudyData(samples=[data.samples[i] for i in keep], features=data.features[keep], caps=data.caps)
+    config = PRESETS[preset]
+    protocol = Protocol(data.samples, k=k, seed=seed)
+    result = crossval_run(protocol, fit=probe_fit_for(data, protocol, config), false_flag=false_flag,
+                          confidence=confidence)
+    report = crossval_report(protocol, result, minimum=minimum_n)
+    # Every image's score comes from a model that never saw its source: thresholds that hold on new ones.
+    thresholds = thresholds_out_of_source(protocol, np.arange(len(data.samples)), result["scores"],
+                                          false_flag=false_flag, confidence=confidence)
+    head = probe_train(data.features, protocol.labels, protocol.units, config=config)
+    directory = Path(out_dir) / name
+    card = {
+        "name": name,
+        "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "image_size": WORKING_SHORT,
+        "crops": crops,
+        "preprocessing": (
+            f"decode -> EXIF transpose -> RGB -> short side at most {WORKING_SHORT} px (Lanczos) -> JPEG 90 -> "
+            f"views: the whole frame squashed to 224 px and {crops} crop(s) of 224 px at that scale along the long "
+            "side -> CLIP mean/std; each view's logit from 12 blocks' CLS and patch-mean tokens, averaged"
+        ),
+        "stability": {"scale": STABILITY_SCALE, "jpeg": STABILITY_JPEG},
+        "encoder_file": ENCODER_FILE,
+        "encoder_sha256": ENCODER_SHA256,
+        "encoder_origin": ENCODER_ORIGIN,
+        "encoder_derivation": DERIVATION,
+        "thresholds": {**thresholds, "chosen_on": "out-of-source scores (leave-source-out, every image)"},
+        "leave_source_out": lso_summary(report),
+        "training": {
+            "preset": preset,
+            "images": len(data.samples),
+            "sources": sorted(set(protocol.units)),
+            "folders": sorted(data.caps),
+            "short_side_caps": data.caps,
+            "seconds": round(time.monotonic() - started, 1),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    }
+    block_bundle_save(directory=directory, head=head, card=card)
+    if not (directory / ENCODER_FILE).is_file():
+        shutil.copyfile(encoder_path, directory / ENCODER_FILE)
+    # For recalibration on moderators' decisions (detection.services_settings): out-of-source scores.
+    heldout_scores_save(directory=directory, samples=data.samples, probs=result["scores"], version=card["version"])
+    return {"card": card, "protocol": protocol, "result": result}

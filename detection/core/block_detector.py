@@ -1,0 +1,126 @@
+"""Serving the `clip_blocks` detector: bundle files, scores, crop-score maps and the stability check.
+
+A bundle holds `model.safetensors` (the probe's standardisation and weights), `card.json` (with the probe's
+configuration) and the installed CLIP encoder file. The canonical image of this detector is its working
+image (`views.image_working`), not a small square: the views are cut from it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from safetensors.numpy import load_file, save_file
+
+from detection.core.block_probe import ARCH, ProbeConfig, ProbeHead
+from detection.core.features import EMBED_SLICE, BlockEncoder
+from detection.core.files import CARD_FILE, MODEL_FILE, NoTrainedWeights, card_load, card_save
+from detection.core.scoring import ScoringBase, cam_normalise
+from detection.core.views import VIEW_SIZE, WORKING_SHORT, image_working, views_make
+
+# The mild re-encoding a verdict must survive: what a platform's own pipeline may do to an upload.
+STABILITY_JPEG = 85
+STABILITY_SCALE = 0.75
+MAP_GRID = 3  # crops per side of the crop-score map
+
+
+def block_bundle_save(*, directory: Path, head: ProbeHead, card: dict) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {"mean": head.mean, "std": head.std, "weight": head.weight, "bias": np.array([head.bias])}
+    save_file({key: value.astype(np.float16) for key, value in tensors.items()}, str(directory / MODEL_FILE))
+    (directory / MODEL_FILE).chmod(0o644)
+    card_save(directory=directory, card={**card, "arch": ARCH, "probe": head.config.to_dict()})
+
+
+def block_head_load(*, directory: Path, card: dict) -> ProbeHead:
+    tensors = {key: value.astype(np.float32) for key, value in load_file(str(Path(directory) / MODEL_FILE)).items()}
+    config = ProbeConfig(**{**card["probe"], "blocks": tuple(card["probe"]["blocks"])})
+    return ProbeHead(config=config, mean=tensors["mean"], std=tensors["std"], weight=tensors["weight"],
+                     bias=float(tensors["bias"][0]))
+
+
+def image_reencode(image: Image.Image) -> Image.Image:
+    """The stability variant: 0.75x (Lanczos) and JPEG 85."""
+    width, height = image.size
+    smaller = image.convert("RGB").resize(
+        (max(1, round(width * STABILITY_SCALE)), max(1, round(height * STABILITY_SCALE))), Image.Resampling.LANCZOS
+    )
+    buffer = io.BytesIO()
+    smaller.save(buffer, format="JPEG", quality=STABILITY_JPEG)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.convert("RGB")
+
+
+class BlockDetector(ScoringBase):
+    def __init__(self, *, directory: Path, threads: int | None = None) -> None:
+        directory = Path(directory)
+        if not (directory / MODEL_FILE).is_file() or not (directory / CARD_FILE).is_file():
+            raise NoTrainedWeights(f"no trained weights for {directory.name}")
+        card = card_load(directory=directory)
+        if not (directory / card["encoder_file"]).is_file():
+            raise NoTrainedWeights(f"no trained weights for {directory.name}")  # encoder not installed
+        self.card = card
+        self.name, self.version = card["name"], str(card["version"])
+        self.image_size = WORKING_SHORT
+        self.crops = int(card.get("crops", 1))
+        self.head = block_head_load(directory=directory, card=card)
+        self.encoder = BlockEncoder(path=directory / card["encoder_file"], threads=threads)
+
+    def canonical(self, image: Image.Image) -> np.ndarray:
+        return np.asarray(image_working(image))
+
+    def _features(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        views = [views_make(Image.fromarray(array), crops=self.crops) for array in arrays]
+        features = self.encoder.features(np.concatenate(views))
+        return features.reshape(len(arrays), 1 + self.crops, -1)
+
+    def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
+        return [float(p) for p in self.head.scores(self._features(arrays))] if len(arrays) else []
+
+    def predict_variants(self, images: Sequence[Image.Image]) -> list[float]:
+        """Scores of the stability variants of `images` (see `verdict_stable`)."""
+        return self.predict([image_reencode(image) for image in images])
+
+    def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
+        features = self._features(arrays)
+        logits = self.head.view_logits(features[:, self.head.config.view_indices(features.shape[1])]).mean(axis=1)
+        return {
+            "embeddings": features[:, 0, EMBED_SLICE].tolist(),
+            "logits": logits[:, None].tolist(),
+            "probabilities": [float(p) for p in self.head.scores(features)],
+        }
+
+    def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
+        """Crop scores: each cell of a 3 x 3 grid of view-sized crops, painted with that crop's AI logit
+        above the image's own; where crops overlap, the higher one shows."""
+        if layer not in (None, "crops"):
+            raise ValueError(f"unknown heatmap layer {layer!r}; clip_blocks has only 'crops'")
+        image = Image.fromarray(array)
+        width, height = image.size
+        if min(width, height) < VIEW_SIZE:
+            scale = VIEW_SIZE / min(width, height)
+            image = image.resize((max(VIEW_SIZE, round(width * scale)), max(VIEW_SIZE, round(height * scale))),
+                                 Image.Resampling.BICUBIC)
+        boxes = grid_boxes(*image.size)
+        crops = np.stack([np.asarray(image.crop(box)) for box in boxes])
+        features = self.encoder.features(crops)[:, None]
+        logits = self.head.view_logits(features)[:, 0]
+        probability = min(max(self.predict_arrays([array])[0], 1e-6), 1 - 1e-6)
+        baseline = float(np.log(probability / (1 - probability)))
+        heat = np.zeros((image.size[1], image.size[0]), dtype=np.float32)
+        for (left, top, right, bottom), logit in zip(boxes, logits, strict=True):
+            region = heat[top:bottom, left:right]
+            np.maximum(region, max(float(logit) - baseline + 1.0, 0.0), out=region)
+        heat = np.asarray(Image.fromarray(heat).resize((array.shape[1], array.shape[0]), Image.Resampling.BILINEAR))
+        return cam_normalise(heat)
+
+
+def grid_boxes(width: int, height: int, *, grid: int = MAP_GRID, size: int = VIEW_SIZE) -> list[tuple[int, ...]]:
+    lefts = [round((width - size) * i / (grid - 1)) for i in range(grid)]
+    tops = [round((height - size) * i / (grid - 1)) for i in range(grid)]
+    return [(left, top, left + size, top + size) for top in tops for left in lefts]

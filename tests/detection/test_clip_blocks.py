@@ -1,0 +1,108 @@
+"""The CLIP-blocks detector end to end on a tiny made-up data set: protocol, thresholds, bundle, serving."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from detection.core.block_detector import BlockDetector, image_reencode
+from detection.core.loading import detector_open, golden_make
+from detection.core.selftest import golden_check
+from detection.core.study import clip_blocks_train, study_data
+from detection.core.verdicts import verdict_stable
+from tests.detection.synthetic import image_synthetic
+
+ENCODER = Path(__file__).resolve().parents[2] / "detection/weights/clip_probe_aug/clip_encoder.float.onnx"
+
+
+def _folder(root: Path) -> Path:
+    """Three genuine collections and three generators, 6 images each, with sources and generators named."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, names in (("real", ("phones", "museum", "streets")), ("ai_generated", ("genA v1", "genB", "genC"))):
+        for name in names:
+            for i in range(6):
+                path = Path(label) / "other" / f"{name.replace(' ', '_')}_{i}.png"
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                image_synthetic(rng, ai=label != "real", size=96).save(root / path)
+                source = name if label == "real" else "web"
+                generator = "" if label == "real" else name
+                rows.append([path, label, "other", f"{name}{i}", source, generator])
+    with (root / "groups.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "scenery", "group", "source", "generator"])
+        writer.writerows(rows)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("blocks")
+    folder = _folder(root / "tiny")
+    data = study_data(folders=[folder], encoder_path=ENCODER, cache_dir=root / "cache", crops=1, threads=2)
+    weights = root / "weights"
+    out = clip_blocks_train(data, preset="+source-balance", out_dir=weights, name="tiny_blocks",
+                            encoder_path=ENCODER, crops=1, k=3, false_flag=0.1, minimum_n=5)
+    golden_make(weights_dir=weights, name="tiny_blocks")
+    return {**out, "weights": weights, "folder": folder, "data": data}
+
+
+def test_the_card_quotes_leave_source_out_figures_and_out_of_source_thresholds(trained):
+    card = json.loads((trained["weights"] / "tiny_blocks" / "card.json").read_text())
+    lso = card["leave_source_out"]
+    assert set(lso["false_flags"]) == {"real:phones", "real:museum", "real:streets"}
+    assert set(lso["recall"]) == {"ai:gena", "ai:genb", "ai:genc"}
+    assert card["thresholds"]["low"] < card["thresholds"]["high"]
+    assert card["thresholds"]["chosen_on"].startswith("out-of-source")
+    # The checkerboard "generators" are easy: out of source they are still caught.
+    assert lso["recall_mean"] >= 0.75
+    heldout = json.loads((trained["weights"] / "tiny_blocks" / "heldout_scores.json").read_text())
+    assert len(heldout["samples"]) == 36
+
+
+def test_the_bundle_serves_through_detector_open_and_passes_its_self_test(trained):
+    detector = detector_open(weights_dir=trained["weights"], name="tiny_blocks")
+    assert isinstance(detector, BlockDetector)
+    golden_check(directory=trained["weights"] / "tiny_blocks", detector=detector)
+    rng = np.random.default_rng(5)
+    ai, real = image_synthetic(rng, ai=True, size=96), image_synthetic(rng, ai=False, size=96)
+    p_ai, p_real = detector.predict([ai, real])
+    assert p_ai > p_real
+    heat = detector.heatmap(ai)
+    assert heat.shape == detector.canonical(ai).shape[:2] and 0.0 <= heat.min() and heat.max() <= 1.0
+
+
+def test_a_drifted_head_is_refused_by_its_self_test(trained, tmp_path):
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from detection.core.selftest import SelfTestFailed
+
+    copy = tmp_path / "tiny_blocks"
+    shutil.copytree(trained["weights"] / "tiny_blocks", copy)
+    tensors = load_file(str(copy / "model.safetensors"))
+    tensors["bias"] = tensors["bias"] + np.float16(3.0)
+    save_file(tensors, str(copy / "model.safetensors"))
+    with pytest.raises(SelfTestFailed):
+        golden_check(directory=copy, detector=BlockDetector(directory=copy))
+
+
+def test_a_verdict_that_a_mild_re_encoding_flips_is_uncertain_never_ai():
+    assert verdict_stable(0.9, 0.95, low=0.2, high=0.8) == "ai"
+    assert verdict_stable(0.9, 0.5, low=0.2, high=0.8) == "uncertain"
+    assert verdict_stable(0.1, 0.85, low=0.2, high=0.8) == "uncertain"
+    assert verdict_stable(0.1, None, low=0.2, high=0.8) == "real"
+
+
+def test_the_stability_variant_is_smaller_and_re_encoded():
+    image = image_synthetic(np.random.default_rng(1), ai=True, size=200)
+    variant = image_reencode(image)
+    assert variant.size == (150, 150)
+    assert not np.array_equal(np.asarray(variant), np.asarray(image.resize((150, 150))))
