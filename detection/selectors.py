@@ -140,3 +140,42 @@ def heatmap_viewer(*, submission_id: int, detection_id: str = "", layer: str = "
     if shown is not None and shown.verdict in FLAGGING_VERDICTS:
         pending = next((c.layer for c in layers if c.is_default and not c.heatmap), None)
     return HeatmapViewer(detections=detections, detection=shown, layers=layers, layer=chosen, pending=pending)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def leave_source_out_get(*, card: dict) -> dict | None:
+    """What the model settings page says a model is worth on collections and generators it never saw: the
+    headline figures and a row per held-out collection and generator family, worst first."""
+    lso = card.get("leave_source_out")
+    if not lso:
+        return None
+    collections = sorted(
+        (
+            (unit.removeprefix("real:"), value["n"], _percent(value["rate"]), _percent(lso["to_human"][unit]["rate"]))
+            for unit, value in lso["false_flags"].items()
+        ),
+        key=lambda row: -lso["false_flags"][f"real:{row[0]}"]["rate"],
+    )
+    generators = sorted(
+        ((unit.removeprefix("ai:"), value["n"], _percent(value["rate"])) for unit, value in lso["recall"].items()),
+        key=lambda row: lso["recall"][f"ai:{row[0]}"]["rate"],
+    )
+    at = lso.get("recall_at_false_flags", {})
+    return {
+        "folds": lso["k"],
+        "minimum_n": lso["minimum_n"],
+        "false_flags_mean": _percent(lso["false_flags_mean"]),
+        "false_flags_worst": _percent(lso["false_flags_worst"]),
+        "worst_collection": lso.get("worst_collection"),
+        "to_human": _percent(lso["to_human_all"]),
+        "recall_mean": _percent(lso["recall_mean"]),
+        "recall_worst": _percent(lso["recall_worst"]),
+        "roc_auc": "n/a" if lso["roc_auc"] is None else f"{lso['roc_auc']:.3f}",
+        "recall_at_1": _percent(at.get("0.01")),
+        "recall_at_3": _percent(at.get("0.03")),
+        "collections": collections,
+        "generators": generators,
+    }

@@ -113,6 +113,7 @@ def _model_settings_render(
             "active": active,
             "selected": selected,
             "card": card,
+            "leave_source_out": detection_selectors.leave_source_out_get(card=card) if card else None,
             "activate_form": ModelActivateForm(initial={"model_name": active}, model_names=names),
             "thresholds_form": thresholds_form,
             "report_summary": _report_summary(json.loads(report_json.read_text()) if report_json.is_file() else None)

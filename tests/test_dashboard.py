@@ -1,5 +1,6 @@
 import html
 import io
+import json
 import re
 from datetime import timedelta
 
@@ -506,3 +507,39 @@ def test_a_heatmap_requested_while_the_broker_is_away_is_refused_with_a_message_
     assert response.status_code == 200
     assert "rendering=1" not in response.redirect_chain[-1][0]
     assert "Not rendered: The task queue is out of reach" in response.content.decode()
+
+
+def test_the_settings_page_quotes_leave_source_out_figures_worst_collection_first(
+    client, platform_admin, tiny_detector, tiny_weights_dir, settings, tmp_path
+):
+    import shutil
+
+    shutil.copytree(tiny_weights_dir / tiny_detector, tmp_path / tiny_detector)
+    settings.DETECTOR_WEIGHTS_DIR = tmp_path
+    login(client, platform_admin)
+    assert "Not measured on held-out collections" in client.get(reverse("model_settings")).content.decode()
+    card_path = tmp_path / tiny_detector / "card.json"
+    card = json.loads(card_path.read_text())
+    rates = {"real:phones": (40, 0.025), "real:museum": (20, 0.1)}
+    card["leave_source_out"] = {
+        "k": 5,
+        "minimum_n": 10,
+        "false_flags_mean": 0.0625,
+        "false_flags_worst": 0.1,
+        "worst_collection": "real:museum",
+        "to_human_all": 0.08,
+        "recall_mean": 0.7,
+        "recall_worst": 0.4,
+        "roc_auc": 0.93,
+        "recall_at_false_flags": {"0.01": 0.5, "0.03": 0.62},
+        "false_flags": {unit: {"n": n, "rate": rate} for unit, (n, rate) in rates.items()},
+        "to_human": {unit: {"n": n, "rate": 0.05} for unit, (n, _) in rates.items()},
+        "recall": {"ai:flux": {"n": 30, "rate": 0.4}, "ai:openai": {"n": 12, "rate": 1.0}},
+    }
+    card_path.write_text(json.dumps(card))
+    page = client.get(reverse("model_settings")).content.decode()
+    section = page[page.index('id="leave-source-out"') :]
+    assert "<strong>10.0%</strong> in the worst (real:museum)" in section
+    assert "<strong>8.0%</strong> of genuine photos go to a moderator" in section
+    assert section.index(">museum<") < section.index(">phones<"), "worst collection first"
+    assert section.index(">flux<") < section.index(">openai<"), "worst generator first"
