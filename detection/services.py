@@ -174,8 +174,7 @@ def _detection_score(*, submission: Subject, model_name: str, detector, data: by
         image = _image_load(submission, data=data)
         started = time.perf_counter()
         probability = float(detector.predict([image])[0])
-        # Models that check stability score a mildly re-encoded copy too (detection.core.block_detector).
-        variant = float(detector.predict_variants([image])[0]) if detector.card.get("stability") else None
+        variant = detector.stability_variant(image)
         latency_ms = (time.perf_counter() - started) * 1000
     detection, _ = Detection.objects.get_or_create(
         submission=submission,

@@ -82,9 +82,8 @@ class BlockDetector(ScoringBase):
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         return [float(p) for p in self.head.scores(self._features(arrays))] if len(arrays) else []
 
-    def predict_variants(self, images: Sequence[Image.Image]) -> list[float]:
-        """Scores of the stability variants of `images` (see `verdict_stable`)."""
-        return self.predict([image_reencode(image) for image in images])
+    def stability_variant(self, image: Image.Image) -> float | None:
+        return self.predict([image_reencode(image)])[0] if self.card.get("stability") else None
 
     def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
         features = self._features(arrays)

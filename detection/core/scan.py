@@ -32,5 +32,5 @@ def paths_detect(*, detector: ScoringBase, paths: Sequence[Path]) -> Iterator[di
             continue
         probability = detector.predict([image])[0]
         record["ai_probability"] = round(probability, 6)
-        record["verdict"] = detector.verdict(probability)
+        record["verdict"] = detector.verdict(probability, variant=detector.stability_variant(image))
         yield record

@@ -11,7 +11,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from detection.core.preprocess import image_canonical
-from detection.core.verdicts import verdict_for
+from detection.core.verdicts import verdict_stable
 
 BATCH_SIZE = 32
 OVERLAY_ALPHA = 0.45
@@ -65,9 +65,14 @@ class ScoringBase:
             probabilities.extend(self.predict_arrays([self.canonical(img) for img in chunk]))
         return probabilities
 
-    def verdict(self, probability: float) -> str:
+    def stability_variant(self, image: Image.Image) -> float | None:
+        """The score of a mildly re-encoded copy, for models whose verdict must survive one (see
+        verdicts.verdict_stable); None for models that do not check."""
+        return None
+
+    def verdict(self, probability: float, *, variant: float | None = None) -> str:
         thresholds = self.card["thresholds"]
-        return verdict_for(probability, low=thresholds["low"], high=thresholds["high"])
+        return verdict_stable(probability, variant, low=thresholds["low"], high=thresholds["high"])
 
     def heatmap(self, image: Image.Image, *, layer: str | None = None) -> np.ndarray:
         """Grad-CAM map for the AI class, image_size x image_size, float32 in [0, 1] (99th pct = 1)."""
