@@ -88,6 +88,9 @@ class Protocol:
     samples: Sequence[Sample]
     k: int
     seed: int = 0
+    # Images that only ever train (content-aligned fakes and their photos' copies): held out with their
+    # units like any other, never counted in the report, whose figures are about real generators.
+    train_only: Sequence[bool] | None = None
     units: list[str] = field(init=False)
     fold_of_unit: dict[str, int] = field(init=False)
 
@@ -99,6 +102,9 @@ class Protocol:
         self.folds = np.array([self.fold_of_unit[unit] for unit in self.units])
         self.labels = np.array([sample.label for sample in self.samples])
         self.groups = np.array([sample.group for sample in self.samples])
+        self.counted = ~np.asarray(self.train_only, dtype=bool) if self.train_only is not None else (
+            np.ones(len(self.samples), dtype=bool)
+        )
 
     def held_groups(self, folds: Sequence[int]) -> set[str]:
         return set(self.groups[np.isin(self.folds, list(folds))].tolist())
@@ -136,6 +142,7 @@ def crossval_run(protocol: Protocol, *, fit: Fit, **calibration) -> dict:
             if inner == fold:
                 continue
             test = protocol.test_for(inner, outside=[fold])
+            test = test[protocol.counted[test]]
             if len(test):
                 _both_classes(protocol, protocol.train_for([fold, inner]))
                 inner_indices.append(test)
@@ -161,13 +168,14 @@ def _summary(rates: dict[str, dict], *, minimum: int) -> dict:
 def crossval_report(protocol: Protocol, result: dict, *, minimum: int = 10) -> dict:
     """False flags and human-review share per held-out real collection, recall per held-out generator
     family and per generator name, with mean and worst over units of at least `minimum` images."""
-    scores, labels = result["scores"], protocol.labels
-    flagged = scores >= result["high"]
-    uncertain = ~flagged & (scores >= result["low"])
-    units = np.array(protocol.units)
+    counted = protocol.counted
+    scores, labels = result["scores"][counted], protocol.labels[counted]
+    flagged = scores >= result["high"][counted]
+    uncertain = ~flagged & (scores >= result["low"][counted])
+    units = np.array(protocol.units)[counted]
     real_units = {u: (units == u) for u in sorted(set(units[labels == 0].tolist()))}
     ai_units = {u: (units == u) for u in sorted(set(units[labels == 1].tolist()))}
-    generators = np.array([s.generator or s.source for s in protocol.samples])
+    generators = np.array([s.generator or s.source for s, kept in zip(protocol.samples, counted, strict=True) if kept])
     by_generator = {g: (generators == g) & (labels == 1) for g in sorted(set(generators[labels == 1].tolist()))}
     false_flags, recall = _rates(real_units, flagged), _rates(ai_units, flagged)
     to_human = _rates(real_units, uncertain)

@@ -38,6 +38,7 @@ class StudyData:
     samples: list[Sample]
     features: np.ndarray  # N x views x FEATURE_DIM, fp16
     caps: dict[str, int]
+    train_only: np.ndarray  # bool per sample: from a folder that only trains (content-aligned fakes)
 
 
 def study_data(
@@ -49,15 +50,21 @@ def study_data(
     per_unit: int | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    train_only_folders: Sequence[Path] = (),
 ) -> StudyData:
-    """Every folder's samples (at most `per_unit` per source), their features computed where not cached."""
+    """Every folder's samples (at most `per_unit` per source), their features computed where not cached.
+    `train_only_folders` (content-aligned fakes) join training, never the figures."""
     samples: list[Sample] = []
     caps: dict[str, int] = {}
-    for folder in folders:
+    train_only: list[bool] = []
+    everything = [*folders, *train_only_folders]
+    for folder in everything:
         scanned = folder_scan(folder=Path(folder))
         caps[Path(folder).name] = folder_short_cap(scanned, ceiling=WORKING_SHORT)
-        samples.extend(samples_limit(scanned, per_unit=per_unit))
-    root = {Path(folder).resolve(): Path(folder).name for folder in folders}
+        kept = samples_limit(scanned, per_unit=per_unit)
+        samples.extend(kept)
+        train_only += [folder in train_only_folders] * len(kept)
+    root = {Path(folder).resolve(): Path(folder).name for folder in everything}
 
     def folder_of(sample: Sample) -> str:
         return next(name for path, name in root.items() if sample.path.resolve().is_relative_to(path))
@@ -72,7 +79,7 @@ def study_data(
         folder_of=folder_of,
         progress=progress,
     )
-    return StudyData(samples=samples, features=features, caps=caps)
+    return StudyData(samples=samples, features=features, caps=caps, train_only=np.array(train_only, dtype=bool))
 
 
 def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig):
@@ -97,7 +104,7 @@ def study_run(
     seed: int = 0,
 ) -> dict[str, dict]:
     """Per preset: the leave-source-out report and the out-of-source scores behind it."""
-    protocol = Protocol(data.samples, k=k, seed=seed)
+    protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     results = {}
     for name in presets:
         result = crossval_run(
@@ -164,14 +171,16 @@ def clip_blocks_train(
 
     started = time.monotonic()
     keep = [i for i, sample in enumerate(data.samples) if not exclude or sample.path not in exclude]
-    data = StudyData(samples=[data.samples[i] for i in keep], features=data.features[keep], caps=data.caps)
+    data = StudyData(samples=[data.samples[i] for i in keep], features=data.features[keep], caps=data.caps,
+                     train_only=data.train_only[keep])
     config = PRESETS[preset]
-    protocol = Protocol(data.samples, k=k, seed=seed)
+    protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     result = crossval_run(protocol, fit=probe_fit_for(data, protocol, config), false_flag=false_flag,
                           confidence=confidence)
     report = crossval_report(protocol, result, minimum=minimum_n)
     # Every image's score comes from a model that never saw its source: thresholds that hold on new ones.
-    thresholds = thresholds_out_of_source(protocol, np.arange(len(data.samples)), result["scores"],
+    counted = np.flatnonzero(protocol.counted)
+    thresholds = thresholds_out_of_source(protocol, counted, result["scores"][counted],
                                           false_flag=false_flag, confidence=confidence)
     head = probe_train(data.features, protocol.labels, protocol.units, config=config)
     directory = Path(out_dir) / name
@@ -206,5 +215,6 @@ def clip_blocks_train(
     if not (directory / ENCODER_FILE).is_file():
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)
     # For recalibration on moderators' decisions (detection.services_settings): out-of-source scores.
-    heldout_scores_save(directory=directory, samples=data.samples, probs=result["scores"], version=card["version"])
+    heldout_scores_save(directory=directory, samples=[data.samples[i] for i in counted],
+                        probs=result["scores"][counted], version=card["version"])
     return {"card": card, "protocol": protocol, "result": result}

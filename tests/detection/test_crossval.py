@@ -159,3 +159,20 @@ def test_a_limit_per_source_keeps_whole_groups_and_every_source():
     assert set(units) == {unit_of(sample) for sample in samples}
     assert max(units.count(unit) for unit in set(units)) <= 13
     assert samples_limit(samples, per_unit=None) == samples
+
+
+def test_training_only_images_train_with_their_units_but_never_count_in_the_figures():
+    samples = _samples()
+    train_only = [sample.source == "tae_taesd" for sample in samples]
+    protocol = Protocol(samples, k=3, train_only=train_only)
+    trained_on: set[int] = set()
+
+    def fit(train: np.ndarray):
+        trained_on.update(train.tolist())
+        return lambda indices: protocol.labels[indices] * 0.98
+
+    report = crossval_report(protocol, crossval_run(protocol, fit=fit, false_flag=0.05, confidence=0.0))
+    tae = train_only.index(True)
+    assert tae in trained_on
+    assert "ai:tae_taesd" not in report["recall"]
+    assert report["recall_by_generator"].keys().isdisjoint({"tae_taesd"})

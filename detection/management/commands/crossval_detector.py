@@ -26,6 +26,13 @@ class Command(BaseCommand):
             type=Path,
             default=[SHARED / name for name in ("landscapes", "real-diverse", "real-stock", "ai-older", "ai-diverse")],
         )
+        parser.add_argument(
+            "--aligned",
+            nargs="*",
+            type=Path,
+            default=[],
+            help="make_aligned_fakes folders: extra training pairs, never counted in the figures",
+        )
         parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=list(PRESETS))
         parser.add_argument("--k", type=int, default=5, help="folds")
         parser.add_argument("--per-unit", type=int, default=500, help="at most this many images per source")
@@ -51,6 +58,7 @@ class Command(BaseCommand):
                 cache_dir=options["cache_dir"],
                 crops=options["crops"],
                 per_unit=options["per_unit"],
+                train_only_folders=options["aligned"],
                 threads=options["threads"],
                 progress=lambda done, total: self.stderr.write(f"features {done}/{total}") if done % 240 < 6 else None,
             )

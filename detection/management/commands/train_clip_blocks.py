@@ -27,6 +27,9 @@ class Command(BaseCommand):
             type=Path,
             default=[SHARED / name for name in ("landscapes", "real-diverse", "real-stock", "ai-older", "ai-diverse")],
         )
+        parser.add_argument(
+            "--aligned", nargs="*", type=Path, default=[], help="make_aligned_fakes folders: extra training pairs"
+        )
         parser.add_argument("--exclude-split", type=Path, help="a split file whose test part is kept out")
         parser.add_argument("--k", type=int, default=5)
         parser.add_argument("--per-unit", type=int, default=500)
@@ -60,6 +63,7 @@ class Command(BaseCommand):
                 crops=options["crops"],
                 per_unit=options["per_unit"],
                 threads=options["threads"],
+                train_only_folders=options["aligned"],
             )
             trained = clip_blocks_train(
                 data,
