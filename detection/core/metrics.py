@@ -165,6 +165,37 @@ def recall_at_false_flag(*, labels: Sequence[int], scores: Sequence[float], rate
     return float(np.mean(s[y] >= threshold))
 
 
+def flag_counts_by(*, keys: Sequence[str], flagged: Sequence[bool]) -> dict[str, dict]:
+    """Per key (a collection, a generator): how many of its images were flagged, of how many, and the share."""
+    counts: dict[str, list[int]] = {}
+    for key, hit in zip(keys, flagged, strict=True):
+        entry = counts.setdefault(key, [0, 0])
+        entry[0] += bool(hit)
+        entry[1] += 1
+    return {key: {"flagged": hits, "images": n, "rate": hits / n} for key, (hits, n) in sorted(counts.items())}
+
+
+def detector_summary(*, labels: Sequence[int], scores: Sequence[float], flagged: Sequence[bool],
+                     sources: Sequence[str], rates: Sequence[float] = (0.01, 0.03)) -> dict:
+    """One detector on one labelled image set: false flags per real collection and recall per AI source (a
+    generator) at the detector's own threshold (`flagged`), over all as well, ROC AUC, and the recall when
+    each of `rates` of the genuine photos is flagged. `sources` names each image's collection or generator."""
+    y = np.asarray(labels, dtype=bool)
+    flags = np.asarray(flagged, dtype=bool)
+    keys = np.asarray(sources, dtype=object)
+    counts = confusion_counts(labels=y, flagged=flags)
+    per_real = flag_counts_by(keys=keys[~y].tolist(), flagged=flags[~y].tolist())
+    return {
+        "images": len(y), "real": int((~y).sum()), "ai": int(y.sum()),
+        "false_flag_rate": false_flag_rate(counts), "recall": precision_recall_f1(counts)["recall"],
+        "worst_false_flag_rate": max((entry["rate"] for entry in per_real.values()), default=None),
+        "false_flags_by_source": per_real,
+        "recall_by_source": flag_counts_by(keys=keys[y].tolist(), flagged=flags[y].tolist()),
+        "roc_auc": roc_auc(labels=y, scores=scores),
+        "recall_at_false_flag": {rate: recall_at_false_flag(labels=y, scores=scores, rate=rate) for rate in rates},
+    }
+
+
 def wilson_interval(*, successes: float, n: float, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval of a proportion; `n` may be an effective (weighted) sample size. None when
     n is 0. Unlike the normal approximation it stays inside [0, 1] and is honest for few trials or p near 0."""

@@ -4,11 +4,13 @@ import pytest
 from detection.core.metrics import (
     Stratum,
     confusion_counts,
+    detector_summary,
     false_flag_at_recall,
     false_flag_rate,
     false_flags_allowed,
     live_rates,
     precision_recall_f1,
+    recall_at_false_flag,
     roc_auc,
     roc_curve,
     thresholds_calibrate,
@@ -165,3 +167,43 @@ def test_a_handful_of_decisions_gives_a_wide_interval_and_many_a_narrow_one():
     assert few["false_flag"]["rate"] == pytest.approx(many["false_flag"]["rate"])
     assert few["false_flag"]["low"] < many["false_flag"]["low"]
     assert few["false_flag"]["high"] > many["false_flag"]["high"]
+
+
+def test_recall_at_a_false_flag_rate_counts_the_ai_images_above_the_reals_left_unflagged():
+    reals = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    ai = [0.95, 0.85, 0.8, 0.5]  # 0.8 ties a real: flagging it would flag that real too
+    labels, scores = [0] * len(reals) + [1] * len(ai), reals + ai
+    # 10 % of ten reals: the one at 0.9 may be flagged, the one at 0.8 may not.
+    assert recall_at_false_flag(labels=labels, scores=scores, rate=0.1) == pytest.approx(2 / 4)
+    assert recall_at_false_flag(labels=labels, scores=scores, rate=0.0) == pytest.approx(1 / 4)
+    assert recall_at_false_flag(labels=labels, scores=scores, rate=0.3) == pytest.approx(3 / 4)
+    assert recall_at_false_flag(labels=[1, 1], scores=[0.2, 0.3], rate=0.1) is None
+
+
+def test_detector_summary_of_a_tiny_made_up_set_matches_a_hand_count():
+    rows = [  # (label, source, score, flagged at the detector's own threshold)
+        (0, "camera", 0.1, False),
+        (0, "camera", 0.7, True),
+        (0, "camera", 0.2, False),
+        (0, "camera", 0.3, False),
+        (0, "stock", 0.9, True),
+        (0, "stock", 0.4, False),
+        (1, "gen-a", 0.95, True),
+        (1, "gen-a", 0.6, False),
+        (1, "gen-b", 0.85, True),
+        (1, "gen-b", 0.05, False),
+    ]
+    labels, sources, scores, flagged = (list(column) for column in zip(*rows, strict=True))
+    summary = detector_summary(labels=labels, scores=scores, flagged=flagged, sources=sources, rates=(0.0, 0.2))
+    assert (summary["images"], summary["real"], summary["ai"]) == (10, 6, 4)
+    assert summary["false_flag_rate"] == pytest.approx(2 / 6) and summary["recall"] == pytest.approx(2 / 4)
+    assert summary["false_flags_by_source"] == {
+        "camera": {"flagged": 1, "images": 4, "rate": 0.25},
+        "stock": {"flagged": 1, "images": 2, "rate": 0.5},
+    }
+    assert summary["worst_false_flag_rate"] == 0.5
+    assert summary["recall_by_source"]["gen-b"] == {"flagged": 1, "images": 2, "rate": 0.5}
+    # Pairs won: 0.95 beats 6, 0.85 beats 5, 0.6 beats 4, 0.05 beats 0, of 24.
+    assert summary["roc_auc"] == pytest.approx(15 / 24)
+    # No real flagged: above 0.9, only 0.95 is caught; one of six may be: above 0.7, 0.95 and 0.85.
+    assert summary["recall_at_false_flag"] == {0.0: pytest.approx(1 / 4), 0.2: pytest.approx(2 / 4)}
