@@ -209,15 +209,16 @@ def _feed(pipe, paths: list[str]) -> None:
             pipe.write(path + "\n")
 
 
-def peer_score(name: str, *, images: list[Item], cache: Path, threads: int) -> dict[str, dict]:
-    """Score every image not yet in the peer's cache; returns its rows by path for these images."""
+def peer_score(name: str, *, images: list[Item], cache: Path, threads: int, score: bool = True) -> dict[str, dict]:
+    """Score every image not yet in the peer's cache (unless `score` is false); returns the cached rows by path
+    for these images."""
     cache_file = Path(cache) / name / "scores.csv"
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     hashes = {image.path: file_sha256(Path(image.path)) for image in images}
     cached = cache_load(cache_file)
     # In the order of the images' sha256, a fixed shuffle: an interrupted run has scored a sample of every set.
     todo = sorted((path for path, sha in hashes.items() if (path, sha) not in cached), key=hashes.get)
-    if todo:
+    if todo and score:
         python = peer_venv(name, cache=cache)
         files = peer_files(name, python=python)
         peer = PEERS[name]
@@ -259,7 +260,7 @@ def peer_score(name: str, *, images: list[Item], cache: Path, threads: int) -> d
                     print(f"{name}: {done}/{len(todo)} ({rate:.3f} s/image)", file=sys.stderr, flush=True)
         if process.returncode:
             raise RuntimeError(f"{name}: the scorer exited with {process.returncode}")
-    return {path: cached[(path, sha)] for path, sha in hashes.items()}
+    return {path: cached[(path, sha)] for path, sha in hashes.items() if (path, sha) in cached}
 
 
 def peer_threshold(name: str, *, cache: Path) -> float:
@@ -319,6 +320,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/peers"))
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads of each peer")
     parser.add_argument("--score-only", action="store_true", help="score and cache, print no report")
+    parser.add_argument("--no-score", action="store_true", help="report on the images already in the caches only")
     args = parser.parse_args()
 
     images = ours_images(args.ours, args.datasets) if args.ours else shared_images(args.datasets)
@@ -330,21 +332,21 @@ def main() -> None:
         thresholds[OURS] = {image.path: image.threshold for image in images}
         seconds[OURS] = None
     for name in args.peer:
-        rows = peer_score(name, images=images, cache=args.cache, threads=args.threads)
+        rows = peer_score(name, images=images, cache=args.cache, threads=args.threads, score=not args.no_score)
         failed = [path for path, row in rows.items() if row["error"]]
         if failed:
             print(f"{name}: {len(failed)} images could not be scored, left out (first: {failed[0]})", file=sys.stderr)
         scores[name] = {path: float(row["score"]) for path, row in rows.items() if not row["error"]}
         threshold = peer_threshold(name, cache=args.cache)
         thresholds[name] = dict.fromkeys(scores[name], threshold)
-        seconds[name] = float(np.median([float(row["seconds"]) for row in rows.values()]))
+        seconds[name] = float(np.median([float(row["seconds"]) for row in rows.values()])) if rows else None
     if args.score_only:
         return
     # Every detector on the same images: those each of them scored.
     scored = [image for image in images if all(image.path in own for own in scores.values())]
     print(
-        f"{len(scored)} images ({sum(i.label for i in scored)} AI) of {len(images)}; s/image: median per image,"
-        f" decoding included; own thresholds: "
+        f"{len(scored)} images ({sum(i.label for i in scored)} AI) of {len(images)}; s/image: median CPU seconds"
+        f" per image, decoding included; own thresholds: "
         + ", ".join(
             f"{name} {next(iter(own.values())):.4g}" for name, own in thresholds.items() if name != OURS and own
         )
