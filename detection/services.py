@@ -173,8 +173,7 @@ def _detection_score(*, submission: Subject, model_name: str, detector, data: by
     else:
         image = _image_load(submission, data=data)
         started = time.perf_counter()
-        probability = float(detector.predict([image])[0])
-        variant = detector.stability_variant(image)
+        probability, variant = detector.predict_checked(image)
         latency_ms = (time.perf_counter() - started) * 1000
     detection, _ = Detection.objects.get_or_create(
         submission=submission,

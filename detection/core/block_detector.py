@@ -82,8 +82,15 @@ class BlockDetector(ScoringBase):
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         return [float(p) for p in self.head.scores(self._features(arrays))] if len(arrays) else []
 
-    def stability_variant(self, image: Image.Image) -> float | None:
-        return self.predict([image_reencode(image)])[0] if self.card.get("stability") else None
+    def predict_checked(self, image: Image.Image) -> tuple[float, float | None]:
+        """The re-encoding is applied to the working image: on a large upload, re-encoding the full
+        frame would vanish in the shrink to the working size and test nothing."""
+        array = self.canonical(image)
+        if not self.card.get("stability"):
+            return self.predict_arrays([array])[0], None
+        variant = np.asarray(image_working(image_reencode(Image.fromarray(array))))
+        probability, variant_probability = self.predict_arrays([array, variant])
+        return probability, variant_probability
 
     def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
         features = self._features(arrays)

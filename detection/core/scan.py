@@ -30,7 +30,7 @@ def paths_detect(*, detector: ScoringBase, paths: Sequence[Path]) -> Iterator[di
             record["error"] = str(exc)
             yield record
             continue
-        probability = detector.predict([image])[0]
+        probability, variant = detector.predict_checked(image)
         record["ai_probability"] = round(probability, 6)
-        record["verdict"] = detector.verdict(probability, variant=detector.stability_variant(image))
+        record["verdict"] = detector.verdict(probability, variant=variant)
         yield record

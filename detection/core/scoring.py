@@ -65,10 +65,10 @@ class ScoringBase:
             probabilities.extend(self.predict_arrays([self.canonical(img) for img in chunk]))
         return probabilities
 
-    def stability_variant(self, image: Image.Image) -> float | None:
-        """The score of a mildly re-encoded copy, for models whose verdict must survive one (see
-        verdicts.verdict_stable); None for models that do not check."""
-        return None
+    def predict_checked(self, image: Image.Image) -> tuple[float, float | None]:
+        """The AI probability and, for a model whose verdict must survive a mild re-encoding, the
+        probability of the re-encoded copy (see verdicts.verdict_stable); None where the model does not check."""
+        return self.predict([image])[0], None
 
     def verdict(self, probability: float, *, variant: float | None = None) -> str:
         thresholds = self.card["thresholds"]

@@ -8,7 +8,7 @@ reads top to bottom.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,6 +30,8 @@ PRESETS: dict[str, ProbeConfig] = {
         LAST, blocks=tuple(range(12)), cls=True, patches=True, embed=False, views="all", aggregate="max"
     ),
     "+source-balance": ProbeConfig(),
+    "+l2x10": ProbeConfig(weight_decay=1e-2),
+    "+l2x100": ProbeConfig(weight_decay=1e-1),
 }
 
 
@@ -102,16 +104,14 @@ def study_run(
     false_flag: float = 0.03,
     confidence: float = 0.0,
     seed: int = 0,
-) -> dict[str, dict]:
-    """Per preset: the leave-source-out report and the out-of-source scores behind it."""
+) -> Iterator[tuple[str, dict]]:
+    """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
-    results = {}
     for name in presets:
         result = crossval_run(
             protocol, fit=probe_fit_for(data, protocol, PRESETS[name]), false_flag=false_flag, confidence=confidence
         )
-        results[name] = {"report": crossval_report(protocol, result), "result": result, "protocol": protocol}
-    return results
+        yield name, {"report": crossval_report(protocol, result), "result": result, "protocol": protocol}
 
 
 def scores_csv_write(path: Path, protocol: Protocol, result: dict) -> None:
@@ -137,11 +137,23 @@ def scores_csv_write(path: Path, protocol: Protocol, result: dict) -> None:
 
 def lso_summary(report: dict) -> dict:
     """What a card, the README and the model settings page quote from a leave-source-out report."""
-    keys = ("k", "false_flags_mean", "false_flags_worst", "false_flags_all", "to_human_all", "recall_mean",
-            "recall_worst", "recall_all", "roc_auc", "recall_at_false_flags", "minimum_n")
+    keys = (
+        "k",
+        "false_flags_mean",
+        "false_flags_worst",
+        "false_flags_all",
+        "to_human_all",
+        "recall_mean",
+        "recall_worst",
+        "recall_all",
+        "roc_auc",
+        "recall_at_false_flags",
+        "minimum_n",
+    )
     worst_collection = max(
         (item for item in report["false_flags"].items() if item[1]["n"] >= report["minimum_n"]),
-        key=lambda item: item[1]["rate"], default=(None, None),
+        key=lambda item: item[1]["rate"],
+        default=(None, None),
     )[0]
     return {
         **{key: report[key] for key in keys},
@@ -153,8 +165,18 @@ def lso_summary(report: dict) -> dict:
 
 
 def clip_blocks_train(
-    data: StudyData, *, preset: str, out_dir: Path, name: str, encoder_path: Path, crops: int, k: int = 5,
-    false_flag: float = 0.03, confidence: float = 0.0, exclude: set[Path] | None = None, seed: int = 0,
+    data: StudyData,
+    *,
+    preset: str,
+    out_dir: Path,
+    name: str,
+    encoder_path: Path,
+    crops: int,
+    k: int = 5,
+    false_flag: float = 0.03,
+    confidence: float = 0.0,
+    exclude: set[Path] | None = None,
+    seed: int = 0,
     minimum_n: int = 10,
 ) -> dict:
     """Ship the probe: leave-source-out figures and out-of-source thresholds from the protocol, then one
@@ -171,17 +193,23 @@ def clip_blocks_train(
 
     started = time.monotonic()
     keep = [i for i, sample in enumerate(data.samples) if not exclude or sample.path not in exclude]
-    data = StudyData(samples=[data.samples[i] for i in keep], features=data.features[keep], caps=data.caps,
-                     train_only=data.train_only[keep])
+    data = StudyData(
+        samples=[data.samples[i] for i in keep],
+        features=data.features[keep],
+        caps=data.caps,
+        train_only=data.train_only[keep],
+    )
     config = PRESETS[preset]
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
-    result = crossval_run(protocol, fit=probe_fit_for(data, protocol, config), false_flag=false_flag,
-                          confidence=confidence)
+    result = crossval_run(
+        protocol, fit=probe_fit_for(data, protocol, config), false_flag=false_flag, confidence=confidence
+    )
     report = crossval_report(protocol, result, minimum=minimum_n)
     # Every image's score comes from a model that never saw its source: thresholds that hold on new ones.
     counted = np.flatnonzero(protocol.counted)
-    thresholds = thresholds_out_of_source(protocol, counted, result["scores"][counted],
-                                          false_flag=false_flag, confidence=confidence)
+    thresholds = thresholds_out_of_source(
+        protocol, counted, result["scores"][counted], false_flag=false_flag, confidence=confidence
+    )
     head = probe_train(data.features, protocol.labels, protocol.units, config=config)
     directory = Path(out_dir) / name
     card = {
@@ -215,6 +243,10 @@ def clip_blocks_train(
     if not (directory / ENCODER_FILE).is_file():
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)
     # For recalibration on moderators' decisions (detection.services_settings): out-of-source scores.
-    heldout_scores_save(directory=directory, samples=[data.samples[i] for i in counted],
-                        probs=result["scores"][counted], version=card["version"])
+    heldout_scores_save(
+        directory=directory,
+        samples=[data.samples[i] for i in counted],
+        probs=result["scores"][counted],
+        version=card["version"],
+    )
     return {"card": card, "protocol": protocol, "result": result}

@@ -83,7 +83,8 @@ def test_the_bundle_serves_through_detector_open_and_passes_its_self_test(traine
     ai, real = image_synthetic(rng, ai=True, size=96), image_synthetic(rng, ai=False, size=96)
     p_ai, p_real = detector.predict([ai, real])
     assert p_ai > p_real
-    assert 0.0 <= detector.stability_variant(ai) <= 1.0
+    probability, variant = detector.predict_checked(ai)
+    assert probability == pytest.approx(p_ai, abs=1e-5) and 0.0 <= variant <= 1.0
     heat = detector.heatmap(ai)
     assert heat.shape == detector.canonical(ai).shape[:2] and heat.min() >= 0.0 and heat.max() <= 1.0
 

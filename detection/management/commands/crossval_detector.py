@@ -62,13 +62,6 @@ class Command(BaseCommand):
                 threads=options["threads"],
                 progress=lambda done, total: self.stderr.write(f"features {done}/{total}") if done % 240 < 6 else None,
             )
-            results = study_run(
-                data,
-                presets=options["presets"],
-                k=options["k"],
-                false_flag=options["false_flag"],
-                confidence=options["confidence"],
-            )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{len(data.samples)} images, {options['k']} folds, target {options['false_flag']:.0%}")
@@ -76,17 +69,32 @@ class Command(BaseCommand):
             "preset | false flags mean / worst collection | to human | recall mean / worst "
             "generator | ROC AUC | recall at 1% / 3% false flags"
         )
-        for name, result in results.items():
-            report = result["report"]
-            at = report["recall_at_false_flags"]
-            self.stdout.write(
-                f"{name} | {report['false_flags_mean']:.1%} / {report['false_flags_worst']:.1%} | "
-                f"{report['to_human_all']:.1%} | {report['recall_mean']:.1%} / {report['recall_worst']:.1%} | "
-                f"{report['roc_auc']:.3f} | {at['0.01']:.1%} / {at['0.03']:.1%}"
-            )
+        reports = {}
+        runs = study_run(
+            data,
+            presets=options["presets"],
+            k=options["k"],
+            false_flag=options["false_flag"],
+            confidence=options["confidence"],
+        )
+        try:
+            for name, result in runs:
+                self._report(name, result["report"], reports, options)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["scores"]:
+            scores_csv_write(options["scores"], result["protocol"], result["result"])
+
+    def _report(self, name: str, report: dict, reports: dict, options: dict) -> None:
+        """One table row as soon as its preset is done, and the JSON rewritten with it."""
+        reports[name] = report
+        at = report["recall_at_false_flags"]
+        self.stdout.write(
+            f"{name} | {report['false_flags_mean']:.1%} / {report['false_flags_worst']:.1%} | "
+            f"{report['to_human_all']:.1%} | {report['recall_mean']:.1%} / {report['recall_worst']:.1%} | "
+            f"{report['roc_auc']:.3f} | {at['0.01']:.1%} / {at['0.03']:.1%}"
+        )
+        self.stdout.flush()
         if options["json"]:
             options["json"].parent.mkdir(parents=True, exist_ok=True)
-            options["json"].write_text(json.dumps({n: r["report"] for n, r in results.items()}, indent=1) + "\n")
-        if options["scores"]:
-            last = results[options["presets"][-1]]
-            scores_csv_write(options["scores"], last["protocol"], last["result"])
+            options["json"].write_text(json.dumps(reports, indent=1) + "\n")
