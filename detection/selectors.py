@@ -7,8 +7,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Prefetch
 
-from detection.core.files import KERAS_ARCH
-from detection.core.layers import gradcam_default_layer, gradcam_layer_names
+from detection.core.registry import (
+    TENSORFLOW,
+    HeatmapMethod,
+    architecture_get,
+    heatmap_default_layer,
+    heatmap_layer_names,
+)
 from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult, ThresholdChange, Verdict
 from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
 
@@ -29,7 +34,7 @@ def model_card_get(*, name: str) -> dict | None:
 def model_queue(*, name: str) -> str:
     """The Celery queue whose workers run this model: Keras bundles have their own TensorFlow worker."""
     card = model_card_get(name=name)
-    return KERAS_QUEUE if card and card["arch"] == KERAS_ARCH else TORCH_QUEUE
+    return KERAS_QUEUE if card and architecture_get(card["arch"]).framework == TENSORFLOW else TORCH_QUEUE
 
 
 def model_names_available() -> list[str]:
@@ -97,14 +102,17 @@ class LayerChoice:
 
 
 def heatmap_layers(*, detection: Detection) -> list[LayerChoice]:
-    """The Grad-CAM layers of the detection's architecture, each with its heatmap when already rendered.
+    """The heatmap layers of the detection's architecture, each with its heatmap when already rendered.
 
     Reads `detection.heatmaps.all()`, so prefetch it; a model without a card lists only existing heatmaps.
     """
+    return _layer_choices(detection, model_card_get(name=detection.model_name))
+
+
+def _layer_choices(detection: Detection, card: dict | None) -> list[LayerChoice]:
     existing = {h.layer: h for h in detection.heatmaps.all()}
-    card = model_card_get(name=detection.model_name)
-    layers = (gradcam_layer_names(card) if card else []) or sorted(existing)
-    default = gradcam_default_layer(card) if card else None
+    layers = (heatmap_layer_names(card) if card else []) or sorted(existing)
+    default = heatmap_default_layer(card) if card else None
     return [LayerChoice(layer=name, heatmap=existing.get(name), is_default=name == default) for name in layers]
 
 
@@ -118,6 +126,7 @@ class HeatmapViewer:
     layers: list[LayerChoice]
     layer: LayerChoice | None
     pending: str | None  # the default layer a flagging detection's heatmap is still rendering at
+    method: HeatmapMethod | None  # how the shown detection's model draws its maps; None without its card
 
 
 def heatmap_viewer(*, submission_id: int, detection_id: str = "", layer: str = "") -> HeatmapViewer:
@@ -131,7 +140,8 @@ def heatmap_viewer(*, submission_id: int, detection_id: str = "", layer: str = "
     shown = next((d for d in detections if str(d.pk) == detection_id), None) or next(
         (d for d in detections if d.heatmaps.all()), detections[0] if detections else None
     )
-    layers = heatmap_layers(detection=shown) if shown else []
+    card = model_card_get(name=shown.model_name) if shown else None
+    layers = _layer_choices(shown, card) if shown else []
     rendered = [c for c in layers if c.heatmap]
     chosen = next((c for c in rendered if c.layer == layer), None) or next(
         (c for c in rendered if c.is_default), rendered[0] if rendered else None
@@ -139,7 +149,10 @@ def heatmap_viewer(*, submission_id: int, detection_id: str = "", layer: str = "
     pending = None
     if shown is not None and shown.verdict in FLAGGING_VERDICTS:
         pending = next((c.layer for c in layers if c.is_default and not c.heatmap), None)
-    return HeatmapViewer(detections=detections, detection=shown, layers=layers, layer=chosen, pending=pending)
+    method = architecture_get(card["arch"]).heatmap if card else None
+    return HeatmapViewer(
+        detections=detections, detection=shown, layers=layers, layer=chosen, pending=pending, method=method
+    )
 
 
 def _percent(value: float | None) -> str:

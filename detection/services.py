@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from common.deferred import TRANSIENT_ERRORS, task_publish, task_send
 from detection.core.files import NoTrainedWeights
-from detection.core.layers import gradcam_default_layer
+from detection.core.registry import heatmap_default_layer
 from detection.core.selftest import SelfTestFailed
 from detection.core.verdicts import verdict_stable
 from detection.models import Detection, Evidence, Heatmap, SelfTestResult
@@ -125,12 +125,13 @@ def detector_selftest_run(*, model_names: Sequence[str], record: bool = True) ->
 
 
 def heatmap_render(*, detection_id: int, layer: str | None = None) -> Heatmap:
-    """The Grad-CAM overlay of a detection at a layer (the model's default when None), made at most once."""
+    """The heatmap overlay of a detection (Grad-CAM or occlusion, after its model's architecture) at a layer
+    (the model's default when None), made at most once."""
     detection = Detection.objects.select_related("submission").get(pk=detection_id)
     detector = _detector_serving(detection.model_name)
     if detector.version != detection.model_version:
         raise ValueError(f"{detection.model_name} is now version {detector.version}, not {detection.model_version}")
-    layer = layer or gradcam_default_layer(detector.card)
+    layer = layer or heatmap_default_layer(detector.card)
     existing = Heatmap.objects.filter(detection=detection, layer=layer).first()
     if existing:
         return existing
@@ -249,4 +250,4 @@ def heatmap_schedule(*, detection: Detection) -> None:
     before the item is opened; the review page shows it as rendering until then."""
     card = model_card_get(name=detection.model_name)
     if card is not None:
-        heatmap_request(detection_id=detection.pk, layer=gradcam_default_layer(card), background=True)
+        heatmap_request(detection_id=detection.pk, layer=heatmap_default_layer(card), background=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from detection.core.augment import arrays_cache
+from detection.core.caches import arrays_cache
 from detection.core.data import split_load
 from detection.core.keras.nets import mobilenet_torch_weights_set, seed_mobilenet_build
 from detection.core.preprocess import arrays_scale

@@ -339,6 +339,32 @@ def test_a_flagged_item_shows_its_default_heatmap_as_rendering_until_a_worker_ha
     assert "heatmap-waiting" not in html and 'id="heatmap"' in html
 
 
+def test_the_review_page_names_each_heatmap_by_its_models_method(
+    client, contributor, moderator, submission_make, force_verdict, settings, tmp_path
+):
+    import json
+    import shutil
+
+    force_verdict("ai")
+    submission = submission_make(contributor=contributor)
+    login(client, moderator)
+    html = client.get(reverse("submission_detail", args=[submission.pk])).content.decode()
+    assert "Grad-CAM · tiny_mobilenet · features.13" in html and "Occlusion map" not in html
+    # The same item as a CLIP-probe kind of model saw it: that kind draws occlusion maps, at one layer.
+    weights = tmp_path / "weights"
+    shutil.copytree(settings.DETECTOR_WEIGHTS_DIR / "tiny_mobilenet", weights / "tiny_clip")
+    card = json.loads((weights / "tiny_clip" / "card.json").read_text())
+    (weights / "tiny_clip" / "card.json").write_text(json.dumps({**card, "name": "tiny_clip", "arch": "clip_probe"}))
+    settings.DETECTOR_WEIGHTS_DIR = weights
+    detection = submission.detections.get()
+    Detection.objects.filter(pk=detection.pk).update(model_name="tiny_clip")
+    Heatmap.objects.filter(detection=detection).update(layer="occlusion")
+    page = client.get(reverse("submission_detail", args=[submission.pk]))
+    html = page.content.decode()
+    assert "Occlusion map · tiny_clip · occlusion" in html and "Grad-CAM" not in html
+    assert [c.layer for c in page.context["layers"]] == ["occlusion"] and page.context["missing_layers"] == []
+
+
 def test_the_sweeper_asks_again_for_heatmaps_of_flagged_items_that_never_got_one(
     contributor, submission_make, force_verdict, django_capture_on_commit_callbacks
 ):

@@ -1,14 +1,17 @@
 """AI-image detection core (no Django imports; importable and testable alone). PyTorch, except `keras/`
 (TensorFlow, never imported beside torch) and the framework-free modules both share: files (cards, checksums,
-files from pinned wheels), preprocess, augment, data, metrics, scoring (batching, verdicts, heatmap overlay),
-loading (open a bundle of either kind), evaluate.
+files from pinned wheels), registry, preprocess, transforms, caches, data, metrics, scoring (batching,
+verdicts, heatmap overlay), loading (open a bundle of either kind), evaluate.
 
 - preprocess: `image_decode(data) -> PIL.Image` (RGB, EXIF-oriented, ValueError if undecodable);
   `image_canonical(img, *, size)` the one path for every image (Lanczos short side -> size, centre crop,
   JPEG at fixed quality) so size and codec carry no class signal; `images_to_tensor(images, *, size)`.
-- nets: `ARCHITECTURES`, `net_build(arch, *, num_classes=2)` (torchvision, weights=None),
-  `gradcam_layers(model, arch) -> dict[str, nn.Module]`, `GRADCAM_DEFAULT_LAYER[arch]`, `net_finetune_set`.
-  layers: the same names as plain data (no torch import) for web processes.
+- registry: `architecture_get(arch) -> Architecture` (framework, default image size and input scale, fine-tune
+  parts, heatmap method `GRAD_CAM` or `OCCLUSION` with its layers and default), `ARCHITECTURES` (trainable),
+  `heatmap_layer_names(card)`, `heatmap_default_layer(card)`: plain data, no torch import, for web processes.
+- nets: `net_build(arch, *, directory=None, card=None)` (each PyTorch architecture's builder, weights=None),
+  `gradcam_layers(model, arch) -> dict[str, nn.Module]`, `net_finetune_set`.
+- transforms: `image_augment` (training re-shoot); caches: `arrays_cache`, `embeddings_cache`, `embeddings_arrays`.
 - bundle: `<weights_dir>/<name>/{model.safetensors (fp16), card.json}`; `bundle_save(*, directory, model,
   card)`, `bundle_load(*, directory) -> (model, card)`.
 - inference: `detector_load(*, weights_dir, name, device="cpu") -> Detector` (raises
@@ -24,6 +27,7 @@ loading (open a bundle of either kind), evaluate.
   sha256-checked and loaded strictly; `roundtrip(image, decoder_name) -> tensor in [0, 1]`, `DECODERS`.
 - aligned: `pairs_make(*, out, folders, ...)` writes each genuine photo beside its round trip (same crop and
   JPEG, same group) as a data folder.
-- clip_probe: arch "clip_probe", a linear probe on a frozen CLIP ViT-B/16 int8 ONNX encoder (sha256-checked);
-  loads through the same `detector_load`; its heatmap (layer "occlusion") is an occlusion map.
+- clip_probe: arch "clip_probe", a linear probe on a frozen CLIP ViT-B/16 encoder (ONNX, sha256-checked);
+  loads through the same `detector_load`; its heatmap (layer "occlusion") is an occlusion map. clip_train:
+  `clip_probe_train`, `probe_fit`.
 """

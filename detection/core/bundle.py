@@ -41,12 +41,7 @@ def bundle_load(*, directory: Path) -> tuple[nn.Module, dict]:
     """Rebuild the net named in the card and load its weights (as fp32), in eval mode."""
     directory = Path(directory)
     card = json.loads((directory / CARD_FILE).read_text())
-    if card["arch"] == "clip_probe":
-        from detection.core.clip_probe import ClipProbe
-
-        model = ClipProbe(encoder_path=directory / card["encoder_file"])
-    else:
-        model = net_build(card["arch"])
+    model = net_build(card["arch"], directory=directory, card=card)
     state = {
         key: value.float() if value.is_floating_point() else value
         for key, value in load_file(str(directory / MODEL_FILE)).items()

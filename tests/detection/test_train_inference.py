@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from detection.core.bundle import bundle_load
 from detection.core.inference import NoTrainedWeights, detector_load
 from detection.core.metrics import confusion_counts, precision_recall_f1
-from detection.core.nets import ARCHITECTURES, GRADCAM_DEFAULT_LAYER, gradcam_layers, net_build, net_finetune_set
+from detection.core.nets import ARCHITECTURES, gradcam_layers, net_build, net_finetune_set
+from detection.core.registry import architecture_get
 
 
 def test_tiny_model_learns_the_synthetic_artefact_to_f1_above_0_9(tiny_detector, synthetic_split):
@@ -77,10 +78,13 @@ def test_overlay_is_a_png_and_reuses_one_cam_per_layer(tiny_detector, synthetic_
     image = Image.open(synthetic_split["splits"]["test"][0].path)
     png = tiny_detector.overlay(image)
     assert Image.open(io.BytesIO(png)).size == (tiny_detector.image_size,) * 2
-    cam = tiny_detector._cams[GRADCAM_DEFAULT_LAYER["mobilenet_v2"]]
+    cam = tiny_detector._cams[architecture_get("mobilenet_v2").heatmap_default_layer]
     tiny_detector.overlay(image)
     tiny_detector.overlay(image, layer="features.18")
-    assert tiny_detector._cams[GRADCAM_DEFAULT_LAYER["mobilenet_v2"]] is cam and len(tiny_detector._cams) == 2
+    assert (
+        tiny_detector._cams[architecture_get("mobilenet_v2").heatmap_default_layer] is cam
+        and len(tiny_detector._cams) == 2
+    )
     with pytest.raises(ValueError, match="unknown Grad-CAM layer"):
         tiny_detector.overlay(image, layer="nope")
 
@@ -93,7 +97,7 @@ def test_every_architecture_builds_with_a_two_class_head_and_gradcam_layers(arch
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 2)
     layers = gradcam_layers(model, arch)
-    assert GRADCAM_DEFAULT_LAYER[arch] in layers and len(layers) == 3
+    assert architecture_get(arch).heatmap_default_layer in layers and len(layers) == 3
 
 
 def test_finetune_head_freezes_everything_but_the_classifier():
@@ -145,12 +149,29 @@ def test_occlusion_map_of_the_clip_probe_kind_has_the_image_shape(tiny_detector,
     assert heat.shape == (tiny_detector.image_size,) * 2 and 0.0 <= heat.min() <= heat.max() <= 1.0
 
 
-def test_every_model_kind_has_a_default_heatmap_layer():
-    from detection.core.layers import GRADCAM_DEFAULT_LAYER, GRADCAM_LAYER_PATHS
-
+def test_every_model_kind_has_a_default_heatmap_layer_of_its_method():
     for arch in ARCHITECTURES:
-        assert GRADCAM_DEFAULT_LAYER[arch] in GRADCAM_LAYER_PATHS[arch]
-    assert GRADCAM_DEFAULT_LAYER["clip_probe"] == "occlusion"
+        spec = architecture_get(arch)
+        assert spec.heatmap.name == "Grad-CAM" and spec.heatmap_default_layer in spec.heatmap_layers
+    clip = architecture_get("clip_probe")
+    assert clip.heatmap.name == "occlusion" and clip.heatmap_default_layer == "occlusion"
+    assert clip.heatmap.label == "Occlusion map"
+
+
+def test_a_clip_probe_card_draws_its_heatmap_by_occlusion_at_its_one_layer(tiny_detector, synthetic_split):
+    from detection.core.clip_probe import occlusion_map
+    from detection.core.inference import Detector, cam_normalise
+    from detection.core.preprocess import arrays_to_tensor
+
+    # Occlusion needs only the logits, so the tiny net stands in for the probe under a clip_probe card.
+    card = {**tiny_detector.card, "arch": "clip_probe"}
+    detector = Detector(model=tiny_detector.model, card=card)
+    array = detector.canonical(Image.open(synthetic_split["splits"]["test"][0].path))
+    expected = cam_normalise(occlusion_map(detector.model, arrays_to_tensor([array])))
+    assert np.array_equal(detector.heatmap_array(array), expected)
+    assert np.array_equal(detector.heatmap_array(array, layer="occlusion"), expected) and not detector._cams
+    with pytest.raises(ValueError, match="has only 'occlusion'"):
+        detector.heatmap_array(array, layer="features.13")
 
 
 def test_a_clip_probe_bundle_without_its_encoder_counts_as_untrained(tmp_path):

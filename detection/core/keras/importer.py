@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from detection.core.augment import arrays_cache
+from detection.core.caches import arrays_cache
 from detection.core.data import Sample
 from detection.core.files import KERAS_ARCH, KERAS_MODEL_FILE, card_save, file_sha256, heldout_scores_save
 from detection.core.keras.inference import KerasDetector, keras_model_read

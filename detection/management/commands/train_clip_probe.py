@@ -24,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=2)
 
     def handle(self, *args, **options) -> None:
-        from detection.core.clip_probe import ENCODER_FILE, ENCODER_SOURCE_WHEEL, clip_probe_train
+        from detection.core.clip_probe import ENCODER_FILE, ENCODER_SOURCE_WHEEL
+        from detection.core.clip_train import clip_probe_train
         from detection.core.data import split_prepare
         from detection.core.loading import golden_make
 
