@@ -164,6 +164,30 @@ def clip_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
     return result
 
 
+def blocks_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
+    """The multi-view CLIP-blocks model on the same 12 MP JPEG, bytes to verdict: the probability alone and
+    with its stability check (the re-encoded working image scored too), as a worker analyses one upload."""
+    from detection.core.loading import detector_open
+    from detection.core.preprocess import image_decode
+
+    detector = detector_open(weights_dir=Path(weights), name=name, threads=threads)
+    photo = _photo_12mp()
+    decode = 1 / _rate(lambda: image_decode(photo, max_pixels=100_000_000), images=1, seconds=seconds)
+    alone = 1 / _rate(
+        lambda: detector.predict([image_decode(photo, max_pixels=100_000_000)]), images=1, seconds=seconds
+    )
+    checked = 1 / _rate(
+        lambda: detector.predict_checked(image_decode(photo, max_pixels=100_000_000)), images=1, seconds=seconds
+    )
+    return {
+        "arch": f"{name} (clip_blocks)",
+        "decode_12mp_s": decode,
+        "blocks_12mp_s": alone,
+        "blocks_12mp_checked_s": checked,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def main() -> None:
     from detection.core.nets import ARCHITECTURES
 
@@ -176,6 +200,9 @@ def main() -> None:
     parser.add_argument("--keras-model", default="mobilenet_v2_keras", help="the Keras bundle --arch keras measures")
     parser.add_argument(
         "--clip-model", default="clip_probe_aug", help="the CLIP-probe bundle (the default model) to measure; '' skips"
+    )
+    parser.add_argument(
+        "--blocks-model", default="clip_blocks", help="the multi-view CLIP-blocks bundle to measure; '' skips"
     )
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")  # one framework per process: TensorFlow never meets torch
@@ -190,6 +217,12 @@ def main() -> None:
     if args.clip_model:
         with context.Pool(1) as pool:
             clip = pool.apply(clip_measure, (args.clip_model, args.threads, args.seconds, args.weights))
+    blocks = None
+    if args.blocks_model:
+        with context.Pool(1) as pool:
+            blocks = pool.apply(blocks_measure, (args.blocks_model, args.threads, args.seconds, args.weights))
+        if clip:
+            blocks["checked_vs_clip_probe_12mp"] = blocks["blocks_12mp_checked_s"] / clip["float_12mp_s"]
     fastest = max((row["eager_img_s_b16"] for row in rows), default=0.0)
     for row in rows:
         row["eager_b16_vs_fastest"] = row["eager_img_s_b16"] / fastest
@@ -224,7 +257,14 @@ def main() -> None:
         print()
         print(" | ".join(clip_columns))
         print(" | ".join(f"{clip[c]:.2f}" if isinstance(clip[c], float) else str(clip[c]) for c in clip_columns))
-    print(json.dumps({"archs": rows, "clip": clip}, indent=1))
+    if blocks:
+        print()
+        print(
+            " | ".join(
+                f"{key}: {value:.2f}" if isinstance(value, float) else str(value) for key, value in blocks.items()
+            )
+        )
+    print(json.dumps({"archs": rows, "clip": clip, "blocks": blocks}, indent=1))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 
 from detection.core.block_probe import ProbeConfig, probe_train
 from detection.core.crossval import Protocol, crossval_report, crossval_run, samples_limit
-from detection.core.data import Sample, folder_scan
+from detection.core.data import Sample, folder_scan, split_save
 from detection.core.features import BlockEncoder, FeatureCache, features_extract, folder_short_cap
 from detection.core.views import RECIPE, WORKING_SHORT
 
@@ -175,12 +175,13 @@ def clip_blocks_train(
     k: int = 5,
     false_flag: float = 0.03,
     confidence: float = 0.0,
-    exclude: set[Path] | None = None,
+    test_split: dict | None = None,
     seed: int = 0,
     minimum_n: int = 10,
 ) -> dict:
     """Ship the probe: leave-source-out figures and out-of-source thresholds from the protocol, then one
-    head trained on every image (but `exclude`, e.g. the seed test split kept for evaluation)."""
+    head trained on every image but the test part of `test_split` (the seed test split), which is saved
+    as the bundle's split.json, alone, for `evaluate_detector`."""
     import shutil
     import time
     from datetime import UTC, datetime
@@ -192,7 +193,8 @@ def clip_blocks_train(
     from detection.core.files import heldout_scores_save
 
     started = time.monotonic()
-    keep = [i for i, sample in enumerate(data.samples) if not exclude or sample.path not in exclude]
+    exclude = {sample.path for sample in test_split["splits"]["test"]} if test_split else set()
+    keep = [i for i, sample in enumerate(data.samples) if sample.path not in exclude]
     data = StudyData(
         samples=[data.samples[i] for i in keep],
         features=data.features[keep],
@@ -239,6 +241,11 @@ def clip_blocks_train(
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     }
+    if test_split:
+        # Only the test part: every other image of the shared sets may have trained this model.
+        splits = {name: (samples if name == "test" else []) for name, samples in test_split["splits"].items()}
+        split_save({**test_split, "holdout_sources": [], "splits": splits}, path=directory / "split.json")
+        card["split_file"] = "split.json"
     block_bundle_save(directory=directory, head=head, card=card)
     if not (directory / ENCODER_FILE).is_file():
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)

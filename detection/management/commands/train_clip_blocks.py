@@ -30,7 +30,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--aligned", nargs="*", type=Path, default=[], help="make_aligned_fakes folders: extra training pairs"
         )
-        parser.add_argument("--exclude-split", type=Path, help="a split file whose test part is kept out")
+        parser.add_argument(
+            "--test-split", type=Path, help="a split file whose test part is kept out of training, to evaluate on"
+        )
         parser.add_argument("--k", type=int, default=5)
         parser.add_argument("--per-unit", type=int, default=500)
         parser.add_argument("--crops", type=int, default=1)
@@ -52,10 +54,9 @@ class Command(BaseCommand):
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         try:
             encoder = encoder_installed(weights_dir=weights_dir)
-            exclude = None
-            if options["exclude_split"]:
-                split = split_load(path=options["exclude_split"], folders=options["data"])
-                exclude = {sample.path for sample in split["splits"]["test"]}
+            test_split = None
+            if options["test_split"]:
+                test_split = split_load(path=options["test_split"], folders=options["data"])
             data = study_data(
                 folders=options["data"],
                 encoder_path=encoder,
@@ -75,7 +76,7 @@ class Command(BaseCommand):
                 k=options["k"],
                 false_flag=options["false_flag"],
                 confidence=options["confidence"],
-                exclude=exclude,
+                test_split=test_split,
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
