@@ -20,7 +20,8 @@ verdicts, heatmap overlay), loading (open a bundle of either kind), evaluate.
   `.overlay(image, *, layer=None) -> bytes` (PNG Grad-CAM overlay), `.heatmap(image, *, layer=None)`.
 - data: `Sample`, `split_make`, `split_save`, `split_load` (grouped, stratified, held-out sources).
 - train: `train_run(*, arch, train, val, out_dir, name, epochs, image_size, ...) -> card`.
-- evaluate: `evaluate_run(*, detector, split, out_dir) -> report dict` (+ report.json/report.html).
+- evaluate: `evaluate_run(*, detector, split, out_dir) -> report dict` (+ report.json, and report.html from
+  templates/report.html).
 - scan: `paths_detect(*, detector, paths)` yields one result dict per image file (errors included).
 - onnx_engine: `onnx_export(*, directory)`, `onnx_detector_load(*, weights_dir, name) -> OnnxDetector`.
 - tae: the TAESD family's tiny autoencoders (five generators' VAE twins) from ../shared/generators/tae,

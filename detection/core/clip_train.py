@@ -26,13 +26,7 @@ from detection.core.clip_probe import (
 )
 from detection.core.encoder_graph import DERIVATION
 from detection.core.files import heldout_scores_save
-from detection.core.metrics import (
-    confusion_counts,
-    false_flag_rate,
-    precision_recall_f1,
-    roc_auc,
-    thresholds_for_samples,
-)
+from detection.core.metrics import figures_at, thresholds_for_samples
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION
 from detection.core.transforms import image_augment
 
@@ -77,6 +71,21 @@ def probe_fit(
     return head, {"val_loss": best[0], "weight_decay": best[2]}
 
 
+def _train_embeddings(encoder, train, *, image_size: int, cache_dir: Path | None, augment_copies: int,
+                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings and labels of the training images, then of `augment_copies` re-shot copies of each."""
+    train_x = embeddings_cache(encoder, train, image_size=image_size, cache_dir=cache_dir)
+    train_y = np.array([s.label for s in train])
+    if augment_copies:
+        base = arrays_cache(train, size=image_size, kind="base", cache_dir=cache_dir)
+        rng = random.Random(seed)
+        for _ in range(augment_copies):
+            augmented = np.stack([image_augment(array, size=image_size, rng=rng) for array in base])
+            train_x = np.concatenate([train_x, embeddings_arrays(encoder, augmented, cache_dir=cache_dir)])
+            train_y = np.concatenate([train_y, train_y[: len(train)]])
+    return train_x, train_y
+
+
 def clip_probe_train(
     *,
     encoder_path: Path,
@@ -98,23 +107,15 @@ def clip_probe_train(
     rescale, JPEG 30-95, blur, noise, colour), so the probe does not key on one data set's look."""
     started = time.monotonic()
     model = ClipProbe(encoder_path=encoder_path, threads=threads)
-    train_x = embeddings_cache(model.encoder, train, image_size=image_size, cache_dir=cache_dir)
+    train_x, train_y = _train_embeddings(model.encoder, train, image_size=image_size, cache_dir=cache_dir,
+                                         augment_copies=augment_copies, seed=seed)
     val_x = embeddings_cache(model.encoder, val, image_size=image_size, cache_dir=cache_dir)
-    train_y = np.array([s.label for s in train])
-    if augment_copies:
-        base = arrays_cache(train, size=image_size, kind="base", cache_dir=cache_dir)
-        rng = random.Random(seed)
-        for _ in range(augment_copies):
-            augmented = np.stack([image_augment(array, size=image_size, rng=rng) for array in base])
-            train_x = np.concatenate([train_x, embeddings_arrays(model.encoder, augmented, cache_dir=cache_dir)])
-            train_y = np.concatenate([train_y, train_y[: len(train)]])
     val_y = np.array([s.label for s in val])
     head, fit = probe_fit(train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y)
     model.head = head
     with torch.no_grad():
         probs = torch.softmax(head(torch.from_numpy(val_x)), dim=1)[:, 1].numpy()
     thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
-    counts = confusion_counts(labels=val_y, flagged=probs >= thresholds["high"])
     card = {
         "name": name,
         "arch": ARCH,
@@ -126,24 +127,12 @@ def clip_probe_train(
         "encoder_origin": ENCODER_ORIGIN,
         "encoder_derivation": DERIVATION,
         "thresholds": thresholds,
-        "metrics": {
-            "val": {
-                **precision_recall_f1(counts),
-                **counts,
-                "false_flag_rate": false_flag_rate(counts),
-                "roc_auc": roc_auc(labels=val_y, scores=probs),
-                **fit,
-            }
-        },
+        "metrics": {"val": {**figures_at(labels=val_y, scores=probs, high=thresholds["high"]), **fit}},
         "data_fingerprint": data_fingerprint,
         "split_file": split_file,
-        "training": {
-            "train_images": len(train),
-            "val_images": len(val),
-            "augment_copies": augment_copies,
-            "seconds": round(time.monotonic() - started, 1),
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "training": {"train_images": len(train), "val_images": len(val), "augment_copies": augment_copies,
+                     "seconds": round(time.monotonic() - started, 1),
+                     "finished": datetime.now(UTC).isoformat(timespec="seconds")},
     }
     directory = Path(out_dir) / name
     directory.mkdir(parents=True, exist_ok=True)

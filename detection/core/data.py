@@ -38,6 +38,14 @@ class Sample:
     generator: str = ""  # groups.csv `generator` column where a folder has one (the AI model, or a camera)
 
 
+def labels_both(train: Sequence[Sample], val: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    """The labels of a training and a validation split; ValueError unless each holds both classes."""
+    train_labels, val_labels = np.array([s.label for s in train]), np.array([s.label for s in val])
+    if len(set(train_labels.tolist())) < 2 or len(set(val_labels.tolist())) < 2:
+        raise ValueError("train and val must each hold both real and AI images")
+    return train_labels, val_labels
+
+
 def _dhash(path: Path) -> int:
     """64-bit difference hash; near-duplicates differ in few bits."""
     with Image.open(path) as img:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from string import Template
 
 import matplotlib
 
@@ -27,9 +28,7 @@ from detection.core.data import Sample
 from detection.core.metrics import (
     confusion_counts,
     false_flag_at_recall,
-    false_flag_rate,
-    precision_recall_f1,
-    roc_auc,
+    figures_at,
     roc_curve,
     thresholds_for_samples,
 )
@@ -73,9 +72,7 @@ def probabilities_score(
 
 def metrics_block(labels: np.ndarray, probs: np.ndarray, high: float) -> dict:
     """Counts, precision/recall/F1, false-flag rate and ROC AUC at threshold `high`."""
-    counts = confusion_counts(labels=labels, flagged=probs >= high)
-    return {"n": len(labels), **counts, **precision_recall_f1(counts),
-            "false_flag_rate": false_flag_rate(counts), "roc_auc": roc_auc(labels=labels, scores=probs)}
+    return {"n": len(labels), **figures_at(labels=labels, scores=probs, high=high)}
 
 
 def _png_data_uri(fig) -> str:
@@ -135,88 +132,77 @@ def _gallery(detector: ScoringBase, samples: Sequence[Sample], probs: np.ndarray
     return items
 
 
-def evaluate_run(
-    *, detector: ScoringBase, split: dict, out_dir: Path, robustness: bool = True,
-    robustness_samples: int | None = None,
-) -> dict:
-    """Score the test and held-out splits, write `out_dir/report.json` and `out_dir/report.html`.
-    `robustness_samples` limits the robustness table to a seeded random subset of the test split (slow
-    models); the native row is then recomputed on that subset so rows stay comparable."""
-    high = detector.card["thresholds"]["high"]
-    low = detector.card["thresholds"]["low"]
-    test: list[Sample] = split["splits"]["test"]
-    heldout: list[Sample] = split["splits"].get("heldout", [])
-    labels = np.array([s.label for s in test])
-    probs = probabilities_score(detector, test, desc="test")
-    sceneries = [s.scenery for s in test]
-
-    per_scenery = {}
-    for name in sorted(set(sceneries)):
-        mask = np.array([s == name for s in sceneries])
-        per_scenery[name] = metrics_block(labels[mask], probs[mask], high)
+def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *, low: float, high: float) -> dict:
+    """The test split's figures: overall, the landscapes (every scenery but "other"), per scenery, the reals'
+    false-flag rate overall and per source, and the share of each verdict."""
+    sceneries = np.array([s.scenery for s in test])
+    per_scenery = {name: metrics_block(labels[sceneries == name], probs[sceneries == name], high)
+                   for name in sorted(set(sceneries.tolist()))}
     real_mask = labels == 0
-    per_source_test = defaultdict(list)
+    per_source = defaultdict(list)
     for sample, p in zip(test, probs, strict=True):
         if sample.label == 0:
-            per_source_test[sample.source].append(float(p >= high))
-
-    heldout_probs = probabilities_score(detector, heldout, desc="heldout") if heldout else np.zeros(0)
-    per_source_heldout = defaultdict(list)
-    for sample, p in zip(heldout, heldout_probs, strict=True):
-        per_source_heldout[sample.source].append(float(p >= high))
-
-    report: dict = {
-        "model": {"name": detector.name, "version": detector.version, "arch": detector.card["arch"],
-                  "image_size": detector.image_size, "thresholds": detector.card["thresholds"]},
-        "split": {"seed": split.get("seed"), "holdout_sources": split.get("holdout_sources"),
-                  "fingerprint": split.get("fingerprint"),
-                  "sizes": {name: len(samples) for name, samples in split["splits"].items()}},
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "test": {
-            "overall": metrics_block(labels, probs, high),
-            "landscapes": metrics_block(labels[np.array([s != "other" for s in sceneries])],
-                                        probs[np.array([s != "other" for s in sceneries])], high),
-            "per_scenery": per_scenery,
-            "false_flag_rate_real": float(np.mean(probs[real_mask] >= high)) if real_mask.any() else None,
-            "false_flag_rate_real_per_source": {k: float(np.mean(v)) for k, v in sorted(per_source_test.items())},
-            "uncertain_share": float(np.mean((probs >= low) & (probs < high))),
-            "verdicts": {"ai": int(np.sum(probs >= high)), "uncertain": int(np.sum((probs >= low) & (probs < high))),
-                         "real": int(np.sum(probs < low))},
-        },
-        "heldout_sources": {
-            "false_flag_rate": float(np.mean(heldout_probs >= high)) if len(heldout) else None,
-            "per_source": {k: {"n": len(v), "false_flag_rate": float(np.mean(v))}
-                           for k, v in sorted(per_source_heldout.items())},
-        },
+            per_source[sample.source].append(float(p >= high))
+    uncertain = (probs >= low) & (probs < high)
+    return {
+        "overall": metrics_block(labels, probs, high),
+        "landscapes": metrics_block(labels[sceneries != "other"], probs[sceneries != "other"], high),
+        "per_scenery": per_scenery,
+        "false_flag_rate_real": float(np.mean(probs[real_mask] >= high)) if real_mask.any() else None,
+        "false_flag_rate_real_per_source": {k: float(np.mean(v)) for k, v in sorted(per_source.items())},
+        "uncertain_share": float(np.mean(uncertain)),
+        "verdicts": {"ai": int(np.sum(probs >= high)), "uncertain": int(np.sum(uncertain)),
+                     "real": int(np.sum(probs < low))},
     }
 
+
+def _heldout_block(detector: ScoringBase, heldout: Sequence[Sample], *, high: float) -> dict:
+    """False-flag rates on the sources held out of training, overall and per source."""
+    probs = probabilities_score(detector, heldout, desc="heldout") if heldout else np.zeros(0)
+    per_source = defaultdict(list)
+    for sample, p in zip(heldout, probs, strict=True):
+        per_source[sample.source].append(float(p >= high))
+    return {
+        "false_flag_rate": float(np.mean(probs >= high)) if len(heldout) else None,
+        "per_source": {k: {"n": len(v), "false_flag_rate": float(np.mean(v))} for k, v in sorted(per_source.items())},
+    }
+
+
+def _shortcut_probe(detector: ScoringBase, test: Sequence[Sample], probs: np.ndarray, *, high: float) -> dict:
+    """Do real test photos get flagged more once upscaled x4 and saved as JPEG q95, like camera files?"""
     real_test = [s for s in test if s.label == 0]
-    native = probs[real_mask]
+    native = probs[np.array([s.label == 0 for s in test])]
     probed = probabilities_score(detector, real_test, transform=_probe_upscale, desc="probe")
-    report["shortcut_probe"] = {
+    block = {
         "n": len(real_test),
         "false_flag_native": float(np.mean(native >= high)),
         "false_flag_upscaled_x4_jpeg95": float(np.mean(probed >= high)),
         "mean_probability_native": float(native.mean()),
         "mean_probability_upscaled": float(probed.mean()),
     }
-    report["shortcut_probe"]["increase"] = (report["shortcut_probe"]["false_flag_upscaled_x4_jpeg95"]
-                                            - report["shortcut_probe"]["false_flag_native"])
-    report["shortcut_probe"]["passed"] = report["shortcut_probe"]["increase"] <= TARGETS["shortcut_probe_max_increase"]
+    block["increase"] = block["false_flag_upscaled_x4_jpeg95"] - block["false_flag_native"]
+    block["passed"] = block["increase"] <= TARGETS["shortcut_probe_max_increase"]
+    return block
 
-    if robustness:
-        subset = np.arange(len(test))
-        if robustness_samples is not None and robustness_samples < len(test):
-            subset = np.sort(np.random.default_rng(0).choice(len(test), size=robustness_samples, replace=False))
-        chosen = [test[i] for i in subset]
-        report["robustness"] = {"native": metrics_block(labels[subset], probs[subset], high)}
-        for name, transform in ROBUSTNESS.items():
-            scores = probabilities_score(detector, chosen, transform=transform, desc=name)
-            report["robustness"][name] = metrics_block(labels[subset], scores, high)
 
-    f1s = [m["f1"] for name, m in per_scenery.items() if name != "other"]
+def _robustness(detector: ScoringBase, test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *,
+                high: float, samples: int | None) -> dict:
+    """Figures on the test split (or a seeded subset of `samples`) after each ROBUSTNESS transform."""
+    subset = np.arange(len(test))
+    if samples is not None and samples < len(test):
+        subset = np.sort(np.random.default_rng(0).choice(len(test), size=samples, replace=False))
+    chosen = [test[i] for i in subset]
+    block = {"native": metrics_block(labels[subset], probs[subset], high)}
+    for name, transform in ROBUSTNESS.items():
+        scores = probabilities_score(detector, chosen, transform=transform, desc=name)
+        block[name] = metrics_block(labels[subset], scores, high)
+    return block
+
+
+def _targets(report: dict) -> dict:
+    f1s = [m["f1"] for name, m in report["test"]["per_scenery"].items() if name != "other"]
     heldout_rates = [v["false_flag_rate"] for v in report["heldout_sources"]["per_source"].values()]
-    report["targets"] = {
+    return {
         **TARGETS,
         "scenery_f1_met": bool(f1s) and all(f is not None and f >= TARGETS["scenery_f1_min"] for f in f1s),
         # The target is set on the seed's own test split (the six sceneries); the rate over every real test
@@ -226,16 +212,48 @@ def evaluate_run(
         "heldout_source_false_flag_met": all(r <= TARGETS["heldout_source_false_flag_max"] for r in heldout_rates),
     }
 
-    false_pos = np.nonzero(real_mask)[0]
+
+def _galleries(detector: ScoringBase, test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *,
+               high: float) -> dict[str, list[dict]]:
+    """The most confidently wrong test images of each kind, with their heatmaps."""
+    false_pos = np.nonzero(labels == 0)[0]
     false_pos = false_pos[np.argsort(-probs[false_pos])]
-    false_neg = np.nonzero(~real_mask)[0]
+    false_neg = np.nonzero(labels != 0)[0]
     false_neg = false_neg[np.argsort(probs[false_neg])]
-    galleries = {
+    return {
         "false_positives": _gallery(detector, test, probs, order=false_pos[probs[false_pos] >= high]),
         "false_negatives": _gallery(detector, test, probs, order=false_neg[probs[false_neg] < high]),
     }
-    plots = _plots(labels, probs, sceneries, detector.card["thresholds"])
 
+
+def evaluate_run(
+    *, detector: ScoringBase, split: dict, out_dir: Path, robustness: bool = True,
+    robustness_samples: int | None = None,
+) -> dict:
+    """Score the test and held-out splits, write `out_dir/report.json` and `out_dir/report.html`.
+    `robustness_samples` limits the robustness table to a seeded random subset of the test split (slow
+    models); the native row is then recomputed on that subset so rows stay comparable."""
+    thresholds = detector.card["thresholds"]
+    high, low = thresholds["high"], thresholds["low"]
+    test: list[Sample] = split["splits"]["test"]
+    labels = np.array([s.label for s in test])
+    probs = probabilities_score(detector, test, desc="test")
+    report: dict = {
+        "model": {"name": detector.name, "version": detector.version, "arch": detector.card["arch"],
+                  "image_size": detector.image_size, "thresholds": thresholds},
+        "split": {"seed": split.get("seed"), "holdout_sources": split.get("holdout_sources"),
+                  "fingerprint": split.get("fingerprint"),
+                  "sizes": {name: len(samples) for name, samples in split["splits"].items()}},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "test": _test_block(test, labels, probs, low=low, high=high),
+        "heldout_sources": _heldout_block(detector, split["splits"].get("heldout", []), high=high),
+        "shortcut_probe": _shortcut_probe(detector, test, probs, high=high),
+    }
+    if robustness:
+        report["robustness"] = _robustness(detector, test, labels, probs, high=high, samples=robustness_samples)
+    report["targets"] = _targets(report)
+    galleries = _galleries(detector, test, labels, probs, high=high)
+    plots = _plots(labels, probs, [s.scenery for s in test], thresholds)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -262,53 +280,47 @@ def _table(rows: dict[str, dict], columns: Sequence[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+REPORT_TEMPLATE = Path(__file__).parent / "templates" / "report.html"
+METRIC_COLUMNS = ("n", "precision", "recall", "f1", "false_flag_rate", "roc_auc", "tp", "fp", "tn", "fn")
+
+
+def _figure(item: dict) -> str:
+    return (
+        f"<figure><img src='{item['image']}'><img src='{item['heatmap']}'><figcaption>"
+        f"p={item['ai_probability']:.3f} {html.escape(item['scenery'])}/{html.escape(item['source'])}<br>"
+        f"{html.escape(item['path'])}</figcaption></figure>"
+    )
+
+
+def _gallery_html(title: str, items: list[dict]) -> str:
+    head = f"<h2>{html.escape(title.replace('_', ' '))} ({len(items)} shown)</h2><div class='g'>"
+    return "\n".join([head, *(_figure(item) for item in items), "</div>"])
+
+
 def report_html(report: dict, *, plots: dict[str, str], galleries: dict[str, list[dict]]) -> str:
-    """The report as one self-contained HTML page (images inlined as data URIs)."""
-    model = report["model"]
-    metric_columns = ("n", "precision", "recall", "f1", "false_flag_rate", "roc_auc", "tp", "fp", "tn", "fn")
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>Detector report: {html.escape(model['name'])}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}.g{display:flex;flex-wrap:wrap;gap:8px}"
-        ".g figure{margin:0;font-size:11px;width:260px}.g img{width:128px;image-rendering:pixelated}</style>",
-        "</head><body>",
-        f"<h1>{html.escape(model['name'])} ({html.escape(model['arch'])}, "
-        f"version {html.escape(model['version'])})</h1>",
-        f"<p>Image size {model['image_size']}; thresholds low {_fmt(model['thresholds']['low'])}, "
-        f"high {_fmt(model['thresholds']['high'])} (calibrated on the validation split). "
-        f"Split seed {report['split']['seed']}, sizes {html.escape(str(report['split']['sizes']))}, "
-        f"held-out sources {html.escape(', '.join(report['split']['holdout_sources'] or []))}. "
-        f"Created {report['created']}.</p>",
-        "<h2>Targets</h2>", _table({"": report["targets"]}, list(report["targets"])),
-        "<h2>Test split per scenery (AI = positive, flagged = p &ge; high)</h2>",
-        _table({**report["test"]["per_scenery"], "landscapes": report["test"]["landscapes"],
-                "all": report["test"]["overall"]}, metric_columns),
-        f"<p>False-flag rate on real test photos: {_fmt(report['test']['false_flag_rate_real'])}; "
-        f"uncertain share {_fmt(report['test']['uncertain_share'])}; verdicts {report['test']['verdicts']}.</p>",
-        "<p>Per source (test reals): " + html.escape(json.dumps(report["test"]["false_flag_rate_real_per_source"]))
-        + "</p>",
-        "<h2>Held-out sources (never trained on)</h2>",
-        f"<p>False-flag rate overall: {_fmt(report['heldout_sources']['false_flag_rate'])}</p>",
-        _table(report["heldout_sources"]["per_source"], ("n", "false_flag_rate")),
-        "<h2>Shortcut probe: real test photos upscaled x4, JPEG q95</h2>",
-        _table({"probe": report["shortcut_probe"]}, list(report["shortcut_probe"])),
-    ]
+    """The report as one self-contained HTML page (images inlined as data URIs), from templates/report.html."""
+    model, test = report["model"], report["test"]
+    robustness = ""
     if "robustness" in report:
-        parts += ["<h2>Robustness (test split, transformed before the canonical path)</h2>",
-                  _table(report["robustness"], metric_columns)]
-    parts += ["<h2>Plots</h2>"] + [f"<img src='{uri}' alt='{name}'>" for name, uri in plots.items()]
-    for title, items in galleries.items():
-        parts.append(f"<h2>{html.escape(title.replace('_', ' '))} ({len(items)} shown)</h2><div class='g'>")
-        parts += [
-            f"<figure><img src='{item['image']}'><img src='{item['heatmap']}'><figcaption>"
-            f"p={item['ai_probability']:.3f} {html.escape(item['scenery'])}/{html.escape(item['source'])}<br>"
-            f"{html.escape(item['path'])}</figcaption></figure>"
-            for item in items
-        ]
-        parts.append("</div>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        robustness = ("<h2>Robustness (test split, transformed before the canonical path)</h2>\n"
+                      + _table(report["robustness"], METRIC_COLUMNS) + "\n")
+    return Template(REPORT_TEMPLATE.read_text().rstrip("\n")).substitute(
+        name=html.escape(model["name"]), arch=html.escape(model["arch"]), version=html.escape(model["version"]),
+        image_size=model["image_size"], low=_fmt(model["thresholds"]["low"]), high=_fmt(model["thresholds"]["high"]),
+        seed=report["split"]["seed"], sizes=html.escape(str(report["split"]["sizes"])),
+        holdout_sources=html.escape(", ".join(report["split"]["holdout_sources"] or [])), created=report["created"],
+        targets=_table({"": report["targets"]}, list(report["targets"])),
+        sceneries=_table({**test["per_scenery"], "landscapes": test["landscapes"], "all": test["overall"]},
+                         METRIC_COLUMNS),
+        false_flag_rate_real=_fmt(test["false_flag_rate_real"]), uncertain_share=_fmt(test["uncertain_share"]),
+        verdicts=test["verdicts"], per_source=html.escape(json.dumps(test["false_flag_rate_real_per_source"])),
+        heldout_rate=_fmt(report["heldout_sources"]["false_flag_rate"]),
+        heldout=_table(report["heldout_sources"]["per_source"], ("n", "false_flag_rate")),
+        probe=_table({"probe": report["shortcut_probe"]}, list(report["shortcut_probe"])),
+        robustness=robustness,
+        plots="\n".join(f"<img src='{uri}' alt='{name}'>" for name, uri in plots.items()),
+        galleries="".join(_gallery_html(title, items) + "\n" for title, items in galleries.items()),
+    )
 
 
 def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] | None = None,

@@ -57,6 +57,14 @@ def roc_auc(*, labels: Sequence[int], scores: Sequence[float]) -> float | None:
     return float((rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
+def figures_at(*, labels: Sequence[int], scores: Sequence[float], high: float) -> dict:
+    """Counts, precision/recall/F1, false-flag rate and ROC AUC with `scores >= high` flagged: what cards and
+    reports give for a split."""
+    counts = confusion_counts(labels=labels, flagged=np.asarray(scores) >= high)
+    return {**counts, **precision_recall_f1(counts), "false_flag_rate": false_flag_rate(counts),
+            "roc_auc": roc_auc(labels=labels, scores=scores)}
+
+
 def roc_curve(*, labels: Sequence[int], scores: Sequence[float]) -> tuple[list[float], list[float]]:
     """(false-positive rates, true-positive rates) over every distinct threshold, from (0,0) to (1,1)."""
     y = np.asarray(labels, dtype=bool)

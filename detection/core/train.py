@@ -6,6 +6,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,15 +17,9 @@ from tqdm import tqdm
 
 from detection.core.bundle import bundle_save, checkpoint_file, file_sha256, state_dict_load
 from detection.core.caches import arrays_cache
-from detection.core.data import Sample
+from detection.core.data import Sample, labels_both
 from detection.core.files import heldout_scores_save
-from detection.core.metrics import (
-    confusion_counts,
-    false_flag_rate,
-    precision_recall_f1,
-    roc_auc,
-    thresholds_for_samples,
-)
+from detection.core.metrics import figures_at, roc_auc, thresholds_for_samples
 from detection.core.nets import net_build, net_finetune_set, net_train_mode
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_to_tensor
 from detection.core.starts import start_fetch, start_load
@@ -59,6 +54,110 @@ def model_init(model: nn.Module, *, init: Path) -> list[str]:
     return sorted(set(own) - set(usable))
 
 
+@dataclass
+class _Fitting:
+    """What every step of one training run uses."""
+
+    model: nn.Module
+    criterion: nn.CrossEntropyLoss  # class-balanced: its weights are the class weights of the validation loss
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    rng: random.Random
+    batch_size: int
+    image_size: int
+    augment: bool
+
+
+def _fitting_make(model: nn.Module, labels: np.ndarray, *, device: torch.device, lr: float, weight_decay: float,
+                  epochs: int, batch_size: int, image_size: int, augment: bool, seed: int) -> _Fitting:
+    # Class-balanced: each class weighs as much in the loss, whatever its count.
+    counts = np.bincount(labels, minlength=2)
+    class_weights = torch.tensor(len(labels) / (2 * counts), dtype=torch.float32, device=device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    total_steps = max(1, epochs * math.ceil(len(labels) / batch_size))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps, pct_start=0.15)
+    return _Fitting(model=model, criterion=nn.CrossEntropyLoss(weight=class_weights), optimiser=optimiser,
+                    scheduler=scheduler, device=device, rng=random.Random(seed), batch_size=batch_size,
+                    image_size=image_size, augment=augment)
+
+
+def _step(fitting: _Fitting, arrays: list[np.ndarray], labels: np.ndarray) -> float:
+    inputs = arrays_to_tensor(arrays).to(fitting.device)
+    targets = torch.from_numpy(labels).to(fitting.device)
+    fitting.optimiser.zero_grad(set_to_none=True)
+    loss = fitting.criterion(fitting.model(inputs), targets)
+    loss.backward()
+    fitting.optimiser.step()
+    fitting.scheduler.step()
+    return loss.item()
+
+
+def _epoch_train(fitting: _Fitting, arrays: np.ndarray, labels: np.ndarray, *, desc: str, progress: bool) -> float:
+    """One pass over the training images in a fresh order, each re-shot when augmenting; the mean loss."""
+    net_train_mode(fitting.model)
+    order = list(range(len(arrays)))
+    fitting.rng.shuffle(order)
+    total, seen = 0.0, 0
+    bar = tqdm(range(0, len(order), fitting.batch_size), desc=desc, disable=not progress, mininterval=10)
+    for start in bar:
+        index = order[start:start + fitting.batch_size]
+        if len(index) < 2:
+            continue  # BatchNorm needs two samples
+        if fitting.augment:
+            batch = [image_augment(arrays[i], size=fitting.image_size, rng=fitting.rng) for i in index]
+        else:
+            batch = [arrays[i] for i in index]
+        total += _step(fitting, batch, labels[index]) * len(index)
+        seen += len(index)
+        bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+    return total / max(seen, 1)
+
+
+def _fit(fitting: _Fitting, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], *,
+         epochs: int, patience: int, name: str, progress: bool) -> tuple[list[dict], int]:
+    """Epochs until `patience` of them bring no new best validation loss; leaves the model at the best epoch's
+    weights, in eval mode. Returns the per-epoch history and the best epoch."""
+    val_arrays, val_labels = val
+    history: list[dict] = []
+    best = {"val_loss": math.inf, "epoch": -1, "state": None}
+    for epoch in range(epochs):
+        train_loss = _epoch_train(fitting, *train, desc=f"{name} epoch {epoch + 1}/{epochs}", progress=progress)
+        probs = _val_probabilities(fitting.model, val_arrays, fitting.device, fitting.batch_size * 2)
+        val_loss = _weighted_loss(probs, val_labels, fitting.criterion.weight)
+        val_auc = roc_auc(labels=val_labels, scores=probs)
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auc": val_auc})
+        if progress:
+            print(f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} val_auc {val_auc:.4f}",
+                  flush=True)
+        if val_loss < best["val_loss"]:
+            best = {"val_loss": val_loss, "epoch": epoch + 1,
+                    "state": {k: v.detach().clone() for k, v in fitting.model.state_dict().items()}}
+        elif epoch + 1 - best["epoch"] >= patience:
+            break
+    fitting.model.load_state_dict(best["state"])
+    fitting.model.eval()
+    return history, best["epoch"]
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _net_make(arch: str, *, start_file: Path | None, init: Path | None, finetune: str
+              ) -> tuple[nn.Module, dict | None, list[str]]:
+    """A fresh net of `arch`, from its ImageNet start and then a checkpoint if given, frozen but for the part
+    `finetune` names; with what the start loaded and the checkpoint tensors skipped."""
+    model = net_build(arch)
+    imagenet_start = start_load(model=model, arch=arch, path=start_file) if start_file else None
+    skipped = model_init(model, init=init) if init else []
+    net_finetune_set(model, arch, mode=finetune)
+    return model, imagenet_start, skipped
+
+
 def train_run(
     *,
     arch: str,
@@ -88,108 +187,33 @@ def train_run(
     thresholds on `val`, save the bundle to `out_dir/name/` and return its model card. `start_file` is the
     arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any."""
     started = time.monotonic()
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    _seed_all(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-    train_labels = np.array([s.label for s in train])
-    val_labels = np.array([s.label for s in val])
-    if len(set(train_labels.tolist())) < 2 or len(set(val_labels.tolist())) < 2:
-        raise ValueError("train and val must each hold both real and AI images")
+    train_labels, val_labels = labels_both(train, val)
     train_arrays = arrays_cache(train, size=image_size, kind="base" if augment else "canonical",
                                 cache_dir=cache_dir, progress=progress)
     val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
-
-    model = net_build(arch)
-    imagenet_start = start_load(model=model, arch=arch, path=start_file) if start_file else None
-    skipped = model_init(model, init=init) if init else []
-    net_finetune_set(model, arch, mode=finetune)
-    model.to(device)
-    # Class-balanced: each class weighs as much in the loss, whatever its count.
-    counts = np.bincount(train_labels, minlength=2)
-    class_weights = torch.tensor(len(train_labels) / (2 * counts), dtype=torch.float32, device=device)
-    criterion = nn.CrossEntropyLoss(weight=class_weights)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = math.ceil(len(train) / batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch),
-                                                    pct_start=0.15)
-    rng = random.Random(seed)
-    history: list[dict] = []
-    best = {"val_loss": math.inf, "epoch": -1, "state": None}
-    for epoch in range(epochs):
-        net_train_mode(model)
-        order = list(range(len(train)))
-        rng.shuffle(order)
-        total, seen = 0.0, 0
-        bar = tqdm(range(0, len(order), batch_size), desc=f"{name} epoch {epoch + 1}/{epochs}", disable=not progress,
-                   mininterval=10)
-        for start in bar:
-            index = order[start:start + batch_size]
-            if len(index) < 2:
-                continue  # BatchNorm needs two samples
-            if augment:
-                arrays = [image_augment(train_arrays[i], size=image_size, rng=rng) for i in index]
-            else:
-                arrays = [train_arrays[i] for i in index]
-            inputs = arrays_to_tensor(arrays).to(device)
-            targets = torch.from_numpy(train_labels[index]).to(device)
-            optimiser.zero_grad(set_to_none=True)
-            loss = criterion(model(inputs), targets)
-            loss.backward()
-            optimiser.step()
-            scheduler.step()
-            total += loss.item() * len(index)
-            seen += len(index)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-        probs = _val_probabilities(model, val_arrays, device, batch_size * 2)
-        val_loss = _weighted_loss(probs, val_labels, class_weights)
-        val_auc = roc_auc(labels=val_labels, scores=probs)
-        history.append(
-            {"epoch": epoch + 1, "train_loss": total / max(seen, 1), "val_loss": val_loss, "val_auc": val_auc}
-        )
-        if progress:
-            print(f"epoch {epoch + 1}: train_loss {total / max(seen, 1):.4f} val_loss {val_loss:.4f} "
-                  f"val_auc {val_auc:.4f}", flush=True)
-        if val_loss < best["val_loss"]:
-            best = {"val_loss": val_loss, "epoch": epoch + 1,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-        elif epoch + 1 - best["epoch"] >= patience:
-            break
-    model.load_state_dict(best["state"])
-    model.eval()
-
+    model, imagenet_start, skipped = _net_make(arch, start_file=start_file, init=init, finetune=finetune)
+    fitting = _fitting_make(model.to(device), train_labels, device=device, lr=lr, weight_decay=weight_decay,
+                            epochs=epochs, batch_size=batch_size, image_size=image_size, augment=augment, seed=seed)
+    history, best_epoch = _fit(fitting, (train_arrays, train_labels), (val_arrays, val_labels), epochs=epochs,
+                               patience=patience, name=name, progress=progress)
     probs = _val_probabilities(model, val_arrays, device, batch_size * 2)
     thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
-    counts_val = confusion_counts(labels=val_labels, flagged=probs >= thresholds["high"])
+    val_figures = {**figures_at(labels=val_labels, scores=probs, high=thresholds["high"]),
+                   "loss": _weighted_loss(probs, val_labels, fitting.criterion.weight)}
+    training = {
+        "epochs_max": epochs, "batch_size": batch_size, "seed": seed, "augment": augment, "lr": lr,
+        "weight_decay": weight_decay, "init": str(init) if init else None, "init_skipped": skipped,
+        "init_sha256": file_sha256(checkpoint_file(init)) if init else None, "start": imagenet_start,
+        "finetune": finetune, "device": str(device), "train_images": len(train), "val_images": len(val),
+        "seconds": round(time.monotonic() - started, 1), "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     card = {
-        "name": name,
-        "arch": arch,
-        "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        "image_size": image_size,
-        "preprocessing": PREPROCESSING_DESCRIPTION,
-        "thresholds": thresholds,
-        "metrics": {
-            "val": {
-                **precision_recall_f1(counts_val), **counts_val,
-                "false_flag_rate": false_flag_rate(counts_val),
-                "roc_auc": roc_auc(labels=val_labels, scores=probs),
-                "loss": _weighted_loss(probs, val_labels, class_weights),
-            },
-            "history": history,
-            "best_epoch": best["epoch"],
-        },
-        "data_fingerprint": data_fingerprint,
-        "split_file": split_file,
-        "training": {
-            "epochs_max": epochs, "batch_size": batch_size, "seed": seed, "augment": augment, "lr": lr,
-            "weight_decay": weight_decay, "init": str(init) if init else None, "init_skipped": skipped,
-            "init_sha256": file_sha256(checkpoint_file(init)) if init else None, "start": imagenet_start,
-            "finetune": finetune, "device": str(device), "train_images": len(train), "val_images": len(val),
-            "seconds": round(time.monotonic() - started, 1),
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "name": name, "arch": arch, "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "image_size": image_size, "preprocessing": PREPROCESSING_DESCRIPTION, "thresholds": thresholds,
+        "metrics": {"val": val_figures, "history": history, "best_epoch": best_epoch},
+        "data_fingerprint": data_fingerprint, "split_file": split_file, "training": training,
     }
     bundle_save(directory=Path(out_dir) / name, model=model, card=card)
     heldout_scores_save(directory=Path(out_dir) / name, samples=val, probs=probs, version=card["version"])

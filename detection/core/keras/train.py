@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from detection.core.caches import arrays_cache
-from detection.core.data import Sample
+from detection.core.data import Sample, labels_both
 from detection.core.files import KERAS_ARCH, card_save, heldout_scores_save
 from detection.core.keras.inference import keras_bundle_save, keras_detector_load
 from detection.core.keras.nets import (
@@ -25,13 +25,7 @@ from detection.core.keras.nets import (
     mobilenet_torch_weights_set,
     seed_mobilenet_build,
 )
-from detection.core.metrics import (
-    confusion_counts,
-    false_flag_rate,
-    precision_recall_f1,
-    roc_auc,
-    thresholds_for_samples,
-)
+from detection.core.metrics import figures_at, thresholds_for_samples
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_scale
 from detection.core.transforms import image_augment
 
@@ -73,6 +67,37 @@ class _AugmentedBatches(keras.utils.PyDataset):
         return arrays_scale(arrays), self.labels[chosen].astype(np.float32), self.weights[chosen]
 
 
+def _model_make(*, image_size: int, init_npz: Path | None) -> keras.Model:
+    """The seed's network, from torchvision's ImageNet MobileNetV2 weights if given, its BatchNorm layers at
+    PyTorch's momentum."""
+    model = seed_mobilenet_build(image_size=image_size)
+    if init_npz is not None:
+        with np.load(init_npz) as state:
+            mobilenet_torch_weights_set(model, {key: state[key] for key in state.files})
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = TRAIN_BN_MOMENTUM
+    return model
+
+
+def _compile(model: keras.Model, *, lr: float, weight_decay: float, total_steps: int) -> None:
+    """AdamW on a cosine schedule after a 15 % linear warm-up; weighted binary cross-entropy and AUC."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=lr / 25, decay_steps=total_steps - total_steps * 15 // 100, alpha=0.0,
+        warmup_target=lr, warmup_steps=total_steps * 15 // 100,
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
+                  loss=keras.losses.BinaryCrossentropy(), weighted_metrics=[keras.metrics.AUC(name="auc")])
+
+
+def _history(history: dict[str, list[float]]) -> tuple[list[dict], int]:
+    """Keras' per-epoch figures in the card's shape, and the epoch of the lowest validation loss."""
+    losses = history["val_loss"]
+    rows = [{"epoch": i + 1, "train_loss": history["loss"][i], "val_loss": losses[i], "val_auc": history["val_auc"][i]}
+            for i in range(len(losses))]
+    return rows, int(np.argmin(losses)) + 1
+
+
 def keras_mobilenet_train(
     *, train: Sequence[Sample], val: Sequence[Sample], out_dir: Path, name: str, epochs: int, image_size: int = 128,
     batch_size: int = 32, seed: int = 0, lr: float = 5e-4, weight_decay: float = 0.05, patience: int = 4,
@@ -84,47 +109,27 @@ def keras_mobilenet_train(
     calibrate its thresholds on the validation split scored by the saved (fp16) model. Returns the card."""
     started = time.monotonic()
     keras.utils.set_random_seed(seed)
-    train_labels = np.array([s.label for s in train])
-    val_labels = np.array([s.label for s in val])
-    if len(set(train_labels.tolist())) < 2 or len(set(val_labels.tolist())) < 2:
-        raise ValueError("train and val must each hold both real and AI images")
+    train_labels, val_labels = labels_both(train, val)
     train_arrays = arrays_cache(train, size=image_size, kind="base" if augment else "canonical", cache_dir=cache_dir,
                                 progress=progress)
     val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
     # Class-balanced: each class weighs as much in the loss, whatever its count.
     class_weights = len(train_labels) / (2 * np.bincount(train_labels, minlength=2))
 
-    model = seed_mobilenet_build(image_size=image_size)
-    if init_npz is not None:
-        with np.load(init_npz) as state:
-            mobilenet_torch_weights_set(model, {key: state[key] for key in state.files})
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = TRAIN_BN_MOMENTUM
+    model = _model_make(image_size=image_size, init_npz=init_npz)
     batches = _AugmentedBatches(train_arrays, train_labels, class_weights[train_labels].astype(np.float32),
                                 size=image_size, batch_size=batch_size, seed=seed, augment=augment)
-    total_steps = max(1, epochs * len(batches))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=lr / 25, decay_steps=total_steps - total_steps * 15 // 100, alpha=0.0,
-        warmup_target=lr, warmup_steps=total_steps * 15 // 100,
-    )
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
-                  loss=keras.losses.BinaryCrossentropy(), weighted_metrics=[keras.metrics.AUC(name="auc")])
+    _compile(model, lr=lr, weight_decay=weight_decay, total_steps=max(1, epochs * len(batches)))
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     fitted = model.fit(
         batches, epochs=epochs, verbose=2 if progress else 0, callbacks=[stop],
         validation_data=(arrays_scale(val_arrays), val_labels.astype(np.float32),
                          class_weights[val_labels].astype(np.float32)),
     )
-    losses = fitted.history["val_loss"]
-    history = [{"epoch": i + 1, "train_loss": fitted.history["loss"][i], "val_loss": losses[i],
-                "val_auc": fitted.history["val_auc"][i]} for i in range(len(losses))]
-    best_epoch = int(np.argmin(losses)) + 1
-
+    history, best_epoch = _history(fitted.history)
     card = {
         "name": name, "arch": KERAS_ARCH, "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        "image_size": image_size, "network": SEED_DESCRIPTION,
-        "preprocessing": PREPROCESSING_DESCRIPTION,
+        "image_size": image_size, "network": SEED_DESCRIPTION, "preprocessing": PREPROCESSING_DESCRIPTION,
         "keras": {"input_scale": "imagenet", "output": "sigmoid", "ai_index": 0, "input_size": image_size,
                   "weights_dtype": "float16"},
         "gradcam_layers": list(SEED_GRADCAM_LAYERS), "gradcam_default_layer": SEED_GRADCAM_DEFAULT,
@@ -142,10 +147,8 @@ def keras_mobilenet_train(
     detector = keras_detector_load(weights_dir=out_dir, name=name)
     probs = np.asarray(detector.predict_arrays(val_arrays))
     card["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
-    counts = confusion_counts(labels=val_labels, flagged=probs >= card["thresholds"]["high"])
     card["metrics"] = {
-        "val": {**precision_recall_f1(counts), **counts, "false_flag_rate": false_flag_rate(counts),
-                "roc_auc": roc_auc(labels=val_labels, scores=probs)},
+        "val": figures_at(labels=val_labels, scores=probs, high=card["thresholds"]["high"]),
         "history": history, "best_epoch": best_epoch,
     }
     card["training"]["seconds"] = round(time.monotonic() - started, 1)
