@@ -25,6 +25,7 @@ from detection.core.views import VIEW_SIZE, WORKING_SHORT, image_working, views_
 STABILITY_JPEG = 85
 STABILITY_SCALE = 0.75
 MAP_GRID = 3  # crops per side of the crop-score map
+IMAGES_PER_CALL = 8
 
 
 def block_bundle_save(*, directory: Path, head: ProbeHead, card: dict) -> None:
@@ -39,8 +40,13 @@ def block_bundle_save(*, directory: Path, head: ProbeHead, card: dict) -> None:
 def block_head_load(*, directory: Path, card: dict) -> ProbeHead:
     tensors = {key: value.astype(np.float32) for key, value in load_file(str(Path(directory) / MODEL_FILE)).items()}
     config = ProbeConfig(**{**card["probe"], "blocks": tuple(card["probe"]["blocks"])})
-    return ProbeHead(config=config, mean=tensors["mean"], std=tensors["std"], weight=tensors["weight"],
-                     bias=float(tensors["bias"][0]))
+    return ProbeHead(
+        config=config,
+        mean=tensors["mean"],
+        std=tensors["std"],
+        weight=tensors["weight"],
+        bias=float(tensors["bias"][0]),
+    )
 
 
 def image_reencode(image: Image.Image) -> Image.Image:
@@ -75,9 +81,15 @@ class BlockDetector(ScoringBase):
         return np.asarray(image_working(image))
 
     def _features(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
-        views = [views_make(Image.fromarray(array), crops=self.crops) for array in arrays]
-        features = self.encoder.features(np.concatenate(views))
-        return features.reshape(len(arrays), 1 + self.crops, -1)
+        # A few images per encoder call: every block's tokens of a view take 7 MB while they are pooled.
+        chunks = []
+        for start in range(0, len(arrays), IMAGES_PER_CALL):
+            views = [
+                views_make(Image.fromarray(array), crops=self.crops)
+                for array in arrays[start : start + IMAGES_PER_CALL]
+            ]
+            chunks.append(self.encoder.features(np.concatenate(views)).reshape(len(views), 1 + self.crops, -1))
+        return np.concatenate(chunks)
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         return [float(p) for p in self.head.scores(self._features(arrays))] if len(arrays) else []
@@ -110,8 +122,9 @@ class BlockDetector(ScoringBase):
         width, height = image.size
         if min(width, height) < VIEW_SIZE:
             scale = VIEW_SIZE / min(width, height)
-            image = image.resize((max(VIEW_SIZE, round(width * scale)), max(VIEW_SIZE, round(height * scale))),
-                                 Image.Resampling.BICUBIC)
+            image = image.resize(
+                (max(VIEW_SIZE, round(width * scale)), max(VIEW_SIZE, round(height * scale))), Image.Resampling.BICUBIC
+            )
         boxes = grid_boxes(*image.size)
         crops = np.stack([np.asarray(image.crop(box)) for box in boxes])
         features = self.encoder.features(crops)[:, None]
