@@ -83,6 +83,21 @@ def task_send(name: str, *args: object, queue: str | None = None, background: bo
     after_commit(partial(_publish_now, name, args, options), owed=f"{name}{args}")
 
 
+def task_ask(name: str, *args: object, queue: str | None = None, timeout: float) -> object | None:
+    """Send task `name` now and wait at most `timeout` seconds for what it returns (through the result backend,
+    the broker's Redis; in-process it has run by then); None when no answer comes in time, the broker is away or
+    the task failed. Only for a question a user waits on and may go without: the message expires unanswered, so
+    a busy worker does not take it up after the asker has gone."""
+    from celery.exceptions import TimeoutError as ResultTimeout
+
+    try:
+        result = current_app.tasks[name].apply_async(args, **_options(queue=queue), expires=timeout)
+        answer = result.get(timeout=timeout, propagate=False)
+    except (ResultTimeout, KombuOperationalError, ConnectionError, TimeoutError):
+        return None
+    return answer if result.successful() else None
+
+
 # Worth a retry: the database or the storage backend was briefly out of reach.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 MAX_RETRIES = 5

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 if TYPE_CHECKING:
+    from detection.core.scenery import SceneryHead
     from detection.core.scoring import ScoringBase
 
 KERAS_QUEUE = "keras"
@@ -54,3 +55,15 @@ def detector_get(*, name: str) -> "ScoringBase":
     return _detector_cached(
         str(settings.DETECTOR_WEIGHTS_DIR), name, settings.DETECTOR_DEVICE, settings.DETECTOR_FRAMEWORK
     )
+
+
+@lru_cache(maxsize=2)
+def _scenery_head_cached(directory: str) -> "tuple[SceneryHead, dict] | None":
+    from detection.core.scenery import HEAD_CARD, head_load
+
+    return head_load(directory=Path(directory)) if (Path(directory) / HEAD_CARD).is_file() else None
+
+
+def scenery_head_get() -> "tuple[SceneryHead, dict] | None":
+    """The scenery head and its card, loaded once per process; None when none is shipped."""
+    return _scenery_head_cached(str(settings.SCENERY_HEAD_DIR))

@@ -14,6 +14,7 @@ from detection.core.registry import (
     heatmap_default_layer,
     heatmap_layer_names,
 )
+from detection.core.scenery import HEAD_CARD
 from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult, ThresholdChange, Verdict
 from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
 
@@ -29,6 +30,12 @@ def model_card_get(*, name: str) -> dict | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def scenery_head_card() -> dict | None:
+    """The shipped scenery head's card (manage.py train_scenery), or None when there is none."""
+    path = Path(settings.SCENERY_HEAD_DIR) / HEAD_CARD
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def model_queue(*, name: str) -> str:

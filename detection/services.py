@@ -4,12 +4,14 @@ Detection never moves a submission between states: moderation (the lifecycle's o
 `analysis_compute` and decides what the score and the evidence mean for the submission.
 """
 
+import base64
+import io
 import logging
 import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -18,21 +20,28 @@ from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from common.deferred import TRANSIENT_ERRORS, task_publish, task_send
+from common.deferred import TRANSIENT_ERRORS, task_ask, task_publish, task_send
 from detection.core.files import NoTrainedWeights
+from detection.core.preprocess import image_canonical, image_decode
 from detection.core.registry import heatmap_default_layer
 from detection.core.selftest import SelfTestFailed
 from detection.core.verdicts import verdict_stable
-from detection.models import Detection, Evidence, Heatmap, SelfTestResult
-from detection.runtime import ServedElsewhere
+from detection.models import Detection, Evidence, Heatmap, Scenery, SelfTestResult
+from detection.runtime import TORCH_QUEUE, ServedElsewhere
 from detection.selectors import (
     detection_reusable_get,
     model_active_name,
     model_card_get,
     model_queue,
+    scenery_head_card,
     thresholds_for,
 )
 from provenance import declares_ai, provenance_extract
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from detection.core.scoring import ScoringBase
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +66,7 @@ class Analysis:
 
     detection: Detection
     evidence: list[Evidence]
+    suggested_scenery: str = ""  # '' when no scenery head serves here
 
     @property
     def declared_ai(self) -> Evidence | None:
@@ -69,7 +79,7 @@ def _original_read(submission: Subject) -> bytes:
         return fh.read()
 
 
-def _image_load(submission: Subject, *, data: bytes | None = None):
+def _image_load(submission: Subject | None, *, data: bytes | None = None):
     from detection.core.preprocess import image_decode  # torch boundary: the worker's path only
 
     return image_decode(_original_read(submission) if data is None else data, max_pixels=settings.UPLOAD_MAX_PIXELS)
@@ -158,23 +168,37 @@ def detection_compute(*, submission: Subject, model_name: str, data: bytes | Non
     `data` is the original's bytes when the caller has them already, so storage is read once per analysis.
     Heatmaps are not made here: the verdict never waits for one (see heatmap_schedule).
     """
+    return _detection_scored(submission=submission, model_name=model_name, data=data).detection
+
+
+@dataclass(frozen=True)
+class _Scored:
+    detection: Detection
+    detector: "ScoringBase"
+    embedding: "np.ndarray | None"  # the frozen encoder's, when the image was scored now by a model on one
+
+
+def _detection_scored(*, submission: Subject, model_name: str, data: bytes | None) -> _Scored:
     detector = _detector_serving(model_name)
     detection = Detection.objects.filter(
         submission=submission, model_name=model_name, model_version=detector.version
     ).first()
-    return detection or _detection_score(submission=submission, model_name=model_name, detector=detector, data=data)
+    if detection:
+        return _Scored(detection=detection, detector=detector, embedding=None)
+    return _detection_score(submission=submission, model_name=model_name, detector=detector, data=data)
 
 
-def _detection_score(*, submission: Subject, model_name: str, detector, data: bytes | None) -> Detection:
+def _detection_score(*, submission: Subject, model_name: str, detector, data: bytes | None) -> _Scored:
     """The Detection row, scored now or reused from identical bytes."""
     low, high = thresholds_for(model_name=model_name, card=detector.card, scenery=submission.scenery)
     reusable = detection_reusable_get(sha256=submission.sha256, model_name=model_name, model_version=detector.version)
+    embedding = None
     if reusable:
         probability, variant, latency_ms = reusable.ai_probability, reusable.variant_probability, 0.0
     else:
         image = _image_load(submission, data=data)
         started = time.perf_counter()
-        probability, variant = detector.predict_checked(image)
+        probability, variant, embedding = detector.predict_checked_embedded(image)
         latency_ms = (time.perf_counter() - started) * 1000
     detection, _ = Detection.objects.get_or_create(
         submission=submission,
@@ -190,7 +214,7 @@ def _detection_score(*, submission: Subject, model_name: str, detector, data: by
             "reused_from": reusable,
         },
     )
-    return detection
+    return _Scored(detection=detection, detector=detector, embedding=embedding)
 
 
 def evidence_record(*, submission: Subject, data: bytes | None = None) -> list[Evidence]:
@@ -219,7 +243,8 @@ def analysis_compute(*, submission: Subject) -> Analysis:
     try:
         data = _original_read(submission)
         evidence = evidence_record(submission=submission, data=data)
-        detection = detection_compute(submission=submission, model_name=model_active_name(), data=data)
+        scored = _detection_scored(submission=submission, model_name=model_active_name(), data=data)
+        suggested = scenery_suggest(data=data, detector=scored.detector, embedding=scored.embedding)
     except (*TRANSIENT_ERRORS, ServedElsewhere):
         raise
     except NoTrainedWeights as exc:
@@ -229,7 +254,64 @@ def analysis_compute(*, submission: Subject) -> Analysis:
     except Exception as exc:
         logger.exception("analysis of submission %s failed", submission.pk)
         raise AnalysisRefused(f"Analysis error: {exc.__class__.__name__}: {exc}") from exc
-    return Analysis(detection=detection, evidence=evidence)
+    return Analysis(detection=scored.detection, evidence=evidence, suggested_scenery=suggested)
+
+
+def _same_encoder(card: dict, head_card: dict) -> bool:
+    """Whether a model's embeddings are the ones the head was fitted on: same encoder file, same canonical size."""
+    return (card.get("encoder_sha256"), card.get("image_size")) == (
+        head_card["encoder_sha256"],
+        head_card["image_size"],
+    )
+
+
+def scenery_suggest(
+    *, data: bytes, detector: "ScoringBase | None" = None, embedding: "np.ndarray | None" = None
+) -> str:
+    """The scenery the head sees in the image (`other` when unsure): from `embedding` when `detector` computed it
+    with the head's encoder (the CLIP probe's analysis), else from that encoder; '' where no head is shipped, the
+    encoder is not installed or this process runs no torch. A suggestion never fails an analysis."""
+    from detection.runtime import detector_get, scenery_head_get  # torch boundary: the worker's path only
+
+    loaded = scenery_head_get() if settings.DETECTOR_FRAMEWORK == "torch" else None
+    if loaded is None:
+        return ""
+    head, head_card = loaded
+    try:
+        if embedding is None or detector is None or not _same_encoder(detector.card, head_card):
+            encoder = detector_get(name=head_card["encoder_model"])
+            if not _same_encoder(encoder.card, head_card):
+                return ""
+            image = _image_load(None, data=data)
+            embedding = encoder.embeddings_arrays([encoder.canonical(image)])
+        return head.suggest(embedding)[0][0]
+    except (NoTrainedWeights, ServedElsewhere):
+        return ""
+    except (*TRANSIENT_ERRORS, SoftTimeLimitExceeded):
+        raise
+    except Exception:
+        logger.exception("no scenery suggestion")
+        return ""
+
+
+def scenery_suggestion_ask(*, data: bytes) -> str:
+    """Ask a model worker which scenery an image shows, before it is uploaded (the upload page), waiting at most
+    SCENERY_SUGGEST_WAIT_SECONDS; '' when no answer comes in time (no head shipped, workers busy or away).
+
+    Only the canonical square the head looks at travels, in the message itself: nothing is stored for it."""
+    head_card = scenery_head_card()
+    if head_card is None:
+        return ""
+    canonical = image_canonical(image_decode(data, max_pixels=settings.UPLOAD_MAX_PIXELS), size=head_card["image_size"])
+    buffer = io.BytesIO()
+    canonical.save(buffer, format="PNG")
+    answer = task_ask(
+        "detection.tasks.scenery_suggest",
+        base64.b64encode(buffer.getvalue()).decode(),
+        queue=TORCH_QUEUE,
+        timeout=settings.SCENERY_SUGGEST_WAIT_SECONDS,
+    )
+    return answer if answer in Scenery.values else ""
 
 
 def heatmap_request(*, detection_id: int, layer: str, background: bool = False) -> None:

@@ -1,5 +1,7 @@
 """Celery tasks of detection: thin interfaces over detection.services, taking ids and safe to run twice."""
 
+import base64
+
 from celery import Task, shared_task
 
 from common.deferred import MODEL_TASK_OPTIONS, TRANSIENT_ERRORS, task_retry_later
@@ -27,3 +29,11 @@ def heatmap_make(self, detection_id: int, layer: str) -> None:
             raise
     except TRANSIENT_ERRORS as exc:
         task_retry_later(self, exc)
+
+
+@shared_task(ignore_result=False, soft_time_limit=20, time_limit=30)
+def scenery_suggest(image: str) -> str:
+    """The upload page's question, asked while the contributor waits: the canonical image travels base64 in the
+    message (a few KB; nothing is stored for it), the answer through the result backend. Not acknowledged late and
+    never retried: an answer that comes late is of no use (the message expires with the asker's wait)."""
+    return services.scenery_suggest(data=base64.b64decode(image))

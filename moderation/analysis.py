@@ -88,6 +88,7 @@ def analysis_run(*, submission_id: int) -> None:
                 ai_probability=found.ai_probability,
                 verdict=verdict,
                 spot_check_share=spot_check,
+                suggested_scenery=analysis.suggested_scenery,
             )
             submission_event_emit(event=Event.SUBMISSION_ANALYSED, submission_id=submission_id)
             if to_state == State.FLAGGED:  # after the verdict, never before it: a moderator will want the heatmap

@@ -2,6 +2,7 @@ from django import forms
 
 from common.errors import Invalid
 from moderation.models import Decision, DecisionReason, Scenery, Verdict
+from moderation.reporting import SCENERY_BY_CHOICES
 from moderation.selectors import QUEUE_ORDERINGS
 
 DECLARED_AI_VALUES = {
@@ -93,6 +94,7 @@ class AuditFilterForm(_DateRange):
 
 class StatisticsFilterForm(_DateRange):
     model_name = forms.ChoiceField(required=False, label="Model")
+    scenery_by = forms.ChoiceField(required=False, label="Scenery", choices=SCENERY_BY_CHOICES)
 
     def __init__(self, *args, model_names: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -16,6 +16,9 @@ class Submission(models.Model):
     size_bytes = models.PositiveBigIntegerField()
     scenery = models.CharField(max_length=16, choices=Scenery.choices)
     declared_ai = models.BooleanField("declared as made with generative AI", default=False)
+    # What the scenery head saw in the image during analysis (blank: no head or encoder where it ran), so
+    # statistics can be grouped by what the photo shows rather than what the contributor picked.
+    suggested_scenery = models.CharField(max_length=16, choices=Scenery.choices, blank=True)
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
     state_changed_at = models.DateTimeField()

@@ -6,6 +6,9 @@ rate. A model "predicts AI" when its verdict flags the item for review (AI or un
 
 One detection per submission and model counts: the latest version's. Latency is the model's inference time;
 results reused for identical bytes (latency 0) are left out of the median.
+
+Per-scenery figures group uploads by the scenery their contributor declared or, with `scenery_by="suggested"`, by
+the one the scenery head saw in the image during analysis, so they need not depend on what contributors typed.
 """
 
 import statistics as pystats
@@ -22,6 +25,10 @@ from detection.selectors import model_active_name, model_card_get, model_names_a
 from moderation.models import Scenery, State, Verdict
 
 PREDICTED_AI = {Verdict.AI, Verdict.UNCERTAIN}
+# Which scenery per-scenery figures group by: the submission field behind each choice.
+SCENERY_FIELDS = {"declared": "submission__scenery", "suggested": "submission__suggested_scenery"}
+SCENERY_BY_CHOICES = [("declared", "Declared by the contributor"), ("suggested", "Suggested from the image")]
+NO_SUGGESTION = ("", "No suggestion")
 FIGURE_FIELDS = [
     "submissions",
     "flagged",
@@ -75,6 +82,11 @@ def _figures(rows: list[_Row]) -> dict:
     }
 
 
+def scenery_choices(*, scenery_by: str) -> list[tuple[str, str]]:
+    """The rows of a per-scenery table: by suggestion, uploads analysed without one (no head where they ran) too."""
+    return [*Scenery.choices, *([NO_SUGGESTION] if scenery_by == "suggested" else [])]
+
+
 def _detections(*, date_from: date | None, date_to: date | None, model_name: str) -> QuerySet[Detection]:
     """The model's results on submissions uploaded between date_from and date_to inclusive."""
     detections = Detection.objects.filter(model_name=model_name)
@@ -85,7 +97,7 @@ def _detections(*, date_from: date | None, date_to: date | None, model_name: str
     return detections
 
 
-def _rows(*, date_from: date | None, date_to: date | None, model_name: str) -> list[_Row]:
+def _rows(*, date_from: date | None, date_to: date | None, model_name: str, scenery_by: str) -> list[_Row]:
     detections = _detections(date_from=date_from, date_to=date_to, model_name=model_name)
     latest: dict[int, _Row] = {}
     # Ordered by creation so the latest model version's detection overwrites an earlier one.
@@ -93,7 +105,7 @@ def _rows(*, date_from: date | None, date_to: date | None, model_name: str) -> l
         "created_at", "id"
     ).values_list(
         "submission_id",
-        "submission__scenery",
+        SCENERY_FIELDS[scenery_by],
         "submission__created_at",
         "submission__state",
         "verdict",
@@ -118,23 +130,29 @@ def _grouped(rows: Iterable[_Row], key: Callable[[_Row], Hashable]) -> dict:
 
 
 def scenery_statistics(
-    *, date_from: date | None = None, date_to: date | None = None, model_name: str | None = None
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    model_name: str | None = None,
+    scenery_by: str = "declared",
 ) -> dict:
-    """Figures per scenery and overall for one model (the active one by default), on submissions uploaded
-    between date_from and date_to inclusive.
+    """Figures per scenery (declared, or suggested: see the module's docstring) and overall for one model (the
+    active one by default), on submissions uploaded between date_from and date_to inclusive.
 
-    Returns {"model_name", "date_from", "date_to", "rows": [{"scenery", "label", **figures}], "overall": figures}.
-    Every scenery has a row, empty ones with zero counts and None ratios.
+    Returns {"model_name", "date_from", "date_to", "scenery_by", "rows": [{"scenery", "label", **figures}],
+    "overall": figures}. Every scenery has a row, empty ones with zero counts and None ratios.
     """
     model_name = model_name or model_active_name()
-    rows = _rows(date_from=date_from, date_to=date_to, model_name=model_name)
+    rows = _rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
     groups = _grouped(rows, lambda r: r.scenery)
     return {
         "model_name": model_name,
         "date_from": date_from,
         "date_to": date_to,
+        "scenery_by": scenery_by,
         "rows": [
-            {"scenery": value, "label": label, **_figures(groups.get(value, []))} for value, label in Scenery.choices
+            {"scenery": value, "label": label, **_figures(groups.get(value, []))}
+            for value, label in scenery_choices(scenery_by=scenery_by)
         ],
         "overall": _figures(rows),
     }
@@ -146,12 +164,13 @@ def daily_statistics(
     date_to: date | None = None,
     model_name: str | None = None,
     scenery: str | None = None,
+    scenery_by: str = "declared",
 ) -> dict:
-    """The same figures per upload day (UTC), oldest first, optionally for one scenery; days without
-    submissions are left out. Returns {"model_name", "scenery", "days": [{"day", **figures}]}.
+    """The same figures per upload day (UTC), oldest first, optionally for one scenery (declared or suggested);
+    days without submissions are left out. Returns {"model_name", "scenery", "days": [{"day", **figures}]}.
     """
     model_name = model_name or model_active_name()
-    rows = _rows(date_from=date_from, date_to=date_to, model_name=model_name)
+    rows = _rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
     if scenery:
         rows = [r for r in rows if r.scenery == scenery]
     groups = _grouped(rows, lambda r: r.day)
@@ -236,7 +255,7 @@ class _LiveRow:
     label: int | None  # the final decision: 0 approved (genuine), 1 rejected (AI), None not finally decided
 
 
-def _live_rows(*, date_from: date | None, date_to: date | None, model_name: str) -> list[_LiveRow]:
+def _live_rows(*, date_from: date | None, date_to: date | None, model_name: str, scenery_by: str) -> list[_LiveRow]:
     detections = _detections(date_from=date_from, date_to=date_to, model_name=model_name).exclude(
         submission__verdict=""
     )
@@ -246,7 +265,7 @@ def _live_rows(*, date_from: date | None, date_to: date | None, model_name: str)
     ).values_list(
         "submission_id",
         "model_version",
-        "submission__scenery",
+        SCENERY_FIELDS[scenery_by],
         "submission__created_at",
         "submission__state",
         "submission__verdict",
@@ -312,6 +331,7 @@ def live_statistics(
     date_to: date | None = None,
     model_name: str | None = None,
     confidence: float = 0.95,
+    scenery_by: str = "declared",
 ) -> dict:
     """Live error rates of one model (the active one by default) from moderators' final decisions, appeals
     included: false flags among the photos moderators approved, recall among those they rejected, and the
@@ -321,10 +341,10 @@ def live_statistics(
 
     Returns {"model_name", "confidence", "overall", "versions": [{"version", ...}], "sceneries": [{"scenery",
     "label", ...}], "weeks": [{"week" (its Monday), ...}]}, each with LIVE_FIELDS. Per version every version's
-    results count; otherwise one per upload, the latest version's.
+    results count; otherwise one per upload, the latest version's. Sceneries as `scenery_by` says.
     """
     model_name = model_name or model_active_name()
-    rows = _live_rows(date_from=date_from, date_to=date_to, model_name=model_name)
+    rows = _live_rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
     # Rows come oldest first, so the latest version's result on an upload overwrites an earlier one.
     latest = list({r.submission_id: r for r in rows}.values())
     versions = _grouped(rows, lambda r: r.version)
@@ -337,7 +357,7 @@ def live_statistics(
         "versions": [{"version": v, **_live_figures(versions[v], confidence=confidence)} for v in sorted(versions)],
         "sceneries": [
             {"scenery": value, "label": label, **_live_figures(sceneries.get(value, []), confidence=confidence)}
-            for value, label in Scenery.choices
+            for value, label in scenery_choices(scenery_by=scenery_by)
         ],
         "weeks": [{"week": w, **_live_figures(weeks[w], confidence=confidence)} for w in sorted(weeks)],
     }

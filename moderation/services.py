@@ -19,6 +19,7 @@ from audit.services import audit_record
 from common.deferred import after_commit, task_publish
 from common.errors import Conflict, Forbidden, Invalid
 from detection.selectors import model_active_name, model_queue
+from detection.services import scenery_suggestion_ask
 from moderation import lifecycle
 from moderation.events import submission_event_emit
 from moderation.images import UploadRefused, image_inspect
@@ -110,6 +111,13 @@ def _blob_lock(sha256: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(sha256[:15], 16)])
+
+
+def upload_scenery_suggest(*, stream: IO[bytes]) -> str:
+    """The scenery a model worker sees in an image about to be uploaded, for the upload page to pre-select; ''
+    when no answer came in time. Raises UploadRefused for a file the upload would refuse."""
+    facts = image_inspect(stream=stream, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS)
+    return scenery_suggestion_ask(data=facts.data)
 
 
 def submission_create(

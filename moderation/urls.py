@@ -5,6 +5,7 @@ from moderation.views import audit, dashboard, learning, review, submissions
 urlpatterns = [
     path("", submissions.home, name="home"),
     path("upload/", submissions.upload, name="upload"),
+    path("upload/scenery.json", submissions.scenery_suggestion_json, name="scenery_suggestion"),
     path("submissions/", submissions.submission_list_page, name="submission_list"),
     path("submissions/status.json", submissions.submission_statuses_json, name="submission_statuses"),
     path("submissions/<int:pk>/", submissions.submission_detail, name="submission_detail"),

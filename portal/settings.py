@@ -167,6 +167,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Detection
 DETECTOR_WEIGHTS_DIR = Path(os.environ.get("DETECTOR_WEIGHTS_DIR", BASE_DIR / "detection" / "weights"))
 DETECTOR_DEFAULT_MODEL = os.environ.get("DETECTOR_DEFAULT_MODEL", "clip_probe_aug")
+# The scenery suggestion head (manage.py train_scenery): applied to the default CLIP encoder's embeddings.
+SCENERY_HEAD_DIR = Path(os.environ.get("SCENERY_HEAD_DIR", DETECTOR_WEIGHTS_DIR / "scenery"))
+# How long the upload page's request waits for a worker's scenery suggestion before it gives up (none pre-selected).
+SCENERY_SUGGEST_WAIT_SECONDS = float(os.environ.get("SCENERY_SUGGEST_WAIT_SECONDS", "4"))
 DETECTOR_DEVICE = os.environ.get("DETECTOR_DEVICE", "cpu")
 # Which framework this process runs in-process (see detection/runtime.py): "keras" on the keras worker only.
 DETECTOR_FRAMEWORK = os.environ.get("DETECTOR_FRAMEWORK", "torch")
@@ -189,7 +193,10 @@ HEATMAP_RESEND_AFTER = timedelta(seconds=env_int("HEATMAP_RESEND_AFTER_SECONDS",
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = False
-CELERY_RESULT_BACKEND = None
+# Results are kept only for the one task a page waits on (the upload page's scenery suggestion, ignore_result
+# off); every other task records its outcome in the database. Redis, the broker's, for five minutes.
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL or None
+CELERY_RESULT_EXPIRES = 300
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -201,6 +208,7 @@ CELERY_TASK_ROUTES = {
     "moderation.tasks.submission_analyse": {"queue": "gpu"},
     "moderation.tasks.submission_reanalyse": {"queue": "gpu"},
     "detection.tasks.heatmap_make": {"queue": "gpu"},
+    "detection.tasks.scenery_suggest": {"queue": "gpu"},
 }
 # Redis hands an unacknowledged message to another worker after the visibility timeout: just above the analysis
 # tasks' hard time limit, so the message of a worker killed mid-analysis is redelivered within minutes, never

@@ -34,6 +34,12 @@ def tasks_in_process():
 
 
 @pytest.fixture(autouse=True)
+def no_scenery_head(settings, tmp_path):
+    """No scenery suggestions unless a test makes a head (the `scenery_head` fixture), never the shipped one."""
+    settings.SCENERY_HEAD_DIR = tmp_path / "no-scenery-head"
+
+
+@pytest.fixture(autouse=True)
 def no_spot_checks(settings):
     """Spot checks are drawn at random; tests that are about them set SPOT_CHECK_SHARE themselves."""
     settings.SPOT_CHECK_SHARE = 0.0
@@ -110,6 +116,22 @@ def tiny_detector(settings, tiny_weights_dir: Path) -> str:
     settings.DETECTOR_WEIGHTS_DIR = tiny_weights_dir
     settings.DETECTOR_DEFAULT_MODEL = TINY_MODEL
     return TINY_MODEL
+
+
+@pytest.fixture
+def scenery_head(settings, tmp_path, tiny_detector, tiny_weights_dir) -> bytes:
+    """The test model as the active one and a tiny scenery head, made here on the shipped CLIP encoder, that
+    suggests SUGGESTED (tests.scenery_heads) for the returned image."""
+    from tests.scenery_heads import SUGGESTED, encoder_embedding, head_pointing_at, weights_with_encoder
+
+    data = image_bytes(seed=5, size=(320, 240))
+    settings.DETECTOR_WEIGHTS_DIR = weights_with_encoder(
+        directory=tmp_path / "weights", tiny_weights_dir=tiny_weights_dir, tiny_model=tiny_detector
+    )
+    settings.SCENERY_HEAD_DIR = head_pointing_at(
+        directory=tmp_path / "scenery", embedding=encoder_embedding(data), scenery=SUGGESTED
+    )
+    return data
 
 
 @pytest.fixture

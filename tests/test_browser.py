@@ -15,6 +15,7 @@ from detection.models import ModelSetting
 from moderation import services
 from moderation.models import State, Submission
 from tests.factories import PASSWORD, image_bytes
+from tests.scenery_heads import SUGGESTED
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -135,6 +136,38 @@ def test_a_contributor_drops_two_photos_and_watches_them_being_analysed(page_as,
     )
     assert row.locator(".js-state").inner_text() == "Flagged for review"
     screenshot(page, "submissions")
+
+
+def test_the_upload_page_preselects_the_scenery_suggested_for_a_dropped_photo(
+    page_as, contributor, scenery_head, force_verdict
+):
+    force_verdict("real")
+    page = page_as(contributor)
+    page.goto(reverse("upload"))
+    page.evaluate(DROP_FILES, [[{"name": "ice.jpg", "data": base64.b64encode(scenery_head).decode()}]])
+    row = page.locator("#file-rows tbody tr").first
+    # Nothing is pre-selected until the suggestion comes in; then it is, with a visible note.
+    row.locator(".suggested").wait_for(state="visible")
+    assert row.locator("select").input_value() == SUGGESTED
+    page.click("#upload-button")
+    page.wait_for_function("() => document.querySelector('.js-analysis')?.textContent === 'Cleared'")
+    submission = Submission.objects.get(contributor=contributor)
+    assert (submission.scenery, submission.suggested_scenery) == (SUGGESTED, SUGGESTED)
+
+
+def test_a_contributor_overrules_a_suggested_scenery(page_as, contributor, scenery_head, force_verdict):
+    force_verdict("real")
+    page = page_as(contributor)
+    page.goto(reverse("upload"))
+    page.evaluate(DROP_FILES, [[{"name": "ice.jpg", "data": base64.b64encode(scenery_head).decode()}]])
+    row = page.locator("#file-rows tbody tr").first
+    row.locator(".suggested").wait_for(state="visible")
+    row.locator("select").select_option("street")
+    assert row.locator(".suggested").is_hidden()
+    page.click("#upload-button")
+    page.wait_for_function("() => document.querySelector('.js-analysis')?.textContent === 'Cleared'")
+    submission = Submission.objects.get(contributor=contributor)
+    assert (submission.scenery, submission.suggested_scenery) == ("street", SUGGESTED)
 
 
 def test_a_moderator_reviews_with_the_keyboard(page_as, contributor, moderator, submission_make, force_verdict):

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from detection.models import Detection
-from moderation import reporting
+from moderation import reporting, services
 from moderation.models import State, Submission
 from tests.conftest import login
 
@@ -172,3 +172,46 @@ def test_a_model_that_missed_every_ai_image_scores_f1_zero_not_undefined(contrib
         )
     overall = reporting.scenery_statistics(model_name="m1")["overall"]
     assert (overall["precision"], overall["recall"], overall["f1"]) == (0, 0, 0)
+
+
+def test_per_scenery_figures_group_by_the_declared_or_the_suggested_scenery(
+    client, platform_admin, contributor, moderator
+):
+    """Every upload declared forest; the head saw sea in two of them and made no suggestion for one."""
+    uploads = [("sea", "ai", "reject"), ("sea", "ai", "approve"), ("forest", "real", None), ("", "ai", "reject")]
+    for n, (suggested, verdict, outcome) in enumerate(uploads, start=1):
+        submission = submission_row(
+            contributor=contributor,
+            n=n,
+            scenery="forest",
+            suggested_scenery=suggested,
+            state=State.FLAGGED if verdict == "ai" else State.CLEARED,
+            verdict=verdict,
+            ai_probability=0.9 if verdict == "ai" else 0.1,
+        )
+        detection_row(submission=submission, model_name="m1", verdict=verdict)
+        if outcome:
+            reason = "camera-evidence" if outcome == "approve" else "ai-generated"
+            services.submission_decide(
+                submission_id=submission.pk, moderator=moderator, outcome=outcome, reason_code=reason
+            )
+
+    declared = {r["scenery"]: r for r in reporting.scenery_statistics(model_name="m1")["rows"]}
+    suggested = {r["scenery"]: r for r in reporting.scenery_statistics(model_name="m1", scenery_by="suggested")["rows"]}
+    assert declared["forest"]["submissions"] == len(uploads) and declared["sea"]["submissions"] == 0
+    assert "" not in declared
+    sea = suggested["sea"]
+    assert (sea["submissions"], sea["true_positives"], sea["false_positives"], sea["precision"]) == (2, 1, 1, 0.5)
+    assert (suggested["forest"]["submissions"], suggested["forest"]["flagged"]) == (1, 0)
+    assert (suggested[""]["label"], suggested[""]["rejected"]) == ("No suggestion", 1)
+    live = {r["scenery"]: r for r in reporting.live_statistics(model_name="m1", scenery_by="suggested")["sceneries"]}
+    assert (live["sea"]["real_decided"], live["sea"]["ai_decided"]) == (1, 1)
+
+    login(client, platform_admin)
+    page = client.get(reverse("statistics"), {"model_name": "m1", "scenery_by": "suggested"})
+    assert {r["scenery"]: r["submissions"] for r in page.context["by_scenery"]["rows"]}["sea"] == 2
+    api = client.get("/api/statistics/", {"model": "m1", "scenery_by": "suggested"}).json()
+    assert api["scenery_by"] == "suggested"
+    assert {r["scenery"]: r["submissions"] for r in api["sceneries"]}["sea"] == 2
+    declared_api = client.get("/api/statistics/", {"model": "m1"}).json()
+    assert {r["scenery"]: r["submissions"] for r in declared_api["sceneries"]}["sea"] == 0

@@ -2,11 +2,19 @@
 
 from rest_framework import serializers
 
+from moderation.reporting import SCENERY_BY_CHOICES
+
 
 class StatisticsFilterSerializer(serializers.Serializer):
     date_from = serializers.DateField(required=False, help_text="Uploaded on or after this date (UTC).")
     date_to = serializers.DateField(required=False, help_text="Uploaded on or before this date (UTC).")
     model = serializers.CharField(required=False, max_length=64, help_text="Model name; the active one by default.")
+    scenery_by = serializers.ChoiceField(
+        choices=SCENERY_BY_CHOICES,
+        default="declared",
+        help_text="Group per-scenery figures by the scenery the contributor declared or the one suggested from the "
+        'image during analysis (uploads analysed without a suggestion have a row of their own, scenery "").',
+    )
 
 
 class FiguresSerializer(serializers.Serializer):
@@ -79,6 +87,7 @@ class StatisticsSerializer(serializers.Serializer):
     model_name = serializers.CharField()
     date_from = serializers.DateField(allow_null=True)
     date_to = serializers.DateField(allow_null=True)
+    scenery_by = serializers.CharField(help_text="What the per-scenery figures group by: declared or suggested.")
     overall = FiguresSerializer()
     sceneries = SceneryFiguresSerializer(many=True)
     days = DayFiguresSerializer(many=True)

@@ -30,6 +30,7 @@ class StatisticsView(APIView):
             "date_from": filters.validated_data.get("date_from"),
             "date_to": filters.validated_data.get("date_to"),
             "model_name": filters.validated_data.get("model"),
+            "scenery_by": filters.validated_data["scenery_by"],
         }
         by_scenery = reporting.scenery_statistics(**arguments)
         daily = reporting.daily_statistics(**arguments)
@@ -37,6 +38,7 @@ class StatisticsView(APIView):
             "model_name": by_scenery["model_name"],
             "date_from": arguments["date_from"],
             "date_to": arguments["date_to"],
+            "scenery_by": arguments["scenery_by"],
             "overall": by_scenery["overall"],
             "sceneries": by_scenery["rows"],
             "days": daily["days"],

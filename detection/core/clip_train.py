@@ -18,7 +18,6 @@ from detection.core.caches import arrays_cache, embeddings_arrays, embeddings_ca
 from detection.core.clip_probe import (
     ARCH,
     CLIP_SIZE,
-    EMBED_DIM,
     ENCODER_FILE,
     ENCODER_ORIGIN,
     ENCODER_SHA256,
@@ -40,17 +39,18 @@ def probe_fit(
     weight_decays: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
     steps: int = 300,
     seed: int = 0,
+    classes: int = 2,
 ) -> tuple[nn.Linear, dict]:
-    """Class-balanced logistic regression on embeddings; the L2 strength is the one with the lowest
-    validation loss."""
+    """Class-balanced (multinomial) logistic regression on embeddings; the L2 strength is the one with the
+    lowest validation loss."""
     torch.manual_seed(seed)
     xt, yt = torch.from_numpy(train_x).float(), torch.from_numpy(train_y).long()
     xv, yv = torch.from_numpy(val_x).float(), torch.from_numpy(val_y).long()
-    counts = torch.bincount(yt, minlength=2).float()
-    weights = len(yt) / (2 * counts)
+    counts = torch.bincount(yt, minlength=classes).float()
+    weights = len(yt) / (classes * counts)
     best: tuple[float, nn.Linear | None, float] = (float("inf"), None, 0.0)
     for decay in weight_decays:
-        head = nn.Linear(EMBED_DIM, 2)
+        head = nn.Linear(xt.shape[1], classes)
         optimiser = torch.optim.LBFGS(head.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
 
         def closure(head=head, optimiser=optimiser, decay=decay):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
@@ -68,6 +69,22 @@ class Detector(ScoringBase):
                 probabilities.extend(probs.cpu().tolist())
                 self._cams_release()
         return probabilities
+
+    def embeddings_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray | None:
+        encoder = getattr(self.model, "encoder", None)
+        if encoder is None:
+            return None
+        with torch.inference_mode():
+            return encoder.embed(arrays_to_tensor(arrays).to(self.device)).float().cpu().numpy()
+
+    def predict_checked_embedded(self, image: Image.Image) -> tuple[float, float | None, np.ndarray | None]:
+        embeddings = self.embeddings_arrays([self.canonical(image)])
+        if embeddings is None:
+            return super().predict_checked_embedded(image)
+        with torch.inference_mode():
+            logits = self.model.head(torch.from_numpy(embeddings).to(self.model.head.weight.device)).float()
+        # As predict_checked: a CLIP probe has no stability variant.
+        return float(torch.softmax(logits, dim=1)[0, AI_CLASS]), None, embeddings
 
     def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
         batch = arrays_to_tensor(arrays).to(self.device)

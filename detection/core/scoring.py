@@ -49,6 +49,15 @@ class ScoringBase:
     def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
         raise NotImplementedError
 
+    def predict_checked_embedded(self, image: Image.Image) -> tuple[float, float | None, np.ndarray | None]:
+        """`predict_checked` and, for a model on a frozen image encoder, the embedding (1 x D) its probability
+        came from (None for any other model), so the scenery head reuses it instead of encoding the image again."""
+        return (*self.predict_checked(image), None)
+
+    def embeddings_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray | None:
+        """The frozen encoder's embeddings of canonical arrays; None for a model without one."""
+        return None
+
     def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
         """What the self-test compares (detection.core.selftest): at least the AI probabilities; a subclass
         adds what its network exposes before them, which drifts visibly where probabilities saturate."""

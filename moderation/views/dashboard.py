@@ -26,6 +26,7 @@ def _statistics_filters(request: HttpRequest) -> tuple[StatisticsFilterForm, dic
             "date_from": data.get("date_from"),
             "date_to": data.get("date_to"),
             "model_name": data.get("model_name") or model_active_name(),
+            "scenery_by": data.get("scenery_by") or "declared",
         },
     )
 

@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import Invalid
 from common.web import domain_errors
@@ -16,7 +16,7 @@ from detection import selectors as detection_selectors
 from detection.selectors import model_names_available
 from moderation import lifecycle, selectors, services
 from moderation.forms import AppealForm, declared_ai_parse
-from moderation.images import IMAGE_CONTENT_TYPES
+from moderation.images import IMAGE_CONTENT_TYPES, UploadRefused
 from moderation.lifecycle import Action
 from moderation.models import Decision, Scenery, State
 
@@ -66,6 +66,22 @@ def upload(request: HttpRequest) -> HttpResponse:
     if not files:
         messages.error(request, "Choose at least one image to upload.")
     return render(request, "moderation/upload.html", {"sceneries": Scenery.choices, "results": results}, status=status)
+
+
+@require_POST
+@login_required
+@permission_required("moderation.add_submission", raise_exception=True)
+def scenery_suggestion_json(request: HttpRequest) -> JsonResponse:
+    """The scenery to pre-select for one image the contributor is about to upload (the page sends a small copy);
+    null when no suggestion came in time."""
+    image = request.FILES.get("image")
+    if image is None:
+        return JsonResponse({"image": ["Send one image."]}, status=400)
+    try:
+        scenery = services.upload_scenery_suggest(stream=image)
+    except UploadRefused as exc:
+        return JsonResponse({"image": [str(exc)]}, status=400)
+    return JsonResponse({"scenery": scenery or None, "label": Scenery(scenery).label if scenery else None})
 
 
 @login_required

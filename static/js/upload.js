@@ -1,6 +1,8 @@
 // Drag-and-drop upload: one row per file with its own scenery and declaration, sent in one request
 // with a progress bar per file; the server answers per file, so a refused file never hides the accepted
-// ones. Accepted files then show their analysis state live until it ends.
+// ones. Accepted files then show their analysis state live until it ends. Each file's scenery is
+// pre-selected from the server's suggestion (a small copy of the image is sent for it) unless the
+// contributor has picked one; no answer in time, nothing pre-selected.
 (function () {
   const form = document.getElementById("upload-form");
   const zone = document.getElementById("dropzone");
@@ -10,23 +12,66 @@
   const options = document.getElementById("scenery-options").innerHTML;
   const defaults = document.getElementById("defaults");
   const button = document.getElementById("upload-button");
+  // One entry per file: {file, scenery, suggested (the scenery came from the server), declared}.
   let files = [];
+  let sending = false;
 
   function render() {
     body.innerHTML = "";
     table.hidden = files.length === 0;
     defaults.hidden = files.length > 0;
-    files.forEach((file, i) => {
+    files.forEach((entry, i) => {
       const row = document.createElement("tr");
       row.innerHTML =
-        `<td class="name"></td><td><select name="row-scenery">${options}</select></td>` +
+        `<td class="name"></td><td><select name="row-scenery">${options}</select> <span class="muted suggested" hidden>suggested</span></td>` +
         `<td><input type="checkbox" name="row-declared"></td><td class="status"><progress max="100" value="0" hidden></progress><span></span></td>` +
         `<td><button type="button" class="link remove">Remove</button></td>`;
-      row.querySelector(".name").textContent = `${file.name} (${size(file.size)})`;
-      row.querySelector("select").value = document.getElementById("default-scenery").value;
+      row.querySelector(".name").textContent = `${entry.file.name} (${size(entry.file.size)})`;
+      const select = row.querySelector("select");
+      select.value = entry.scenery;
+      row.querySelector(".suggested").hidden = !entry.suggested;
+      select.addEventListener("change", () => {
+        entry.scenery = select.value;
+        entry.suggested = false;
+        entry.chosen = true;
+        row.querySelector(".suggested").hidden = true;
+      });
+      const declared = row.querySelector("input[type=checkbox]");
+      declared.checked = entry.declared;
+      declared.addEventListener("change", () => { entry.declared = declared.checked; });
       row.querySelector(".remove").addEventListener("click", () => { files.splice(i, 1); render(); });
       body.appendChild(row);
     });
+  }
+
+  // A copy with its short side at most 256 px is plenty: the suggestion looks at a 128 px square.
+  function small(file) {
+    return createImageBitmap(file).then((bitmap) => {
+      const scale = Math.min(1, 256 / Math.min(bitmap.width, bitmap.height));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+      canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject()), "image/jpeg", 0.92));
+    });
+  }
+
+  function suggest(entry) {
+    small(entry.file)
+      .then((blob) => {
+        const data = new FormData();
+        data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+        data.append("image", blob, "suggest.jpg");
+        return fetch(form.dataset.suggestUrl, { method: "POST", body: data, credentials: "same-origin" });
+      })
+      .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+      .then((answer) => {
+        if (!answer.scenery || entry.chosen || sending || !files.includes(entry)) return;
+        entry.scenery = answer.scenery;
+        entry.suggested = true;
+        render();
+      })
+      .catch(() => {});
   }
 
   function size(bytes) {
@@ -51,9 +96,18 @@
       .finally(() => { if (Object.keys(tracked).length) setTimeout(() => follow(tracked), 1500); });
   }
 
+  // A scenery the contributor set for the whole batch is a choice: no suggestion overrides it.
+  const defaultScenery = document.getElementById("default-scenery");
+  let defaultChosen = false;
+  defaultScenery.addEventListener("change", () => { defaultChosen = true; });
+
   function add(list) {
-    for (const file of list) files.push(file);
+    const scenery = defaultScenery.value;
+    const declared = document.getElementById("default-declared").checked;
+    const added = Array.from(list, (file) => ({ file, scenery, suggested: false, chosen: defaultChosen, declared }));
+    files.push(...added);
     render();
+    added.forEach(suggest);
   }
 
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
@@ -67,20 +121,21 @@
     const data = new FormData();
     data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
     const rows = body.querySelectorAll("tr");
-    files.forEach((file, i) => {
-      data.append("files", file);
-      data.append("scenery", rows[i].querySelector("select").value);
-      data.append("declared_ai", rows[i].querySelector("input[type=checkbox]").checked ? "1" : "0");
+    files.forEach((entry) => {
+      data.append("files", entry.file);
+      data.append("scenery", entry.scenery);
+      data.append("declared_ai", entry.declared ? "1" : "0");
     });
     const bars = body.querySelectorAll("progress");
     bars.forEach((bar) => { bar.hidden = false; });
     button.disabled = true;
+    sending = true;
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action || window.location.href);
     xhr.setRequestHeader("Accept", "application/json");
     // One request carries every file in order, so each file's bar fills over its own share of the bytes.
     const ends = [];
-    files.reduce((sum, file, i) => { ends[i] = sum + file.size; return ends[i]; }, 0);
+    files.reduce((sum, entry, i) => { ends[i] = sum + entry.file.size; return ends[i]; }, 0);
     xhr.upload.addEventListener("progress", (ev) => {
       if (!ev.lengthComputable) return;
       const sent = (ev.loaded / ev.total) * ends[ends.length - 1];
@@ -91,6 +146,7 @@
     });
     xhr.addEventListener("load", () => {
       button.disabled = false;
+      sending = false;
       let results = [];
       try { results = JSON.parse(xhr.responseText).results || []; } catch (err) { results = []; }
       if (results.length !== rows.length) {
@@ -117,6 +173,7 @@
     });
     xhr.addEventListener("error", () => {
       button.disabled = false;
+      sending = false;
       rows.forEach((row) => { row.querySelector(".status span").textContent = "Network error, please retry."; });
     });
     xhr.send(data);
