@@ -11,6 +11,21 @@ from django.core.management.base import BaseCommand, CommandError
 SHARED = Path(settings.BASE_DIR).parent / "shared" / "datasets"
 
 
+def study_arguments_add(parser) -> None:
+    """The data options the study's two commands share: the shared sets and content-aligned fakes."""
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        type=Path,
+        default=[SHARED / name for name in ("landscapes", "real-diverse", "real-stock", "ai-older", "ai-diverse")],
+    )
+    parser.add_argument(
+        "--aligned", nargs="*", type=Path, default=[], help="make_aligned_fakes folders: training-only pairs"
+    )
+    parser.add_argument("--per-unit", type=int, default=500, help="at most this many images per source")
+    parser.add_argument("--cache-dir", type=Path, default=Path(settings.BASE_DIR) / "var" / "cache")
+
+
 class Command(BaseCommand):
     help = (
         "Hold out whole real collections and whole generator families fold by fold, train and calibrate on the "
@@ -20,26 +35,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         from detection.core.study import PRESETS
 
-        parser.add_argument(
-            "--data",
-            nargs="+",
-            type=Path,
-            default=[SHARED / name for name in ("landscapes", "real-diverse", "real-stock", "ai-older", "ai-diverse")],
-        )
-        parser.add_argument(
-            "--aligned",
-            nargs="*",
-            type=Path,
-            default=[],
-            help="make_aligned_fakes folders: extra training pairs, never counted in the figures",
-        )
+        study_arguments_add(parser)
         parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=list(PRESETS))
         parser.add_argument("--k", type=int, default=5, help="folds")
-        parser.add_argument("--per-unit", type=int, default=500, help="at most this many images per source")
         parser.add_argument("--crops", type=int, default=1)
         parser.add_argument("--false-flag", type=float, default=0.03, help="target per held-out collection")
         parser.add_argument("--confidence", type=float, default=0.0)
-        parser.add_argument("--cache-dir", type=Path, default=Path(settings.BASE_DIR) / "var" / "cache")
         parser.add_argument("--json", type=Path, help="write every preset's report here")
         parser.add_argument("--scores", type=Path, help="write the last preset's out-of-source scores (CSV)")
         parser.add_argument("--threads", type=int, default=2)

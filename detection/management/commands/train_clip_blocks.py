@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from detection.management.commands.crossval_detector import SHARED
+from detection.management.commands.crossval_detector import study_arguments_add
 
 
 class Command(BaseCommand):
@@ -20,25 +20,15 @@ class Command(BaseCommand):
         from detection.core.study import PRESETS
 
         parser.add_argument("--name", default="clip_blocks")
-        parser.add_argument("--preset", choices=sorted(PRESETS), default="+source-balance")
-        parser.add_argument(
-            "--data",
-            nargs="+",
-            type=Path,
-            default=[SHARED / name for name in ("landscapes", "real-diverse", "real-stock", "ai-older", "ai-diverse")],
-        )
-        parser.add_argument(
-            "--aligned", nargs="*", type=Path, default=[], help="make_aligned_fakes folders: extra training pairs"
-        )
+        parser.add_argument("--preset", choices=sorted(PRESETS), default="+l2x100")
+        study_arguments_add(parser)
         parser.add_argument(
             "--test-split", type=Path, help="a split file whose test part is kept out of training, to evaluate on"
         )
         parser.add_argument("--k", type=int, default=5)
-        parser.add_argument("--per-unit", type=int, default=500)
         parser.add_argument("--crops", type=int, default=1)
         parser.add_argument("--false-flag", type=float, default=0.03)
         parser.add_argument("--confidence", type=float, default=0.0)
-        parser.add_argument("--cache-dir", type=Path, default=Path(settings.BASE_DIR) / "var" / "cache")
         parser.add_argument("--scores", type=Path, help="also write the out-of-source scores as CSV here")
         parser.add_argument("--threads", type=int, default=2)
 
