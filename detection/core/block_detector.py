@@ -7,7 +7,6 @@ image (`views.image_working`), not a small square: the views are cut from it.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from safetensors.numpy import load_file, save_file
 from detection.core.block_probe import ARCH, ProbeConfig, ProbeHead
 from detection.core.features import EMBED_SLICE, BlockEncoder
 from detection.core.files import CARD_FILE, MODEL_FILE, NoTrainedWeights, card_load, card_save
+from detection.core.preprocess import image_jpeg
 from detection.core.scoring import ScoringBase, cam_normalise
-from detection.core.views import VIEW_SIZE, WORKING_SHORT, image_working, views_make
+from detection.core.views import VIEW_SIZE, WORKING_SHORT, image_at_least, image_working, views_make
 
 # The mild re-encoding a verdict must survive: what a platform's own pipeline may do to an upload.
 STABILITY_JPEG = 85
@@ -55,11 +55,7 @@ def image_reencode(image: Image.Image) -> Image.Image:
     smaller = image.convert("RGB").resize(
         (max(1, round(width * STABILITY_SCALE)), max(1, round(height * STABILITY_SCALE))), Image.Resampling.LANCZOS
     )
-    buffer = io.BytesIO()
-    smaller.save(buffer, format="JPEG", quality=STABILITY_JPEG)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return decoded.convert("RGB")
+    return image_jpeg(smaller, quality=STABILITY_JPEG)
 
 
 class BlockDetector(ScoringBase):
@@ -118,13 +114,7 @@ class BlockDetector(ScoringBase):
         above the image's own; where crops overlap, the higher one shows."""
         if layer not in (None, "crops"):
             raise ValueError(f"unknown heatmap layer {layer!r}; clip_blocks has only 'crops'")
-        image = Image.fromarray(array)
-        width, height = image.size
-        if min(width, height) < VIEW_SIZE:
-            scale = VIEW_SIZE / min(width, height)
-            image = image.resize(
-                (max(VIEW_SIZE, round(width * scale)), max(VIEW_SIZE, round(height * scale))), Image.Resampling.BICUBIC
-            )
+        image = image_at_least(Image.fromarray(array))
         boxes = grid_boxes(*image.size)
         crops = np.stack([np.asarray(image.crop(box)) for box in boxes])
         features = self.encoder.features(crops)[:, None]

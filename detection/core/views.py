@@ -10,12 +10,10 @@ working image's own scale along the long side (fine detail, no further downscali
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image
 
-from detection.core.preprocess import CANONICAL_JPEG_QUALITY
+from detection.core.preprocess import CANONICAL_JPEG_QUALITY, image_jpeg
 
 WORKING_SHORT = 320
 VIEW_SIZE = 224
@@ -29,11 +27,17 @@ def image_working(img: Image.Image, *, short: int = WORKING_SHORT) -> Image.Imag
     if min(width, height) > short:
         scale = short / min(width, height)
         img = img.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    img.save(buffer, format="JPEG", quality=CANONICAL_JPEG_QUALITY)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return decoded.convert("RGB")
+    return image_jpeg(img, quality=CANONICAL_JPEG_QUALITY)
+
+
+def image_at_least(image: Image.Image, *, size: int = VIEW_SIZE) -> Image.Image:
+    """`image` enlarged (bicubic) so its short side is at least `size`, for crops of that size; the 150 px
+    seed photos take this path, both classes alike."""
+    width, height = image.size
+    if min(width, height) >= size:
+        return image
+    scale = size / min(width, height)
+    return image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC)
 
 
 def crop_boxes(width: int, height: int, *, count: int, size: int = VIEW_SIZE) -> list[tuple[int, int, int, int]]:
@@ -59,13 +63,7 @@ def views_make(working: Image.Image, *, crops: int, size: int = VIEW_SIZE) -> np
     crops: both classes of such a set alike.
     """
     global_view = working.resize((size, size), Image.Resampling.BICUBIC)
-    width, height = working.size
-    if min(width, height) < size:
-        scale = size / min(width, height)
-        working = working.resize(
-            (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC
-        )
-        width, height = working.size
+    working = image_at_least(working, size=size)
     arrays = [np.asarray(global_view)]
-    arrays += [np.asarray(working.crop(box)) for box in crop_boxes(width, height, count=crops, size=size)]
+    arrays += [np.asarray(working.crop(box)) for box in crop_boxes(*working.size, count=crops, size=size)]
     return np.stack(arrays)
