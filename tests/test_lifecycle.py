@@ -117,16 +117,16 @@ def test_a_transient_database_error_is_retried_then_succeeds(contributor, submis
     from django.db import OperationalError
 
     force_verdict("real")
-    real_compute = detection_services.detection_compute
+    real_scored = detection_services._detection_scored
     calls = []
 
-    def flaky(*, submission, model_name, data=None):
+    def flaky(*, submission, model_name, data):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("connection reset")
-        return real_compute(submission=submission, model_name=model_name, data=data)
+        return real_scored(submission=submission, model_name=model_name, data=data)
 
-    monkeypatch.setattr(detection_services, "detection_compute", flaky)
+    monkeypatch.setattr(detection_services, "_detection_scored", flaky)
     submission = submission_make(contributor=contributor)
     assert len(calls) == 2
     assert submission.state == State.CLEARED
@@ -139,10 +139,10 @@ def test_a_persistent_transient_error_ends_as_failed_not_stuck(
 
     force_verdict("real")
 
-    def down(*, submission, model_name, data=None):
+    def down(*, submission, model_name, data):
         raise OperationalError("database unreachable")
 
-    monkeypatch.setattr(detection_services, "detection_compute", down)
+    monkeypatch.setattr(detection_services, "_detection_scored", down)
     submission = submission_make(contributor=contributor)
     assert submission.state == State.FAILED
     assert "Gave up after 5 retries" in submission.failure_reason
@@ -153,10 +153,10 @@ def test_an_unexpected_error_fails_the_submission_with_its_reason(
 ):
     force_verdict("real")
 
-    def broken(*, submission, model_name, data=None):
+    def broken(*, submission, model_name, data):
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr(detection_services, "detection_compute", broken)
+    monkeypatch.setattr(detection_services, "_detection_scored", broken)
     submission = submission_make(contributor=contributor)
     assert submission.state == State.FAILED
     assert "CUDA out of memory" in submission.failure_reason

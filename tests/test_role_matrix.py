@@ -33,6 +33,7 @@ RULES: dict[str, set[str] | dict[str, set[str]]] = {
     "logout": EVERYONE,
     "home": SIGNED_IN,
     "upload": UPLOADERS,
+    "scenery_suggestion": UPLOADERS,
     "submission_list": SIGNED_IN,
     "submission_statuses": SIGNED_IN,
     "submission_detail": OWNER_OR_REVIEWER,
