@@ -253,6 +253,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Declared and suggested scenery are one choice set, so one enum in the schema.
+    "ENUM_NAME_OVERRIDES": {"SceneryEnum": "detection.models.Scenery"},
 }
 # The detector's scores are an oracle for tuning an image past it: contributors see state, outcome and reason only,
 # unless this lets them see their submissions' scores and verdicts too.

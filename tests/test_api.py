@@ -195,6 +195,24 @@ def test_a_contributor_uploads_several_files_and_gets_201_with_a_result_each(
     assert results[0]["url"] == f"http://testserver{SUBMISSIONS}{first.pk}/"
 
 
+def test_an_uploaded_submission_reads_back_the_scenery_declared_and_the_one_suggested(
+    contributor, scenery_head, force_verdict, django_capture_on_commit_callbacks
+):
+    from tests.scenery_heads import SUGGESTED
+
+    force_verdict("real")
+    client = api_as(contributor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            SUBMISSIONS, {"files": [upload_file("a.jpg", scenery_head)], "scenery": "street"}, format="multipart"
+        )
+    [result] = response.json()["results"]
+    detail = client.get(result["url"]).json()
+    assert (detail["scenery"], detail["suggested_scenery"]) == ("street", SUGGESTED)
+    [listed] = client.get(SUBMISSIONS).json()["results"]
+    assert listed["suggested_scenery"] == SUGGESTED
+
+
 def test_a_batch_with_a_bad_file_gets_207_keeps_the_good_ones_and_says_what_is_wrong(contributor, media_in_tmp):
     files = [
         upload_file("good.jpg"),

@@ -159,6 +159,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "original_name",
             "contributor",
             "scenery",
+            "suggested_scenery",
             "declared_ai",
             "state",
             "verdict",
