@@ -162,3 +162,34 @@ def wait_for_state(submission, worker) -> None:
         assert worker.poll() is None and time.monotonic() < deadline, "the analysis never finished"
         time.sleep(0.2)
         submission.refresh_from_db()
+
+
+def test_the_upload_page_gets_its_scenery_suggestion_from_a_real_worker_and_none_when_no_worker_answers(
+    client, contributor, settings, scenery_head, media_in_tmp, tmp_path
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from portal.celery import app as celery_app
+    from tests.scenery_heads import SUGGESTED
+
+    def ask() -> dict:
+        photo = SimpleUploadedFile("a.jpg", scenery_head, content_type="image/jpeg")
+        return client.post(reverse("scenery_suggestion"), {"image": photo}).json()
+
+    login(client, contributor)
+    env = {
+        "DETECTOR_WEIGHTS_DIR": str(settings.DETECTOR_WEIGHTS_DIR),
+        "DETECTOR_DEFAULT_MODEL": TINY_MODEL,
+        "SCENERY_HEAD_DIR": str(settings.SCENERY_HEAD_DIR),
+        "DJANGO_MEDIA_ROOT": str(media_in_tmp),
+    }
+    settings.SCENERY_SUGGEST_WAIT_SECONDS = 90  # the worker loads the encoder on its first question
+    with worker_running(queues="gpu", env=env, log_path=tmp_path / "worker.log"):
+        assert ask()["scenery"] == SUGGESTED
+    # The worker is gone: the page is told "no suggestion" once the wait is over, and nothing waits for it.
+    celery_app.conf.task_always_eager = False
+    settings.SCENERY_SUGGEST_WAIT_SECONDS = 1
+    started = time.monotonic()
+    assert ask() == {"scenery": None, "label": None}
+    assert time.monotonic() - started < 5
+    assert not contributor.submissions.exists()
