@@ -1,7 +1,7 @@
 """Writes for the detection domain: scoring an image, reading its provenance, rendering heatmaps.
 
 Detection never moves a submission between states: moderation (the lifecycle's owner) calls
-`analysis_compute` and decides what the score and the evidence mean for the submission.
+`analyses_compute` and decides what the score and the evidence mean for the submission.
 """
 
 import base64
@@ -9,9 +9,11 @@ import io
 import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -36,14 +38,17 @@ from detection.selectors import (
     scenery_head_card,
     thresholds_for,
 )
-from provenance import declares_ai, provenance_extract
+from provenance import Finding, declares_ai, provenance_extract
 
 if TYPE_CHECKING:
     import numpy as np
+    from PIL import Image
 
     from detection.core.scoring import ScoringBase
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Subject(Protocol):
@@ -79,10 +84,12 @@ def _original_read(submission: Subject) -> bytes:
         return fh.read()
 
 
-def _image_load(submission: Subject | None, *, data: bytes | None = None):
-    from detection.core.preprocess import image_decode  # torch boundary: the worker's path only
+def image_decoded(*, data: bytes) -> "Image.Image":
+    return image_decode(data, max_pixels=settings.UPLOAD_MAX_PIXELS)
 
-    return image_decode(_original_read(submission) if data is None else data, max_pixels=settings.UPLOAD_MAX_PIXELS)
+
+def _image_load(submission: Subject) -> "Image.Image":
+    return image_decoded(data=_original_read(submission))
 
 
 def selftest_record(*, model_name: str, passed: bool, model_version: str = "", detail: str = "") -> SelfTestResult:
@@ -162,44 +169,127 @@ def heatmap_render(*, detection_id: int, layer: str | None = None) -> Heatmap:
     return heatmap
 
 
-def detection_compute(*, submission: Subject, model_name: str, data: bytes | None = None) -> Detection:
+def detection_compute(*, submission: Subject, model_name: str) -> Detection:
     """Score a submission with one model, once per model version (a redelivered task finds its earlier row).
 
-    `data` is the original's bytes when the caller has them already, so storage is read once per analysis.
     Heatmaps are not made here: the verdict never waits for one (see heatmap_schedule).
     """
-    return _detection_scored(submission=submission, model_name=model_name, data=data).detection
+    detector = _detector_serving(model_name)
+    [scored] = _detections_scored(
+        submissions=[submission], images=[_image_load(submission)], model_name=model_name, detector=detector
+    )
+    if isinstance(scored, Exception):
+        raise scored
+    return scored.detection
 
 
 @dataclass(frozen=True)
 class _Scored:
     detection: Detection
-    detector: "ScoringBase"
     embedding: "np.ndarray | None"  # the frozen encoder's, when the image was scored now by a model on one
 
 
-def _detection_scored(*, submission: Subject, model_name: str, data: bytes | None) -> _Scored:
-    detector = _detector_serving(model_name)
-    detection = Detection.objects.filter(
-        submission=submission, model_name=model_name, model_version=detector.version
-    ).first()
-    if detection:
-        return _Scored(detection=detection, detector=detector, embedding=None)
-    return _detection_score(submission=submission, model_name=model_name, detector=detector, data=data)
+@dataclass(frozen=True)
+class _Original:
+    """A submission's original, read, decoded and its metadata parsed (on a thread of the batch's pool)."""
+
+    image: "Image.Image"
+    findings: list[Finding]
 
 
-def _detection_score(*, submission: Subject, model_name: str, detector, data: bytes | None) -> _Scored:
-    """The Detection row, scored now or reused from identical bytes."""
+def _original_open(submission: Subject) -> _Original:
+    data = _original_read(submission)
+    return _Original(image=image_decoded(data=data), findings=provenance_extract(data=data))
+
+
+def _attempt(function: Callable[[T], R], argument: T) -> R | Exception:
+    """What `function` returns, or the error it raised, so one item's failure stays that item's."""
+    try:
+        return function(argument)
+    except Exception as exc:
+        return exc
+
+
+def _transient_raise(outcomes: Sequence[object]) -> None:
+    # A transient error means the database or storage was out of reach: the task retries the whole batch.
+    for outcome in outcomes:
+        if isinstance(outcome, TRANSIENT_ERRORS):
+            raise outcome
+
+
+def _images_score(
+    *, detector: "ScoringBase", images: Sequence["Image.Image"]
+) -> list[tuple[float, float | None, "np.ndarray | None"] | Exception]:
+    """One network call for the batch; if it fails, each image alone, so a bad image fails alone."""
+    try:
+        return list(detector.predict_checked_embedded(images))
+    except Exception as exc:
+        if isinstance(exc, (*TRANSIENT_ERRORS, SoftTimeLimitExceeded)) or len(images) == 1:
+            raise
+    return [_attempt(lambda image: detector.predict_checked_embedded([image])[0], image) for image in images]
+
+
+def _detections_scored(
+    *, submissions: Sequence[Subject], images: Sequence["Image.Image"], model_name: str, detector: "ScoringBase"
+) -> list[_Scored | Exception]:
+    """Each submission's Detection by this model version: its own earlier row (a redelivered task), one reused
+    from identical bytes, or scored now, every image not scored before in one network call. A row's latency is
+    its share of the batch's scoring time."""
+    earlier = {
+        detection.submission_id: detection
+        for detection in Detection.objects.filter(
+            submission__in=[submission.pk for submission in submissions],
+            model_name=model_name,
+            model_version=detector.version,
+        )
+    }
+    reusable = {
+        submission.pk: detection_reusable_get(
+            sha256=submission.sha256, model_name=model_name, model_version=detector.version
+        )
+        for submission in submissions
+        if submission.pk not in earlier
+    }
+    fresh = [i for i, submission in enumerate(submissions) if submission.pk in reusable and not reusable[submission.pk]]
+    started = time.perf_counter()
+    outcomes = dict(zip(fresh, _images_score(detector=detector, images=[images[i] for i in fresh]), strict=True))
+    latency_ms = (time.perf_counter() - started) * 1000 / max(1, len(fresh))
+    results: list[_Scored | Exception] = []
+    for i, submission in enumerate(submissions):
+        if submission.pk in earlier:
+            results.append(_Scored(detection=earlier[submission.pk], embedding=None))
+            continue
+        outcome = outcomes.get(i)
+        if isinstance(outcome, Exception):
+            results.append(outcome)
+            continue
+        reused = reusable[submission.pk]
+        probability, variant, embedding = (
+            outcome if outcome is not None else (reused.ai_probability, reused.variant_probability, None)
+        )
+        detection = _detection_record(
+            submission=submission,
+            model_name=model_name,
+            detector=detector,
+            scores=(probability, variant),
+            latency_ms=latency_ms if outcome is not None else 0.0,
+            reused_from=reused,
+        )
+        results.append(_Scored(detection=detection, embedding=embedding))
+    return results
+
+
+def _detection_record(
+    *,
+    submission: Subject,
+    model_name: str,
+    detector: "ScoringBase",
+    scores: tuple[float, float | None],
+    latency_ms: float,
+    reused_from: Detection | None,
+) -> Detection:
     low, high = thresholds_for(model_name=model_name, card=detector.card, scenery=submission.scenery)
-    reusable = detection_reusable_get(sha256=submission.sha256, model_name=model_name, model_version=detector.version)
-    embedding = None
-    if reusable:
-        probability, variant, latency_ms = reusable.ai_probability, reusable.variant_probability, 0.0
-    else:
-        image = _image_load(submission, data=data)
-        started = time.perf_counter()
-        probability, variant, embedding = detector.predict_checked_embedded(image)
-        latency_ms = (time.perf_counter() - started) * 1000
+    probability, variant = scores
     detection, _ = Detection.objects.get_or_create(
         submission=submission,
         model_name=model_name,
@@ -211,16 +301,18 @@ def _detection_score(*, submission: Subject, model_name: str, detector, data: by
             "threshold_low": low,
             "threshold_high": high,
             "latency_ms": latency_ms,
-            "reused_from": reusable,
+            "reused_from": reused_from,
         },
     )
-    return _Scored(detection=detection, detector=detector, embedding=embedding)
+    return detection
 
 
-def evidence_record(*, submission: Subject, data: bytes | None = None) -> list[Evidence]:
-    """Read provenance metadata once per submission; the extractor never raises on hostile metadata."""
+def evidence_record(*, submission: Subject, findings: Sequence[Finding] | None = None) -> list[Evidence]:
+    """Keep the provenance metadata once per submission (`findings` when the caller parsed the original already);
+    the extractor never raises on hostile metadata."""
     if not submission.evidence.exists():
-        findings = provenance_extract(data=_original_read(submission) if data is None else data)
+        if findings is None:
+            findings = provenance_extract(data=_original_read(submission))
         Evidence.objects.bulk_create(
             [
                 Evidence(
@@ -233,28 +325,62 @@ def evidence_record(*, submission: Subject, data: bytes | None = None) -> list[E
     return list(submission.evidence.all())
 
 
-def analysis_compute(*, submission: Subject) -> Analysis:
-    """Read the provenance evidence and score the original with the active model, reading it once.
+def analyses_compute(*, submissions: Sequence[Subject]) -> list[Analysis | AnalysisRefused]:
+    """The active model's score and the provenance evidence of each submission of a worker's batch: originals
+    are read, decoded and parsed on a thread pool, then every image not scored before goes through the model in
+    one call. A submission whose file or score fails gets an AnalysisRefused in its slot and the rest go on.
 
-    Transient errors propagate so the caller's task retries them, ServedElsewhere so it forwards the job to
-    the workers of the model's framework; any other error is AnalysisRefused.
+    Transient errors propagate so the caller's task retries the batch, ServedElsewhere so it forwards the job to
+    the workers of the model's framework.
     """
-
     try:
-        data = _original_read(submission)
-        evidence = evidence_record(submission=submission, data=data)
-        scored = _detection_scored(submission=submission, model_name=model_active_name(), data=data)
-        suggested = scenery_suggest(data=data, detector=scored.detector, embedding=scored.embedding)
+        model_name = model_active_name()
+        detector = _detector_serving(model_name)
+        with ThreadPoolExecutor(max_workers=settings.ANALYSIS_DECODE_THREADS) as pool:
+            originals = list(pool.map(partial(_attempt, _original_open), submissions))
+        _transient_raise(originals)
+        readable = [i for i, original in enumerate(originals) if isinstance(original, _Original)]
+        scored = dict(
+            zip(
+                readable,
+                _detections_scored(
+                    submissions=[submissions[i] for i in readable],
+                    images=[originals[i].image for i in readable],
+                    model_name=model_name,
+                    detector=detector,
+                ),
+                strict=True,
+            )
+        )
+        _transient_raise(list(scored.values()))
+        return [
+            _analysis_made(submission=submission, original=originals[i], scored=scored.get(i), detector=detector)
+            for i, submission in enumerate(submissions)
+        ]
     except (*TRANSIENT_ERRORS, ServedElsewhere):
         raise
-    except NoTrainedWeights as exc:
-        raise AnalysisRefused(str(exc)) from exc
-    except SoftTimeLimitExceeded as exc:
-        raise AnalysisRefused("Analysis took longer than its time limit.") from exc
     except Exception as exc:
-        logger.exception("analysis of submission %s failed", submission.pk)
-        raise AnalysisRefused(f"Analysis error: {exc.__class__.__name__}: {exc}") from exc
+        return [_refusal(exc, submission=submission) for submission in submissions]
+
+
+def _analysis_made(
+    *, submission: Subject, original: _Original | Exception, scored: _Scored | Exception | None, detector: "ScoringBase"
+) -> Analysis | AnalysisRefused:
+    failure = original if isinstance(original, Exception) else scored
+    if isinstance(failure, Exception):
+        return _refusal(failure, submission=submission)
+    evidence = evidence_record(submission=submission, findings=original.findings)
+    suggested = scenery_suggest(image=original.image, detector=detector, embedding=scored.embedding)
     return Analysis(detection=scored.detection, evidence=evidence, suggested_scenery=suggested)
+
+
+def _refusal(exc: Exception, *, submission: Subject) -> AnalysisRefused:
+    if isinstance(exc, NoTrainedWeights):
+        return AnalysisRefused(str(exc))
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return AnalysisRefused("Analysis took longer than its time limit.")
+    logger.error("analysis of submission %s failed", submission.pk, exc_info=exc)
+    return AnalysisRefused(f"Analysis error: {exc.__class__.__name__}: {exc}")
 
 
 def _same_encoder(card: dict, head_card: dict) -> bool:
@@ -266,7 +392,7 @@ def _same_encoder(card: dict, head_card: dict) -> bool:
 
 
 def scenery_suggest(
-    *, data: bytes, detector: "ScoringBase | None" = None, embedding: "np.ndarray | None" = None
+    *, image: "Image.Image", detector: "ScoringBase | None" = None, embedding: "np.ndarray | None" = None
 ) -> str:
     """The scenery the head sees in the image (`other` when unsure): from `embedding` when `detector` computed it
     with the head's encoder (the CLIP probe's analysis), else from that encoder; '' where no head is shipped, the
@@ -282,7 +408,6 @@ def scenery_suggest(
             encoder = detector_get(name=head_card["encoder_model"])
             if not _same_encoder(encoder.card, head_card):
                 return ""
-            image = _image_load(None, data=data)
             embedding = encoder.embeddings_arrays([encoder.canonical(image)])
         return head.suggest(embedding)[0][0]
     except (NoTrainedWeights, ServedElsewhere):

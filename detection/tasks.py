@@ -16,7 +16,8 @@ def job_forward(task: Task, exc: ServedElsewhere) -> bool:
     arrived_on = (task.request.delivery_info or {}).get("routing_key")
     if task.request.is_eager or arrived_on == exc.queue:
         return False
-    task.apply_async(args=task.request.args, kwargs=task.request.kwargs, queue=exc.queue)
+    # Under its own id: work it took under that id (an analysis batch) is resumed there.
+    task.apply_async(args=task.request.args, kwargs=task.request.kwargs, queue=exc.queue, task_id=task.request.id)
     return True
 
 
@@ -36,4 +37,4 @@ def scenery_suggest(image: str) -> str:
     """The upload page's question, asked while the contributor waits: the canonical image travels base64 in the
     message (a few KB; nothing is stored for it), the answer through the result backend. Not acknowledged late and
     never retried: an answer that comes late is of no use (the message expires with the asker's wait)."""
-    return services.scenery_suggest(data=base64.b64decode(image))
+    return services.scenery_suggest(image=services.image_decoded(data=base64.b64decode(image)))

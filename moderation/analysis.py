@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from common.deferred import TRANSIENT_ERRORS, BrokerUnavailable, task_publish
+from common.deferred import BrokerUnavailable, task_publish
 from common.errors import Invalid
 from detection import services as detection
 from detection.models import Detection, Verdict
@@ -25,12 +25,41 @@ from webhooks.models import Event
 logger = logging.getLogger(__name__)
 
 
-def analysis_start(*, submission_id: int) -> Submission | None:
-    """Take a queued submission; None when it was already analysed, decided or deleted (redelivery)."""
-    try:
-        return submission_transition(submission_id=submission_id, action=Action.ANALYSIS_START)
-    except (TransitionRefused, Submission.DoesNotExist):
-        return None
+def analyses_take(*, task_id: str, submission_id: int) -> list[int]:
+    """The submissions analysis task `task_id` analyses, moved to analysing under its id: its own submission
+    (queued, or taken by this very task before: a redelivery or a retry), the others it took on an earlier
+    delivery, and more of those waiting in the queue, oldest first, up to ANALYSIS_BATCH_SIZE in all. [] when its
+    submission was analysed, decided, deleted, or taken into another task's batch (whose run has it).
+
+    A batch never waits to fill: it is what is queued now, so an upload on an idle worker is scored at once and,
+    under load, the uploads that queued while one batch was scored make the next."""
+    with transaction.atomic():
+        # A plain lock on its own row: the transaction that queued it may not have committed yet.
+        own = Submission.objects.select_for_update().filter(pk=submission_id).first()
+        if own is None or not (
+            own.state == State.QUEUED or (own.state == State.ANALYSING and own.analysis_task_id == task_id)
+        ):
+            return []
+        resumed = Submission.objects.filter(state=State.ANALYSING, analysis_task_id=task_id).exclude(pk=own.pk)
+        taken = [own.pk, *resumed.values_list("pk", flat=True)]
+        waiting = (
+            Submission.objects.select_for_update(skip_locked=True)  # rows being queued or taken elsewhere: not ours
+            .filter(state=State.QUEUED)
+            .exclude(pk=own.pk)
+            .order_by("state_changed_at", "pk")
+            .values_list("pk", flat=True)
+        )
+        taken += list(waiting[: max(0, settings.ANALYSIS_BATCH_SIZE - len(taken))])
+        for pk in taken:
+            submission_transition(submission_id=pk, action=Action.ANALYSIS_START, analysis_task_id=task_id)
+    return taken
+
+
+def analyses_fail(*, task_id: str, submission_id: int, reason: str) -> None:
+    """End as failed the submission of analysis task `task_id` and every other one that task took."""
+    taken = Submission.objects.filter(state=State.ANALYSING, analysis_task_id=task_id).values_list("pk", flat=True)
+    for pk in {submission_id, *taken}:
+        analysis_fail(submission_id=pk, reason=reason)
 
 
 def analysis_fail(*, submission_id: int, reason: str) -> None:
@@ -47,24 +76,25 @@ def spot_check_draw() -> float | None:
     return share if share > 0 and random.random() < share else None
 
 
-def analysis_run(*, submission_id: int) -> None:
-    """Analyse one submission and move it to cleared or flagged; any permanent error ends it as failed.
+def analyses_run(*, task_id: str, submission_id: int) -> None:
+    """Analyse the batch analysis task `task_id` takes (analyses_take), scored together, and move each of them
+    to cleared or flagged, with its own transition, audit entry and webhook; a submission whose analysis is
+    refused ends as failed alone.
 
     Metadata declaring generative AI flags the submission whatever the detector says; camera metadata never
-    clears one on its own, since it is easy to forge. Transient errors propagate so the task retries them;
-    the submission stays analysing meanwhile.
+    clears one on its own, since it is easy to forge. Transient errors propagate so the task retries the batch;
+    its submissions stay analysing under its id meanwhile.
     """
-    submission = analysis_start(submission_id=submission_id)
-    if submission is None:
-        return
-    try:
-        analysis = detection.analysis_compute(submission=submission)
-    except TRANSIENT_ERRORS:
-        raise
-    except detection.AnalysisRefused as exc:
-        analysis_fail(submission_id=submission_id, reason=str(exc))
-        return
+    taken = analyses_take(task_id=task_id, submission_id=submission_id)
+    submissions = list(Submission.objects.filter(pk__in=taken).order_by("pk"))
+    for submission, analysis in zip(submissions, detection.analyses_compute(submissions=submissions), strict=True):
+        if isinstance(analysis, detection.AnalysisRefused):
+            analysis_fail(submission_id=submission.pk, reason=str(analysis))
+        else:
+            _analysis_record(submission_id=submission.pk, analysis=analysis)
 
+
+def _analysis_record(*, submission_id: int, analysis: detection.Analysis) -> None:
     found = analysis.detection
     reason = (
         f"{found.model_name} {found.model_version}: AI probability {found.ai_probability:.3f}, verdict {found.verdict}"

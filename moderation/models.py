@@ -34,6 +34,9 @@ class Submission(models.Model):
     # SPOT_CHECK_SHARE when this cleared upload was drawn for a spot check (else null): its decision then stands
     # for 1/share cleared uploads in the live error rates.
     spot_check_share = models.FloatField(null=True, blank=True)
+    # The analysis task (Celery task id) that took this submission into its batch: a redelivery or retry of that
+    # task resumes it, while another message for it leaves it to that task (moderation.analysis.analyses_take).
+    analysis_task_id = models.CharField(max_length=64, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
 

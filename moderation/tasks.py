@@ -11,15 +11,21 @@ from moderation import analysis
 
 @shared_task(bind=True, **MODEL_TASK_OPTIONS)
 def submission_analyse(self, submission_id: int) -> None:
+    """Analyse the submission, with the others waiting in the queue as one batch (analysis.analyses_take); a
+    redelivery or retry of this task resumes the same batch."""
     try:
-        analysis.analysis_run(submission_id=submission_id)
+        analysis.analyses_run(task_id=self.request.id, submission_id=submission_id)
     except ServedElsewhere as exc:
         if not job_forward(self, exc):
-            analysis.analysis_fail(submission_id=submission_id, reason=f"Analysis error: {exc}")
+            analysis.analyses_fail(
+                task_id=self.request.id, submission_id=submission_id, reason=f"Analysis error: {exc}"
+            )
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= MAX_RETRIES:
-            analysis.analysis_fail(
-                submission_id=submission_id, reason=f"Gave up after {MAX_RETRIES} retries: {exc.__class__.__name__}"
+            analysis.analyses_fail(
+                task_id=self.request.id,
+                submission_id=submission_id,
+                reason=f"Gave up after {MAX_RETRIES} retries: {exc.__class__.__name__}",
             )
             return
         task_retry_later(self, exc)

@@ -214,6 +214,10 @@ CELERY_TASK_ROUTES = {
 # tasks' hard time limit, so the message of a worker killed mid-analysis is redelivered within minutes, never
 # while it still runs. (A worker child that dies is handed back at once: CELERY_TASK_REJECT_ON_WORKER_LOST.)
 ANALYSIS_TIME_LIMIT_SECONDS = env_int("ANALYSIS_TIME_LIMIT_SECONDS", 180)
+# An analysis task takes up to this many queued submissions and scores them in one network call; their
+# originals are read and decoded on this many threads meanwhile (decoding releases the GIL).
+ANALYSIS_BATCH_SIZE = env_int("ANALYSIS_BATCH_SIZE", 8)
+ANALYSIS_DECODE_THREADS = env_int("ANALYSIS_DECODE_THREADS", 4)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", ANALYSIS_TIME_LIMIT_SECONDS + 30)
 }

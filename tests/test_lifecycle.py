@@ -100,9 +100,10 @@ def test_a_moderator_can_requeue_a_failed_submission(
 def test_running_the_analysis_task_twice_leaves_one_detection(contributor, submission_make, force_verdict):
     force_verdict("ai")
     submission = submission_make(contributor=contributor)
-    submission_analyse.apply(args=[submission.pk])
+    submission.refresh_from_db()
+    task_id = submission.analysis_task_id
     Submission.objects.filter(pk=submission.pk).update(state=State.ANALYSING)  # as if the message came back
-    submission_analyse.apply(args=[submission.pk])
+    submission_analyse.apply(args=[submission.pk], task_id=task_id)
     assert submission.detections.count() == 1
     submission.refresh_from_db()
     assert submission.state == State.FLAGGED
@@ -117,16 +118,16 @@ def test_a_transient_database_error_is_retried_then_succeeds(contributor, submis
     from django.db import OperationalError
 
     force_verdict("real")
-    real_scored = detection_services._detection_scored
+    real_score = detection_services._images_score
     calls = []
 
-    def flaky(*, submission, model_name, data):
+    def flaky(*, detector, images):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("connection reset")
-        return real_scored(submission=submission, model_name=model_name, data=data)
+        return real_score(detector=detector, images=images)
 
-    monkeypatch.setattr(detection_services, "_detection_scored", flaky)
+    monkeypatch.setattr(detection_services, "_images_score", flaky)
     submission = submission_make(contributor=contributor)
     assert len(calls) == 2
     assert submission.state == State.CLEARED
@@ -139,10 +140,10 @@ def test_a_persistent_transient_error_ends_as_failed_not_stuck(
 
     force_verdict("real")
 
-    def down(*, submission, model_name, data):
+    def down(*, detector, images):
         raise OperationalError("database unreachable")
 
-    monkeypatch.setattr(detection_services, "_detection_scored", down)
+    monkeypatch.setattr(detection_services, "_images_score", down)
     submission = submission_make(contributor=contributor)
     assert submission.state == State.FAILED
     assert "Gave up after 5 retries" in submission.failure_reason
@@ -153,10 +154,10 @@ def test_an_unexpected_error_fails_the_submission_with_its_reason(
 ):
     force_verdict("real")
 
-    def broken(*, submission, model_name, data):
+    def broken(*, detector, images):
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr(detection_services, "_detection_scored", broken)
+    monkeypatch.setattr(detection_services, "_images_score", broken)
     submission = submission_make(contributor=contributor)
     assert submission.state == State.FAILED
     assert "CUDA out of memory" in submission.failure_reason

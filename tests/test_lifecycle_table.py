@@ -28,7 +28,9 @@ def _appeal_decide(submission: Submission, moderator, second_moderator) -> None:
 # Each action through the service that takes it; actions only the worker takes go through the transition.
 ACT = {
     Action.QUEUE: lambda s, m, m2: services.submission_transition(submission_id=s.pk, action=Action.QUEUE),
-    Action.ANALYSIS_START: lambda s, m, m2: analysis.analysis_start(submission_id=s.pk) or _refused(),
+    Action.ANALYSIS_START: lambda s, m, m2: (
+        analysis.analyses_take(task_id=s.analysis_task_id, submission_id=s.pk) or _refused()
+    ),
     Action.ANALYSE: lambda s, m, m2: services.submission_transition(
         submission_id=s.pk, action=Action.ANALYSE, to_state=State.FLAGGED
     ),

@@ -90,15 +90,15 @@ class BlockDetector(ScoringBase):
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         return [float(p) for p in self.head.scores(self._features(arrays))] if len(arrays) else []
 
-    def predict_checked(self, image: Image.Image) -> tuple[float, float | None]:
+    def predict_checked_many(self, images: Sequence[Image.Image]) -> list[tuple[float, float | None]]:
         """The re-encoding is applied to the working image: on a large upload, re-encoding the full
         frame would vanish in the shrink to the working size and test nothing."""
-        array = self.canonical(image)
+        arrays = [self.canonical(image) for image in images]
         if not self.card.get("stability"):
-            return self.predict_arrays([array])[0], None
-        variant = np.asarray(image_working(image_reencode(Image.fromarray(array))))
-        probability, variant_probability = self.predict_arrays([array, variant])
-        return probability, variant_probability
+            return [(probability, None) for probability in self.predict_arrays(arrays)]
+        variants = [np.asarray(image_working(image_reencode(Image.fromarray(array)))) for array in arrays]
+        probabilities = self.predict_arrays(arrays + variants)  # one pass over both
+        return list(zip(probabilities[: len(arrays)], probabilities[len(arrays) :], strict=True))
 
     def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
         features = self._features(arrays)

@@ -77,14 +77,22 @@ class Detector(ScoringBase):
         with torch.inference_mode():
             return encoder.embed(arrays_to_tensor(arrays).to(self.device)).float().cpu().numpy()
 
-    def predict_checked_embedded(self, image: Image.Image) -> tuple[float, float | None, np.ndarray | None]:
-        embeddings = self.embeddings_arrays([self.canonical(image)])
-        if embeddings is None:
-            return super().predict_checked_embedded(image)
+    def predict_checked_embedded(
+        self, images: Sequence[Image.Image]
+    ) -> list[tuple[float, float | None, np.ndarray | None]]:
+        if getattr(self.model, "encoder", None) is None:
+            return super().predict_checked_embedded(images)
+        embeddings = np.concatenate(
+            [
+                self.embeddings_arrays([self.canonical(image) for image in images[start:start + BATCH_SIZE]])
+                for start in range(0, len(images), BATCH_SIZE)
+            ]
+        )
         with torch.inference_mode():
             logits = self.model.head(torch.from_numpy(embeddings).to(self.model.head.weight.device)).float()
+        probabilities = torch.softmax(logits, dim=1)[:, AI_CLASS].tolist()
         # As predict_checked: a CLIP probe has no stability variant.
-        return float(torch.softmax(logits, dim=1)[0, AI_CLASS]), None, embeddings
+        return [(probability, None, embeddings[i : i + 1]) for i, probability in enumerate(probabilities)]
 
     def golden_outputs(self, arrays: Sequence[np.ndarray]) -> dict[str, list]:
         batch = arrays_to_tensor(arrays).to(self.device)

@@ -49,10 +49,13 @@ class ScoringBase:
     def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def predict_checked_embedded(self, image: Image.Image) -> tuple[float, float | None, np.ndarray | None]:
-        """`predict_checked` and, for a model on a frozen image encoder, the embedding (1 x D) its probability
-        came from (None for any other model), so the scenery head reuses it instead of encoding the image again."""
-        return (*self.predict_checked(image), None)
+    def predict_checked_embedded(
+        self, images: Sequence[Image.Image]
+    ) -> list[tuple[float, float | None, np.ndarray | None]]:
+        """`predict_checked` of each image and, for a model on a frozen image encoder, the embedding (1 x D) its
+        probability came from (None for any other model), so the scenery head reuses it instead of encoding the
+        image again; in as few network calls as the model allows (a worker scores its batch here)."""
+        return [(probability, variant, None) for probability, variant in self.predict_checked_many(images)]
 
     def embeddings_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray | None:
         """The frozen encoder's embeddings of canonical arrays; None for a model without one."""
@@ -77,7 +80,11 @@ class ScoringBase:
     def predict_checked(self, image: Image.Image) -> tuple[float, float | None]:
         """The AI probability and, for a model whose verdict must survive a mild re-encoding, the
         probability of the re-encoded copy (see verdicts.verdict_stable); None where the model does not check."""
-        return self.predict([image])[0], None
+        return self.predict_checked_many([image])[0]
+
+    def predict_checked_many(self, images: Sequence[Image.Image]) -> list[tuple[float, float | None]]:
+        """`predict_checked` of several images in as few network calls as the model allows."""
+        return [(probability, None) for probability in self.predict(images)]
 
     def verdict(self, probability: float, *, variant: float | None = None) -> str:
         thresholds = self.card["thresholds"]
