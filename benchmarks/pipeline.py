@@ -1,6 +1,7 @@
 """End to end: photos uploaded through the REST API to verdicts from one Celery worker, against the model alone.
 
     .venv/bin/python -m benchmarks.pipeline --model clip_probe_aug mobilenet_v2 --rate 3 --seconds 60
+    .venv/bin/python -m benchmarks.pipeline --model clip_probe_aug --batch-size 1 8 --rate 8 --seconds 60
 
 For each model it starts the real stack in production settings (DJANGO_DEBUG=0): a PostgreSQL database of its
 own (--database-url: created, migrated, dropped at the end), a Redis database of its own (--redis-url: flushed
@@ -13,14 +14,16 @@ Reported per model, from the submissions' upload times and their "analysis start
 - sustained analyses/s: verdicts per second from the first analysis taken to the last verdict; a --rate above
   the worker's capacity (the backlog never empties, see max backlog) makes this the capacity, a lower one just
   gives back the rate;
-- busy analyses/s: analyses per second of the worker's time inside analysis tasks (no broker hops);
+- busy analyses/s: analyses per second of the worker's time inside analysis tasks (no broker hops; a batch's
+  submissions share that time);
 - the share flagged (a flagged item's heatmap is made by the worker too);
 - upload-to-verdict p50/p95/max, and the backlog drain time (last verdict after the last upload);
 - the ratio of sustained throughput to the engine alone: the same model, opened as the worker opens it,
   scoring already preprocessed images at batch 1 and 16 in this process (no queue, no database), at its
   better batch size, the mean of a measurement before the stack starts and one after it stops (their ratio
-  is printed: how much the machine's load moved meanwhile), and against batch 1 (one image per call, as the
-  worker scores today); and decode + preprocessing alone, for scale.
+  is printed: how much the machine's load moved meanwhile), and against batch 1 (one image per call); and decode
+  + preprocessing alone, for scale. With --batch-size 1 8 the worker runs once per batch size (1 is one image
+  per task, as before batching), so the same run compares them.
 
 Absolute figures depend on the machine and its load; the ratios within one run are what to compare.
 """
@@ -207,7 +210,7 @@ def pipeline_figures(*, user, since) -> dict:
         states[state] = states.get(state, 0) + 1
     verdicts = sorted(analysed.values())
     latencies = np.array([(analysed[pk] - uploaded[pk]).total_seconds() for pk in analysed])
-    busy = sum((analysed[pk] - started[pk]).total_seconds() for pk in analysed)
+    busy = _union_seconds(sorted((started[pk], analysed[pk]) for pk in analysed))
     # Backlog seen at each verdict: uploads so far minus verdicts so far.
     upload_times = sorted(uploaded.values())
     backlog = [int(np.searchsorted(upload_times, at, side="right")) - (i + 1) for i, at in enumerate(verdicts)]
@@ -226,6 +229,17 @@ def pipeline_figures(*, user, since) -> dict:
         "max_backlog": max(backlog),
         "drain_s": (verdicts[-1] - upload_times[-1]).total_seconds(),
     }
+
+
+def _union_seconds(intervals: list[tuple]) -> float:
+    """Seconds covered by sorted (start, end) intervals: a batch's submissions share the worker's time."""
+    total, reach = 0.0, None
+    for start, end in intervals:
+        if reach is None or start > reach:
+            total, reach = total + (end - start).total_seconds(), end
+        elif end > reach:
+            total, reach = total + (end - reach).total_seconds(), end
+    return total
 
 
 class Engine:
@@ -251,7 +265,7 @@ class Engine:
         }
 
 
-def model_run(*, model: str, args: argparse.Namespace, photos: list[bytes], scratch: Path) -> dict:
+def model_run(*, model: str, batch_size: int, args: argparse.Namespace, photos: list[bytes], scratch: Path) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
@@ -268,7 +282,7 @@ def model_run(*, model: str, args: argparse.Namespace, photos: list[bytes], scra
     user = get_user_model().objects.create_user(username=ACCOUNT)
     user.groups.add(Group.objects.get(name=CONTRIBUTOR))
     token = Token.objects.create(user=user).key
-    env = {**os.environ, "DETECTOR_DEFAULT_MODEL": model}
+    env = {**os.environ, "DETECTOR_DEFAULT_MODEL": model, "ANALYSIS_BATCH_SIZE": str(batch_size)}
     engine = Engine(model=model, photos=photos[1:])
     # The engine runs before the stack starts and after it stops, on the machine the worker had: on a shared
     # machine the two differ, and their spread says how far to trust the ratio.
@@ -297,7 +311,12 @@ def model_run(*, model: str, args: argparse.Namespace, photos: list[bytes], scra
         since = timezone.now()
         statuses = uploads_send(port=port, token=token, photos=photos[1:], rate=args.rate)
         left = unfinished_wait(user=user, timeout=args.drain_timeout)
-        figures = {"model": model, "refused_uploads": sum(s != 201 for s in statuses), "unfinished": left}
+        figures = {
+            "model": model,
+            "batch_size": batch_size,
+            "refused_uploads": sum(s != 201 for s in statuses),
+            "unfinished": left,
+        }
         figures |= pipeline_figures(user=user, since=since)
     connections.close_all()
     database_recreate(args.database_url, drop_only=True)
@@ -317,6 +336,7 @@ def model_run(*, model: str, args: argparse.Namespace, photos: list[bytes], scra
 
 COLUMNS = [
     ("model", "{}"),
+    ("batch_size", "{}"),
     ("upload_rate", "{:.2f}"),
     ("sustained_per_s", "{:.2f}"),
     ("busy_per_s", "{:.2f}"),
@@ -338,6 +358,9 @@ COLUMNS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", nargs="+", default=["clip_probe_aug"], help="bundles under detection/weights")
+    parser.add_argument(
+        "--batch-size", type=int, nargs="+", default=[8], help="the worker's ANALYSIS_BATCH_SIZE, each in turn"
+    )
     parser.add_argument("--rate", type=float, default=3.0, help="uploads per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long uploads are sent")
     parser.add_argument("--images", type=Path, help="a folder of distinct photos (default: generated ones)")
@@ -375,7 +398,8 @@ def main() -> None:
     rows = []
     try:
         for model in args.model:
-            rows.append(model_run(model=model, args=args, photos=photos, scratch=scratch))
+            for batch_size in args.batch_size:
+                rows.append(model_run(model=model, batch_size=batch_size, args=args, photos=photos, scratch=scratch))
     finally:
         from django.db import connections
 
