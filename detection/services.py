@@ -370,7 +370,7 @@ def _analysis_made(
     if isinstance(failure, Exception):
         return _refusal(failure, submission=submission)
     evidence = evidence_record(submission=submission, findings=original.findings)
-    suggested = scenery_suggest(image=original.image, detector=detector, embedding=scored.embedding)
+    suggested = scenery_suggestion_compute(image=original.image, detector=detector, embedding=scored.embedding)
     return Analysis(detection=scored.detection, evidence=evidence, suggested_scenery=suggested)
 
 
@@ -391,7 +391,7 @@ def _same_encoder(card: dict, head_card: dict) -> bool:
     )
 
 
-def scenery_suggest(
+def scenery_suggestion_compute(
     *, image: "Image.Image", detector: "ScoringBase | None" = None, embedding: "np.ndarray | None" = None
 ) -> str:
     """The scenery the head sees in the image (`other` when unsure): from `embedding` when `detector` computed it

@@ -11,5 +11,5 @@ urlpatterns = [
     path("settings/models/activate", views.model_activate, name="model_activate"),
     path("settings/models/<str:name>/thresholds", views.model_thresholds, name="model_thresholds"),
     path("settings/models/<str:name>/report", views.model_report, name="model_report"),
-    path("settings/thresholds/<int:pk>/revert", views.model_thresholds_revert, name="model_thresholds_revert"),
+    path("settings/thresholds/<int:pk>/revert", views.model_thresholds_revert_post, name="model_thresholds_revert"),
 ]

@@ -168,7 +168,7 @@ def model_thresholds(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @permission_required("moderation.configure_detector", raise_exception=True)
 @domain_errors(back=_settings_page, prefix="Not reverted")
-def model_thresholds_revert(request: HttpRequest, pk: int) -> HttpResponse:
+def model_thresholds_revert_post(request: HttpRequest, pk: int) -> HttpResponse:
     change = services_settings.model_thresholds_revert(change_id=pk, actor=request.user)
     messages.success(request, f"Thresholds of {change.model_name} put back as before change #{pk}.")
     return redirect(f"{reverse('model_settings')}?model={change.model_name}")
