@@ -108,10 +108,6 @@ def graph_float(model: onnx.ModelProto) -> onnx.ModelProto:
     return derived
 
 
-def matmul_integer_count(model: onnx.ModelProto) -> int:
-    return sum(node.op_type == "MatMulInteger" for node in model.graph.node)
-
-
 def encoder_derive(*, source: Path, destination: Path) -> Path:
     """Write the float graph of the ONNX file `source` to `destination` (atomically)."""
     derived = graph_float(onnx.load(str(source)))
