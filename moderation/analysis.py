@@ -16,6 +16,7 @@ from common.errors import Invalid
 from detection import services as detection
 from detection.models import Detection, Verdict
 from detection.selectors import FLAGGING_VERDICTS, model_names_available, model_queue
+from moderation.counters import submission_counts_refresh
 from moderation.events import submission_event_emit
 from moderation.lifecycle import TRANSITIONS, Action, State
 from moderation.models import Submission
@@ -144,6 +145,8 @@ def reanalysis_request(*, submission_id: int, model_name: str, actor: AbstractBa
 def reanalysis_run(*, submission_id: int, model_name: str) -> Detection:
     submission = Submission.objects.get(pk=submission_id)
     found = detection.detection_compute(submission=submission, model_name=model_name)
+    # The new result may be the model's latest on the upload now: the statistics count it instead of the older.
+    submission_counts_refresh(submission_id=submission_id)
     if found.verdict in FLAGGING_VERDICTS and not found.heatmaps.exists():
         detection.heatmap_schedule(detection=found)
     audit_record(

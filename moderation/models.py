@@ -151,3 +151,93 @@ class Appeal(models.Model):
 
     def __str__(self) -> str:
         return f"Appeal on #{self.submission_id}"
+
+
+# Statistics counters -------------------------------------------------------------------------------------------
+# The statistics page reads these instead of every detection: moderation.counters keeps them in step with the
+# submissions and detections (in the transaction of each write) and rebuilds them from those raw rows.
+
+
+class StatisticsKey(models.Model):
+    """What the figures group and count detections by: the model's result and its submission's upload day,
+    sceneries, state, routing and spot check. `latest` marks the model's latest version's result on the upload,
+    the one that counts everywhere but in the per-version live rates."""
+
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64)
+    day = models.DateField(help_text="Upload day (UTC).")
+    scenery = models.CharField(max_length=16)
+    suggested_scenery = models.CharField(max_length=16)
+    state = models.CharField(max_length=16)
+    routed = models.CharField(max_length=16, help_text="The submission's verdict, which routed it; blank before.")
+    spot_checked = models.BooleanField()
+    verdict = models.CharField(max_length=16, help_text="This model version's verdict.")
+    latest = models.BooleanField()
+
+    KEY_FIELDS = (
+        "model_name",
+        "model_version",
+        "day",
+        "scenery",
+        "suggested_scenery",
+        "state",
+        "routed",
+        "spot_checked",
+        "verdict",
+        "latest",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class StatisticsCount(StatisticsKey):
+    """How many detections share one key; rows whose count fell to zero are kept (they add nothing)."""
+
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=StatisticsKey.KEY_FIELDS, name="statisticscount_once_per_key")]
+        indexes = [models.Index(fields=["model_name", "latest", "day"], name="statscount_model_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}@{self.model_version} {self.day} {self.scenery}: {self.n}"
+
+
+class StatisticsLatency(models.Model):
+    """A latency histogram: how many latest results of a model on one day's uploads of one scenery pair took
+    about `latency_ms` (rounded to moderation.counters.latency_bucket), so a median needs no scan of results."""
+
+    model_name = models.CharField(max_length=64)
+    day = models.DateField()
+    scenery = models.CharField(max_length=16)
+    suggested_scenery = models.CharField(max_length=16)
+    latency_ms = models.FloatField()
+    n = models.BigIntegerField(default=0)
+
+    KEY_FIELDS = ("model_name", "day", "scenery", "suggested_scenery", "latency_ms")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name", "day", "scenery", "suggested_scenery", "latency_ms"],
+                name="statisticslatency_once_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["model_name", "day"], name="statslatency_model_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.day} {self.scenery} {self.latency_ms} ms: {self.n}"
+
+
+class StatisticsEntry(StatisticsKey):
+    """What one detection is counted as now, so the next write to its submission can take exactly that back."""
+
+    detection = models.OneToOneField(
+        "detection.Detection", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    latency_ms = models.FloatField(null=True, help_text="Its latency bucket; null when left out of the medians.")
+
+    def __str__(self) -> str:
+        return f"detection {self.detection_id}"

@@ -11,22 +11,21 @@ Per-scenery figures group uploads by the scenery their contributor declared or, 
 the one the scenery head saw in the image during analysis, so they need not depend on what contributors typed.
 """
 
-import statistics as pystats
-from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Sum
+from django.db.models.functions import TruncWeek
 
 from detection.core.metrics import Stratum, live_rates, precision_recall_f1
-from detection.models import Detection
 from detection.selectors import model_active_name, model_card_get, model_names_available
-from moderation.models import Scenery, State, Verdict
+from moderation.models import Scenery, State, StatisticsCount, StatisticsLatency, Verdict
 
 PREDICTED_AI = {Verdict.AI, Verdict.UNCERTAIN}
-# Which scenery per-scenery figures group by: the submission field behind each choice.
-SCENERY_FIELDS = {"declared": "submission__scenery", "suggested": "submission__suggested_scenery"}
+# Which scenery per-scenery figures group by: the counters' field behind each choice (see moderation.counters).
+SCENERY_FIELDS = {"declared": "scenery", "suggested": "suggested_scenery"}
 SCENERY_BY_CHOICES = [("declared", "Declared by the contributor"), ("suggested", "Suggested from the image")]
 NO_SUGGESTION = ("", "No suggestion")
 FIGURE_FIELDS = [
@@ -45,40 +44,65 @@ FIGURE_FIELDS = [
 ]
 
 
-@dataclass(frozen=True)
-class _Row:
-    scenery: str
-    day: date
-    flagged: bool
-    state: str
-    latency_ms: float | None
+@dataclass
+class _Tally:
+    """The counts behind one row of figures, and its latency histogram ({bucket: uploads})."""
+
+    submissions: int = 0
+    flagged: int = 0
+    approved: int = 0
+    rejected: int = 0
+    true_positives: int = 0
+    false_positives: int = 0
+    latencies: Counter = field(default_factory=Counter)
+
+    def add(self, *, state: str, verdict: str, n: int) -> None:
+        flagged = verdict in PREDICTED_AI
+        self.submissions += n
+        self.flagged += n * flagged
+        if state == State.APPROVED:
+            self.approved += n
+            self.false_positives += n * flagged
+        elif state == State.REJECTED:
+            self.rejected += n
+            self.true_positives += n * flagged
 
 
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def _figures(rows: list[_Row]) -> dict:
-    flagged = sum(r.flagged for r in rows)
-    approved = [r for r in rows if r.state == State.APPROVED]
-    rejected = [r for r in rows if r.state == State.REJECTED]
-    tp = sum(r.flagged for r in rejected)
-    fp = sum(r.flagged for r in approved)
-    fn = len(rejected) - tp
+def _median(histogram: Counter) -> float | None:
+    """The median of a histogram's values, as statistics.median of the values one by one would give it."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    middle = sorted({(total - 1) // 2, total // 2})
+    found, seen = [], 0
+    for value in sorted(v for v, n in histogram.items() if n):
+        seen += histogram[value]
+        while middle and middle[0] < seen:
+            found.append(value)
+            middle.pop(0)
+    return sum(found) / len(found)
+
+
+def _figures(tally: _Tally) -> dict:
+    tp, fp = tally.true_positives, tally.false_positives
+    fn = tally.rejected - tp
     # The evaluation reports' definitions: undefined (None) only where the denominator is zero.
     scores = precision_recall_f1({"tp": tp, "fp": fp, "fn": fn})
-    latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
     return {
-        "submissions": len(rows),
-        "flagged": flagged,
-        "flag_rate": _ratio(flagged, len(rows)),
-        "approved": len(approved),
-        "rejected": len(rejected),
+        "submissions": tally.submissions,
+        "flagged": tally.flagged,
+        "flag_rate": _ratio(tally.flagged, tally.submissions),
+        "approved": tally.approved,
+        "rejected": tally.rejected,
         "true_positives": tp,
         "false_positives": fp,
         "false_negatives": fn,
         **scores,
-        "median_latency_ms": pystats.median(latencies) if latencies else None,
+        "median_latency_ms": _median(tally.latencies),
     }
 
 
@@ -87,46 +111,34 @@ def scenery_choices(*, scenery_by: str) -> list[tuple[str, str]]:
     return [*Scenery.choices, *([NO_SUGGESTION] if scenery_by == "suggested" else [])]
 
 
-def _detections(*, date_from: date | None, date_to: date | None, model_name: str) -> QuerySet[Detection]:
-    """The model's results on submissions uploaded between date_from and date_to inclusive."""
-    detections = Detection.objects.filter(model_name=model_name)
+def _counts(*, date_from: date | None, date_to: date | None, model_name: str) -> QuerySet[StatisticsCount]:
+    """The counters of the model's results on submissions uploaded between date_from and date_to inclusive."""
+    counts = StatisticsCount.objects.filter(model_name=model_name)
     if date_from:
-        detections = detections.filter(submission__created_at__date__gte=date_from)
+        counts = counts.filter(day__gte=date_from)
     if date_to:
-        detections = detections.filter(submission__created_at__date__lte=date_to)
-    return detections
+        counts = counts.filter(day__lte=date_to)
+    return counts
 
 
-def _rows(*, date_from: date | None, date_to: date | None, model_name: str, scenery_by: str) -> list[_Row]:
-    detections = _detections(date_from=date_from, date_to=date_to, model_name=model_name)
-    latest: dict[int, _Row] = {}
-    # Ordered by creation so the latest model version's detection overwrites an earlier one.
-    for submission_id, scenery, created_at, state, verdict, latency_ms, reused_from_id in detections.order_by(
-        "created_at", "id"
-    ).values_list(
-        "submission_id",
-        SCENERY_FIELDS[scenery_by],
-        "submission__created_at",
-        "submission__state",
-        "verdict",
-        "latency_ms",
-        "reused_from_id",
-    ):
-        latest[submission_id] = _Row(
-            scenery=scenery,
-            day=created_at.date(),
-            flagged=verdict in PREDICTED_AI,
-            state=state,
-            latency_ms=None if reused_from_id else latency_ms,
-        )
-    return list(latest.values())
-
-
-def _grouped(rows: Iterable[_Row], key: Callable[[_Row], Hashable]) -> dict:
-    groups: dict = defaultdict(list)
-    for row in rows:
-        groups[key(row)].append(row)
-    return groups
+def _tallies(
+    *, date_from: date | None, date_to: date | None, model_name: str, by: str | None, **only: str
+) -> dict[object, _Tally]:
+    """One tally per value of the counters' field `by` (None: one for everything), each upload counted once
+    by its latest result; `only` narrows to one value of other fields. Grouped in the database."""
+    counts = _counts(date_from=date_from, date_to=date_to, model_name=model_name).filter(latest=True, **only)
+    groups = [by] if by else []
+    tallies: dict[object, _Tally] = defaultdict(_Tally)
+    for row in counts.order_by().values(*groups, "state", "verdict").annotate(total=Sum("n")).filter(total__gt=0):
+        tallies[row[by] if by else None].add(state=row["state"], verdict=row["verdict"], n=row["total"])
+    latencies = StatisticsLatency.objects.filter(model_name=model_name, **only)
+    if date_from:
+        latencies = latencies.filter(day__gte=date_from)
+    if date_to:
+        latencies = latencies.filter(day__lte=date_to)
+    for row in latencies.order_by().values(*groups, "latency_ms").annotate(total=Sum("n")).filter(total__gt=0):
+        tallies[row[by] if by else None].latencies[row["latency_ms"]] += row["total"]
+    return tallies
 
 
 def scenery_statistics(
@@ -143,18 +155,22 @@ def scenery_statistics(
     "overall": figures}. Every scenery has a row, empty ones with zero counts and None ratios.
     """
     model_name = model_name or model_active_name()
-    rows = _rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
-    groups = _grouped(rows, lambda r: r.scenery)
+    tallies = _tallies(date_from=date_from, date_to=date_to, model_name=model_name, by=SCENERY_FIELDS[scenery_by])
+    overall = _Tally()
+    for tally in tallies.values():
+        for name in ("submissions", "flagged", "approved", "rejected", "true_positives", "false_positives"):
+            setattr(overall, name, getattr(overall, name) + getattr(tally, name))
+        overall.latencies.update(tally.latencies)
     return {
         "model_name": model_name,
         "date_from": date_from,
         "date_to": date_to,
         "scenery_by": scenery_by,
         "rows": [
-            {"scenery": value, "label": label, **_figures(groups.get(value, []))}
+            {"scenery": value, "label": label, **_figures(tallies.get(value, _Tally()))}
             for value, label in scenery_choices(scenery_by=scenery_by)
         ],
-        "overall": _figures(rows),
+        "overall": _figures(overall),
     }
 
 
@@ -170,20 +186,19 @@ def daily_statistics(
     days without submissions are left out. Returns {"model_name", "scenery", "days": [{"day", **figures}]}.
     """
     model_name = model_name or model_active_name()
-    rows = _rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
-    if scenery:
-        rows = [r for r in rows if r.scenery == scenery]
-    groups = _grouped(rows, lambda r: r.day)
+    only = {SCENERY_FIELDS[scenery_by]: scenery} if scenery else {}
+    tallies = _tallies(date_from=date_from, date_to=date_to, model_name=model_name, by="day", **only)
+    days = sorted(day for day, tally in tallies.items() if tally.submissions)
     return {
         "model_name": model_name,
         "scenery": scenery,
-        "days": [{"day": day, **_figures(groups[day])} for day in sorted(groups)],
+        "days": [{"day": day, **_figures(tallies[day])} for day in days],
     }
 
 
 def model_names_seen() -> list[str]:
     """Every model with trained weights or with results on record (weights may since have been removed)."""
-    recorded = Detection.objects.order_by().values_list("model_name", flat=True).distinct()
+    recorded = StatisticsCount.objects.filter(n__gt=0).order_by().values_list("model_name", flat=True).distinct()
     return sorted({*model_names_available(), *recorded})
 
 
@@ -192,7 +207,10 @@ def model_comparison(
 ) -> list[dict]:
     """Overall figures per model, side by side: [{"model_name", **figures}]."""
     return [
-        {"model_name": name, **scenery_statistics(date_from=date_from, date_to=date_to, model_name=name)["overall"]}
+        {
+            "model_name": name,
+            **_figures(_tallies(date_from=date_from, date_to=date_to, model_name=name, by=None).get(None, _Tally())),
+        }
         for name in model_names
     ]
 
@@ -243,75 +261,51 @@ LIVE_CHART_FIELDS = ("false_flag_rate", "false_flag_low", "false_flag_high", "re
 FINAL_LABELS = {State.APPROVED: 0, State.REJECTED: 1}  # a pending appeal is not final yet
 
 
-@dataclass(frozen=True)
-class _LiveRow:
-    submission_id: int
-    version: str
-    scenery: str
-    week: date
-    routed_flagged: bool  # how the upload went on: flagged for review, or cleared
-    spot_checked: bool
-    model_flagged: bool  # what this model version said, which need not be what routed it
-    label: int | None  # the final decision: 0 approved (genuine), 1 rejected (AI), None not finally decided
+@dataclass
+class _LiveTally:
+    """The counts behind one row of live figures: per routing stratum (flagged, cleared), the uploads and the
+    decided sample by final label and the model's verdict, and the spot checks among cleared uploads."""
+
+    population: Counter = field(default_factory=Counter)  # {routed_flagged: uploads}
+    sample: Counter = field(default_factory=Counter)  # {(routed_flagged, label, model_flagged): uploads}
+    spot_checked: int = 0
+
+    def add(self, *, routed: str, spot_checked: bool, state: str, verdict: str, n: int) -> None:
+        routed_flagged = routed in PREDICTED_AI  # how the upload went on: flagged for review, or cleared
+        self.population[routed_flagged] += n
+        if not routed_flagged and spot_checked:
+            self.spot_checked += n
+        label = FINAL_LABELS.get(state)  # 0 approved (genuine), 1 rejected (AI), None not finally decided
+        # In the cleared stratum only spot checks count as a sample, since a cleared upload someone chose to
+        # open is no random draw.
+        if label is not None and (routed_flagged or spot_checked):
+            self.sample[routed_flagged, label, verdict in PREDICTED_AI] += n
 
 
-def _live_rows(*, date_from: date | None, date_to: date | None, model_name: str, scenery_by: str) -> list[_LiveRow]:
-    detections = _detections(date_from=date_from, date_to=date_to, model_name=model_name).exclude(
-        submission__verdict=""
-    )
-    rows = []
-    for submission_id, version, scenery, created_at, state, routed, share, verdict in detections.order_by(
-        "created_at", "id"
-    ).values_list(
-        "submission_id",
-        "model_version",
-        SCENERY_FIELDS[scenery_by],
-        "submission__created_at",
-        "submission__state",
-        "submission__verdict",
-        "submission__spot_check_share",
-        "verdict",
-    ):
-        day = created_at.date()
-        rows.append(
-            _LiveRow(
-                submission_id=submission_id,
-                version=version,
-                scenery=scenery,
-                week=day - timedelta(days=day.weekday()),
-                routed_flagged=routed in PREDICTED_AI,
-                spot_checked=share is not None,
-                model_flagged=verdict in PREDICTED_AI,
-                label=FINAL_LABELS.get(state),
-            )
-        )
-    return rows
+def _stratum(tally: _LiveTally, *, routed_flagged: bool) -> Stratum:
+    def sample(label: int, model_flagged: bool) -> int:
+        return tally.sample[routed_flagged, label, model_flagged]
 
-
-def _stratum(rows: list[_LiveRow]) -> Stratum:
-    """Counts of one routing stratum; in the cleared one only spot checks count as a sample, since a cleared
-    upload someone chose to open is no random draw."""
-    sample = [r for r in rows if r.label is not None and (r.routed_flagged or r.spot_checked)]
     return Stratum(
-        population=len(rows),
-        real_flagged=sum(r.label == 0 and r.model_flagged for r in sample),
-        real_cleared=sum(r.label == 0 and not r.model_flagged for r in sample),
-        ai_flagged=sum(r.label == 1 and r.model_flagged for r in sample),
-        ai_cleared=sum(r.label == 1 and not r.model_flagged for r in sample),
+        population=tally.population[routed_flagged],
+        real_flagged=sample(0, True),
+        real_cleared=sample(0, False),
+        ai_flagged=sample(1, True),
+        ai_cleared=sample(1, False),
     )
 
 
-def _live_figures(rows: list[_LiveRow], *, confidence: float) -> dict:
-    flagged = [r for r in rows if r.routed_flagged]
-    cleared = [r for r in rows if not r.routed_flagged]
-    spot_checked = sum(r.spot_checked for r in cleared)
-    rates = live_rates([_stratum(flagged), _stratum(cleared)], confidence=confidence)
+def _live_figures(tally: _LiveTally, *, confidence: float) -> dict:
+    flagged = tally.population[True]
+    submissions = flagged + tally.population[False]
+    strata = [_stratum(tally, routed_flagged=True), _stratum(tally, routed_flagged=False)]
+    rates = live_rates(strata, confidence=confidence)
     false_flag, recall = rates["false_flag"], rates["recall"]
     return {
-        "submissions": len(rows),
-        "flagged": len(flagged),
-        "spot_checked": spot_checked,
-        "human_share": _ratio(len(flagged) + spot_checked, len(rows)),
+        "submissions": submissions,
+        "flagged": flagged,
+        "spot_checked": tally.spot_checked,
+        "human_share": _ratio(flagged + tally.spot_checked, submissions),
         "decided": rates["decided"],
         "real_decided": rates["real_decided"],
         "ai_decided": rates["ai_decided"],
@@ -323,6 +317,14 @@ def _live_figures(rows: list[_LiveRow], *, confidence: float) -> dict:
         "recall_high": recall["high"],
         "unsampled": rates["unsampled"],
     }
+
+
+def _live_tallies(counts: QuerySet[StatisticsCount], *, by: str) -> dict[object, _LiveTally]:
+    tallies: dict[object, _LiveTally] = defaultdict(_LiveTally)
+    fields = ("routed", "spot_checked", "state", "verdict")
+    for row in counts.order_by().values(by, *fields).annotate(total=Sum("n")).filter(total__gt=0):
+        tallies[row[by]].add(**{f: row[f] for f in fields}, n=row["total"])
+    return tallies
 
 
 def live_statistics(
@@ -344,23 +346,39 @@ def live_statistics(
     results count; otherwise one per upload, the latest version's. Sceneries as `scenery_by` says.
     """
     model_name = model_name or model_active_name()
-    rows = _live_rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
-    # Rows come oldest first, so the latest version's result on an upload overwrites an earlier one.
-    latest = list({r.submission_id: r for r in rows}.values())
-    versions = _grouped(rows, lambda r: r.version)
-    sceneries = _grouped(latest, lambda r: r.scenery)
-    weeks = _grouped(latest, lambda r: r.week)
+    # Uploads not yet routed (no verdict of their own) are in no stratum.
+    counts = _counts(date_from=date_from, date_to=date_to, model_name=model_name).exclude(routed="")
+    latest = counts.filter(latest=True)
+    versions = _live_tallies(counts, by="model_version")
+    sceneries = _live_tallies(latest, by=SCENERY_FIELDS[scenery_by])
+    # Weeks start on Monday in PostgreSQL's date_trunc as in date.weekday().
+    weeks = _live_tallies(latest.annotate(week=TruncWeek(F("day"))), by="week")
+    overall = _LiveTally()
+    for tally in sceneries.values():
+        overall.population.update(tally.population)
+        overall.sample.update(tally.sample)
+        overall.spot_checked += tally.spot_checked
+    weeks = {_as_date(week): tally for week, tally in weeks.items()}
     return {
         "model_name": model_name,
         "confidence": confidence,
-        "overall": _live_figures(latest, confidence=confidence),
+        "overall": _live_figures(overall, confidence=confidence),
         "versions": [{"version": v, **_live_figures(versions[v], confidence=confidence)} for v in sorted(versions)],
         "sceneries": [
-            {"scenery": value, "label": label, **_live_figures(sceneries.get(value, []), confidence=confidence)}
+            {
+                "scenery": value,
+                "label": label,
+                **_live_figures(sceneries.get(value, _LiveTally()), confidence=confidence),
+            }
             for value, label in scenery_choices(scenery_by=scenery_by)
         ],
         "weeks": [{"week": w, **_live_figures(weeks[w], confidence=confidence)} for w in sorted(weeks)],
     }
+
+
+def _as_date(value: date) -> date:
+    """TruncWeek of a date field reads back as a datetime on some databases; the weeks are dates."""
+    return value.date() if hasattr(value, "date") else value
 
 
 def live_tables(live: dict) -> list[tuple[str, str, list[tuple[str, dict]]]]:

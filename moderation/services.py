@@ -21,6 +21,7 @@ from common.errors import Conflict, Forbidden, Invalid
 from detection.selectors import model_active_name, model_queue
 from detection.services import scenery_suggestion_ask
 from moderation import lifecycle
+from moderation.counters import submission_counts_refresh
 from moderation.events import submission_event_emit
 from moderation.images import UploadRefused, image_inspect
 from moderation.models import Appeal, Decision, DecisionReason, Scenery, State, Submission
@@ -71,6 +72,8 @@ def submission_transition(
         Submission.objects.filter(pk=submission_id).update(**fields)
         for name, value in fields.items():
             setattr(submission, name, value)
+        # The statistics count the submission under its state, verdict and spot check: same transaction.
+        submission_counts_refresh(submission_id=submission_id)
         audit_record(
             submission_id=submission_id,
             actor=actor,

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from detection.models import Detection
-from moderation import reporting, services
+from moderation import counters, reporting, services
 from moderation.models import State, Submission
 from tests.conftest import login
 
@@ -45,7 +45,8 @@ def submission_row(*, contributor, n: int, scenery: str = "forest", state: str =
 
 
 def detection_row(*, submission: Submission, model_name: str, verdict: str, latency_ms: float = 10, **fields):
-    return Detection.objects.create(
+    """A result row as analysis leaves it, counted in the statistics as analysis would count it."""
+    detection = Detection.objects.create(
         submission=submission,
         model_name=model_name,
         model_version=fields.pop("model_version", "v1"),
@@ -56,6 +57,8 @@ def detection_row(*, submission: Submission, model_name: str, verdict: str, late
         latency_ms=latency_ms,
         **fields,
     )
+    counters.submission_counts_refresh(submission_id=submission.pk)
+    return detection
 
 
 @pytest.fixture

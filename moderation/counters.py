@@ -1,0 +1,177 @@
+"""The statistics counters (moderation.models.StatisticsCount and StatisticsLatency): writes.
+
+Every figure of `moderation.reporting` is a sum over detections grouped by a few fields of the detection and
+its submission, and a median latency. At a million submissions reading those rows takes minutes, so each
+detection is counted once under its key (StatisticsEntry remembers which) and the page sums the counts.
+
+A submission's counts change when one of its detections is made or its state, verdict, spot check or
+suggested scenery changes. `submission_counts_refresh` recomputes all of one submission's keys from its raw
+rows and applies the difference, so it is correct after any write and harmless when nothing changed; the
+services call it in the transaction of each such write (submission_transition, a reanalysis).
+`statistics_counts_rebuild` recomputes everything from the raw rows, for data written around the services.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from math import floor
+
+from django.db import connection, transaction
+
+from detection.models import Detection
+from moderation.models import StatisticsCount, StatisticsEntry, StatisticsKey, StatisticsLatency, Submission
+
+_DETECTION_FIELDS = ("id", "submission_id", "model_name", "model_version", "verdict", "latency_ms", "reused_from_id")
+_SUBMISSION_FIELDS = ("created_at", "scenery", "suggested_scenery", "state", "verdict", "spot_check_share")
+_ENTRY_FIELDS = (*StatisticsKey.KEY_FIELDS, "latency_ms")
+_BATCH = 5000
+
+
+def latency_bucket(latency_ms: float) -> float:
+    """The histogram's bucket of a latency: to the millisecond below a second, to 10 ms below 10 s, to 100 ms
+    beyond, so a median read from it is within half a bucket (0.5 ms or 0.5 %) of the exact one, and exact on
+    whole milliseconds. floor(x + 0.5) rather than round(), since PostgreSQL and Python round halves apart."""
+    step = 1 if latency_ms < 1000 else 10 if latency_ms < 10_000 else 100
+    return float(floor(latency_ms / step + 0.5) * step)
+
+
+def _entries(submission: dict, detections: list[dict]) -> Iterator[dict]:
+    """The keys of one submission's detections (ordered oldest first, so the last of a model is the latest)."""
+    latest = {d["model_name"]: d["id"] for d in detections}
+    for d in detections:
+        is_latest = latest[d["model_name"]] == d["id"]
+        # A reused result's latency (0) is no inference time; only the latest result counts towards a median.
+        timed = is_latest and d["reused_from_id"] is None
+        yield {
+            "detection_id": d["id"],
+            "submission_id": d["submission_id"],
+            "model_name": d["model_name"],
+            "model_version": d["model_version"],
+            "day": submission["created_at"].date(),
+            "scenery": submission["scenery"],
+            "suggested_scenery": submission["suggested_scenery"],
+            "state": submission["state"],
+            "routed": submission["verdict"],
+            "spot_checked": submission["spot_check_share"] is not None,
+            "verdict": d["verdict"],
+            "latest": is_latest,
+            "latency_ms": latency_bucket(d["latency_ms"]) if timed else None,
+        }
+
+
+def _count_key(entry: dict) -> tuple:
+    return tuple(entry[f] for f in StatisticsKey.KEY_FIELDS)
+
+
+def _latency_key(entry: dict) -> tuple | None:
+    if entry["latency_ms"] is None:
+        return None
+    return tuple(entry[f] for f in StatisticsLatency.KEY_FIELDS)
+
+
+def _tally(entries: Iterable[dict], sign: int, counts: Counter, latencies: Counter) -> None:
+    for entry in entries:
+        counts[_count_key(entry)] += sign
+        if (key := _latency_key(entry)) is not None:
+            latencies[key] += sign
+
+
+def _add(model, fields: tuple[str, ...], deltas: Counter) -> None:
+    """Add each delta to its counter row, creating missing rows; in key order, so two writers that touch the
+    same rows lock them in the same order and never deadlock."""
+    rows = sorted((key, n) for key, n in deltas.items() if n)
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f) for f in (*fields, "n"))
+    conflict = ", ".join(connection.ops.quote_name(f) for f in fields)
+    placeholders = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(batch))} "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET n = {table}.n + EXCLUDED.n",
+                [value for key, n in batch for value in (*key, n)],
+            )
+
+
+def submission_counts_refresh(*, submission_id: int) -> None:
+    """Bring the counters in step with one submission and its detections, in the caller's transaction.
+
+    Locks the submission row, so two writers of one submission take back and add its counts one after the other.
+    """
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().filter(pk=submission_id).values(*_SUBMISSION_FIELDS).first()
+        if submission is None:
+            return
+        detections = list(
+            Detection.objects.filter(submission_id=submission_id)
+            .order_by("created_at", "id")
+            .values(*_DETECTION_FIELDS)
+        )
+        new = list(_entries(submission, detections))
+        old = list(StatisticsEntry.objects.filter(submission_id=submission_id).values("detection_id", *_ENTRY_FIELDS))
+        by_detection = {e["detection_id"]: e for e in old}
+        changed = [e for e in new if by_detection.pop(e["detection_id"], None) != _comparable(e)]
+        if not changed and not by_detection:
+            return
+        counts, latencies = Counter(), Counter()
+        _tally(old, -1, counts, latencies)
+        _tally(new, +1, counts, latencies)
+        _add(StatisticsCount, StatisticsKey.KEY_FIELDS, counts)
+        _add(StatisticsLatency, StatisticsLatency.KEY_FIELDS, latencies)
+        StatisticsEntry.objects.filter(submission_id=submission_id).delete()
+        StatisticsEntry.objects.bulk_create(StatisticsEntry(**e) for e in new)
+
+
+def _comparable(entry: dict) -> dict:
+    """An entry as the stored one reads back (without its submission id), to tell whether anything changed."""
+    return {k: v for k, v in entry.items() if k != "submission_id"}
+
+
+def statistics_counts_rebuild() -> int:
+    """Recompute every counter and entry from the submissions and detections; returns the detections counted.
+
+    Holds a share lock on both raw tables (PostgreSQL) so no write lands between the read and the swap; the
+    counters are replaced in one transaction, so readers see the old figures or the new ones, never a mix.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {Submission._meta.db_table}, {Detection._meta.db_table} IN SHARE MODE")
+        StatisticsEntry.objects.all().delete()
+        StatisticsCount.objects.all().delete()
+        StatisticsLatency.objects.all().delete()
+        counts, latencies = Counter(), Counter()
+        pending: list[StatisticsEntry] = []
+        total = 0
+        for submission, detections in _raw_by_submission():
+            entries = list(_entries(submission, detections))
+            _tally(entries, +1, counts, latencies)
+            pending.extend(StatisticsEntry(**e) for e in entries)
+            if len(pending) >= _BATCH:
+                StatisticsEntry.objects.bulk_create(pending)
+                total += len(pending)
+                pending = []
+        StatisticsEntry.objects.bulk_create(pending)
+        total += len(pending)
+        _add(StatisticsCount, StatisticsKey.KEY_FIELDS, counts)
+        _add(StatisticsLatency, StatisticsLatency.KEY_FIELDS, latencies)
+    return total
+
+
+def _raw_by_submission() -> Iterator[tuple[dict, list[dict]]]:
+    """Each submission with detections and its detections oldest first, streamed in submission order."""
+    rows = (
+        Detection.objects.order_by("submission_id", "created_at", "id")
+        .values(*_DETECTION_FIELDS, *(f"submission__{f}" for f in _SUBMISSION_FIELDS))
+        .iterator(chunk_size=_BATCH)
+    )
+    current, submission, detections = None, None, []
+    for row in rows:
+        if row["submission_id"] != current:
+            if detections:
+                yield submission, detections
+            current, detections = row["submission_id"], []
+            submission = {f: row[f"submission__{f}"] for f in _SUBMISSION_FIELDS}
+        detections.append({f: row[f] for f in _DETECTION_FIELDS})
+    if detections:
+        yield submission, detections
