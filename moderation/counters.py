@@ -18,7 +18,7 @@ from math import floor
 from django.db import connection, transaction
 
 from detection.models import Detection
-from moderation.models import StatisticsCount, StatisticsEntry, StatisticsKey, StatisticsLatency, Submission
+from moderation.models import Period, StatisticsCount, StatisticsEntry, StatisticsKey, StatisticsLatency, Submission
 
 _DETECTION_FIELDS = ("id", "submission_id", "model_name", "model_version", "verdict", "latency_ms", "reused_from_id")
 _SUBMISSION_FIELDS = ("created_at", "scenery", "suggested_scenery", "state", "verdict", "spot_check_share")
@@ -58,20 +58,33 @@ def _entries(submission: dict, detections: list[dict]) -> Iterator[dict]:
         }
 
 
-def _count_key(entry: dict) -> tuple:
-    return tuple(entry[f] for f in StatisticsKey.KEY_FIELDS)
+def _periods(entry: dict) -> list[tuple[str, object]]:
+    """The periods an upload day counts in: the day itself and its month."""
+    return [(Period.DAY, entry["day"]), (Period.MONTH, entry["day"].replace(day=1))]
 
 
-def _latency_key(entry: dict) -> tuple | None:
+def _count_keys(entry: dict) -> list[tuple]:
+    key = [entry[f] for f in StatisticsKey.KEY_FIELDS]
+    return [(period, key[0], key[1], start, *key[3:]) for period, start in _periods(entry)]
+
+
+def _latency_keys(entry: dict) -> list[tuple]:
+    """The histogram rows a result counts in (see StatisticsLatency): none when left out of the medians."""
     if entry["latency_ms"] is None:
-        return None
-    return tuple(entry[f] for f in StatisticsLatency.KEY_FIELDS)
+        return []
+    model, latency = entry["model_name"], entry["latency_ms"]
+    return [
+        (model, period, start, scenery_by, scenery, latency)
+        for period, start in _periods(entry)
+        for scenery_by, scenery in (("", ""), ("declared", entry["scenery"]), ("suggested", entry["suggested_scenery"]))
+    ]
 
 
 def _tally(entries: Iterable[dict], sign: int, counts: Counter, latencies: Counter) -> None:
     for entry in entries:
-        counts[_count_key(entry)] += sign
-        if (key := _latency_key(entry)) is not None:
+        for key in _count_keys(entry):
+            counts[key] += sign
+        for key in _latency_keys(entry):
             latencies[key] += sign
 
 
@@ -116,8 +129,8 @@ def submission_counts_refresh(*, submission_id: int) -> None:
         counts, latencies = Counter(), Counter()
         _tally(old, -1, counts, latencies)
         _tally(new, +1, counts, latencies)
-        _add(StatisticsCount, StatisticsKey.KEY_FIELDS, counts)
-        _add(StatisticsLatency, StatisticsLatency.KEY_FIELDS, latencies)
+        _add(StatisticsCount, StatisticsCount.COUNTER_FIELDS, counts)
+        _add(StatisticsLatency, StatisticsLatency.COUNTER_FIELDS, latencies)
         StatisticsEntry.objects.filter(submission_id=submission_id).delete()
         StatisticsEntry.objects.bulk_create(StatisticsEntry(**e) for e in new)
 
@@ -153,8 +166,8 @@ def statistics_counts_rebuild() -> int:
                 pending = []
         StatisticsEntry.objects.bulk_create(pending)
         total += len(pending)
-        _add(StatisticsCount, StatisticsKey.KEY_FIELDS, counts)
-        _add(StatisticsLatency, StatisticsLatency.KEY_FIELDS, latencies)
+        _add(StatisticsCount, StatisticsCount.COUNTER_FIELDS, counts)
+        _add(StatisticsLatency, StatisticsLatency.COUNTER_FIELDS, latencies)
     return total
 
 

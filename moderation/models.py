@@ -191,43 +191,62 @@ class StatisticsKey(models.Model):
         abstract = True
 
 
-class StatisticsCount(StatisticsKey):
-    """How many detections share one key; rows whose count fell to zero are kept (they add nothing)."""
+class Period(models.TextChoices):
+    """A counter row counts one upload day, or (rolled up) one calendar month from its first day, so that
+    figures over many months read a row per month rather than per day."""
 
+    DAY = "day", "Day"
+    MONTH = "month", "Month"
+
+
+class StatisticsCount(StatisticsKey):
+    """How many detections share one key in one period (`day` is its first day); rows whose count fell to zero
+    are kept (they add nothing)."""
+
+    period = models.CharField(max_length=5, choices=Period.choices)
     n = models.BigIntegerField(default=0)
 
+    COUNTER_FIELDS = ("period", *StatisticsKey.KEY_FIELDS)
+
     class Meta:
-        constraints = [models.UniqueConstraint(fields=StatisticsKey.KEY_FIELDS, name="statisticscount_once_per_key")]
-        indexes = [models.Index(fields=["model_name", "latest", "day"], name="statscount_model_day_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["period", *StatisticsKey.KEY_FIELDS], name="statisticscount_once_per_key")
+        ]
+        indexes = [models.Index(fields=["model_name", "period", "day"], name="statscount_model_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.model_name}@{self.model_version} {self.day} {self.scenery}: {self.n}"
 
 
 class StatisticsLatency(models.Model):
-    """A latency histogram: how many latest results of a model on one day's uploads of one scenery pair took
-    about `latency_ms` (rounded to moderation.counters.latency_bucket), so a median needs no scan of results."""
+    """A latency histogram: how many latest results of a model on one period's uploads took about `latency_ms`
+    (rounded to moderation.counters.latency_bucket), so a median needs no scan of results. Each result is
+    counted three times, so that each figure reads the smallest histogram it can: with `scenery_by` blank over
+    all sceneries (per day, overall), and per `scenery` by "declared" and by "suggested" scenery."""
 
     model_name = models.CharField(max_length=64)
+    period = models.CharField(max_length=5, choices=Period.choices)
     day = models.DateField()
+    scenery_by = models.CharField(max_length=16)
     scenery = models.CharField(max_length=16)
-    suggested_scenery = models.CharField(max_length=16)
     latency_ms = models.FloatField()
     n = models.BigIntegerField(default=0)
 
-    KEY_FIELDS = ("model_name", "day", "scenery", "suggested_scenery", "latency_ms")
+    COUNTER_FIELDS = ("model_name", "period", "day", "scenery_by", "scenery", "latency_ms")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["model_name", "day", "scenery", "suggested_scenery", "latency_ms"],
+                fields=["model_name", "period", "day", "scenery_by", "scenery", "latency_ms"],
                 name="statisticslatency_once_per_key",
             )
         ]
-        indexes = [models.Index(fields=["model_name", "day"], name="statslatency_model_day_idx")]
+        indexes = [
+            models.Index(fields=["model_name", "scenery_by", "period", "day"], name="statslatency_model_day_idx")
+        ]
 
     def __str__(self) -> str:
-        return f"{self.model_name} {self.day} {self.scenery} {self.latency_ms} ms: {self.n}"
+        return f"{self.model_name} {self.day} {self.scenery_by}:{self.scenery} {self.latency_ms} ms: {self.n}"
 
 
 class StatisticsEntry(StatisticsKey):

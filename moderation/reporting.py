@@ -14,14 +14,17 @@ the one the scenery head saw in the image during analysis, so they need not depe
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from functools import reduce
+from operator import or_
 
-from django.db.models import F, QuerySet, Sum
+from django.db import connection
+from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import TruncWeek
 
 from detection.core.metrics import Stratum, live_rates, precision_recall_f1
 from detection.selectors import model_active_name, model_card_get, model_names_available
-from moderation.models import Scenery, State, StatisticsCount, StatisticsLatency, Verdict
+from moderation.models import Period, Scenery, State, StatisticsCount, StatisticsLatency, Verdict
 
 PREDICTED_AI = {Verdict.AI, Verdict.UNCERTAIN}
 # Which scenery per-scenery figures group by: the counters' field behind each choice (see moderation.counters).
@@ -46,7 +49,7 @@ FIGURE_FIELDS = [
 
 @dataclass
 class _Tally:
-    """The counts behind one row of figures, and its latency histogram ({bucket: uploads})."""
+    """The counts behind one row of figures, and its median latency."""
 
     submissions: int = 0
     flagged: int = 0
@@ -54,7 +57,7 @@ class _Tally:
     rejected: int = 0
     true_positives: int = 0
     false_positives: int = 0
-    latencies: Counter = field(default_factory=Counter)
+    median_latency_ms: float | None = None
 
     def add(self, *, state: str, verdict: str, n: int) -> None:
         flagged = verdict in PREDICTED_AI
@@ -72,21 +75,6 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def _median(histogram: Counter) -> float | None:
-    """The median of a histogram's values, as statistics.median of the values one by one would give it."""
-    total = sum(histogram.values())
-    if not total:
-        return None
-    middle = sorted({(total - 1) // 2, total // 2})
-    found, seen = [], 0
-    for value in sorted(v for v, n in histogram.items() if n):
-        seen += histogram[value]
-        while middle and middle[0] < seen:
-            found.append(value)
-            middle.pop(0)
-    return sum(found) / len(found)
-
-
 def _figures(tally: _Tally) -> dict:
     tp, fp = tally.true_positives, tally.false_positives
     fn = tally.rejected - tp
@@ -102,7 +90,7 @@ def _figures(tally: _Tally) -> dict:
         "false_positives": fp,
         "false_negatives": fn,
         **scores,
-        "median_latency_ms": _median(tally.latencies),
+        "median_latency_ms": tally.median_latency_ms,
     }
 
 
@@ -111,33 +99,132 @@ def scenery_choices(*, scenery_by: str) -> list[tuple[str, str]]:
     return [*Scenery.choices, *([NO_SUGGESTION] if scenery_by == "suggested" else [])]
 
 
-def _counts(*, date_from: date | None, date_to: date | None, model_name: str) -> QuerySet[StatisticsCount]:
-    """The counters of the model's results on submissions uploaded between date_from and date_to inclusive."""
-    counts = StatisticsCount.objects.filter(model_name=model_name)
+def _month_after(day: date) -> date:
+    """The first day of the month after the day's."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _in_dates(rows: QuerySet, *, date_from: date | None, date_to: date | None, per_day: bool = False) -> QuerySet:
+    """Counter rows of submissions uploaded between date_from and date_to inclusive: day rows if `per_day`,
+    else the fewest that cover the range, the whole months in it from the monthly rows and the days at its
+    ends from the daily ones."""
+    days = Q(period=Period.DAY)
     if date_from:
-        counts = counts.filter(day__gte=date_from)
+        days &= Q(day__gte=date_from)
     if date_to:
-        counts = counts.filter(day__lte=date_to)
-    return counts
+        days &= Q(day__lte=date_to)
+    if per_day:
+        return rows.filter(days)
+    # The first day of the first whole month in the range, and the first day after the last whole month.
+    months_from = date_from and (date_from if date_from.day == 1 else _month_after(date_from))
+    after = date_to and date_to + timedelta(days=1)
+    months_to = after and (after if after.day == 1 else after.replace(day=1))
+    if months_from and months_to and months_from >= months_to:
+        return rows.filter(days)
+    months, ends = Q(period=Period.MONTH), []
+    if months_from:
+        months &= Q(day__gte=months_from)
+        ends.append(Q(day__lt=months_from))
+    if months_to:
+        months &= Q(day__lt=months_to)
+        ends.append(Q(day__gte=months_to))
+    return rows.filter(reduce(or_, [months, *(days & end for end in ends)]))
+
+
+def _counts(
+    *, date_from: date | None, date_to: date | None, model_name: str, per_day: bool = False
+) -> QuerySet[StatisticsCount]:
+    """The counters of the model's results on submissions uploaded between date_from and date_to inclusive."""
+    return _in_dates(
+        StatisticsCount.objects.filter(model_name=model_name), date_from=date_from, date_to=date_to, per_day=per_day
+    )
+
+
+# The median of each group's histogram, as statistics.median of its values one by one would give it: of n
+# values (0-based) the (n - 1) // 2-th and the n // 2-th, averaged; a bucket holds the values from
+# upto - total to upto - 1. In whole numbers: 2 * upto >= n and 2 * (upto - total) <= n.
+_MEDIANS = """
+WITH histogram ({columns}) AS ({histogram}),
+cumulative AS (
+    SELECT {group} AS grp, latency_ms, total,
+        SUM(total) OVER (PARTITION BY {group} ORDER BY latency_ms) AS upto,
+        SUM(total) OVER (PARTITION BY {group}) AS n
+    FROM histogram WHERE total > 0
+)
+SELECT grp, AVG(latency_ms) FROM cumulative WHERE 2 * upto >= n AND 2 * (upto - total) <= n GROUP BY grp
+"""
+
+
+def _latency_medians(
+    *,
+    date_from: date | None,
+    date_to: date | None,
+    model_names: Iterable[str],
+    by: str | None,
+    scenery_by: str = "declared",
+    scenery: str | None = None,
+) -> dict[object, float]:
+    """The median latency per model_name, day or scenery (`by`; None: of everything), computed in the
+    database from the smallest histogram that has the grouping (see StatisticsLatency)."""
+    latencies = _in_dates(
+        StatisticsLatency.objects.filter(model_name__in=model_names),
+        date_from=date_from,
+        date_to=date_to,
+        per_day=by == "day",
+    )
+    if by == "scenery" or scenery is not None:
+        latencies = latencies.filter(scenery_by=scenery_by)
+        if scenery is not None:
+            latencies = latencies.filter(scenery=scenery)
+    else:
+        latencies = latencies.filter(scenery_by="")
+    groups = [by] if by else []
+    histogram, params = (
+        latencies.order_by().values_list(*groups, "latency_ms").annotate(total=Sum("n")).query.sql_with_params()
+    )
+    sql = _MEDIANS.format(
+        columns=", ".join([*(["grp_value"] if by else []), "latency_ms", "total"]),
+        histogram=histogram,
+        group="grp_value" if by else "0",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if by == "day":  # SQLite reads dates back as text
+        return {(date.fromisoformat(k) if isinstance(k, str) else k): v for k, v in rows}
+    return {k if by else None: v for k, v in rows}
 
 
 def _tallies(
-    *, date_from: date | None, date_to: date | None, model_name: str, by: str | None, **only: str
+    *,
+    date_from: date | None,
+    date_to: date | None,
+    model_names: Iterable[str],
+    by: str | None,
+    scenery_by: str = "declared",
+    scenery: str | None = None,
 ) -> dict[object, _Tally]:
-    """One tally per value of the counters' field `by` (None: one for everything), each upload counted once
-    by its latest result; `only` narrows to one value of other fields. Grouped in the database."""
-    counts = _counts(date_from=date_from, date_to=date_to, model_name=model_name).filter(latest=True, **only)
-    groups = [by] if by else []
+    """One tally per model_name, day or scenery (`by`; None: one for everything), each upload counted once by
+    its model's latest result, optionally of one scenery only. Grouped in the database."""
+    counts = _in_dates(
+        StatisticsCount.objects.filter(model_name__in=model_names, latest=True),
+        date_from=date_from,
+        date_to=date_to,
+        per_day=by == "day",
+    )
+    if scenery is not None:
+        counts = counts.filter(**{SCENERY_FIELDS[scenery_by]: scenery})
+    groups = [SCENERY_FIELDS[scenery_by] if by == "scenery" else by] if by else []
     tallies: dict[object, _Tally] = defaultdict(_Tally)
-    for row in counts.order_by().values(*groups, "state", "verdict").annotate(total=Sum("n")).filter(total__gt=0):
-        tallies[row[by] if by else None].add(state=row["state"], verdict=row["verdict"], n=row["total"])
-    latencies = StatisticsLatency.objects.filter(model_name=model_name, **only)
-    if date_from:
-        latencies = latencies.filter(day__gte=date_from)
-    if date_to:
-        latencies = latencies.filter(day__lte=date_to)
-    for row in latencies.order_by().values(*groups, "latency_ms").annotate(total=Sum("n")).filter(total__gt=0):
-        tallies[row[by] if by else None].latencies[row["latency_ms"]] += row["total"]
+    for row in counts.order_by().values_list(*groups, "state", "verdict").annotate(total=Sum("n")):
+        *group, state, verdict, total = row
+        if total:
+            tallies[group[0] if group else None].add(state=state, verdict=verdict, n=total)
+    medians = _latency_medians(
+        date_from=date_from, date_to=date_to, model_names=model_names, by=by, scenery_by=scenery_by, scenery=scenery
+    )
+    for key, median in medians.items():
+        tallies[key].median_latency_ms = median
     return tallies
 
 
@@ -155,12 +242,16 @@ def scenery_statistics(
     "overall": figures}. Every scenery has a row, empty ones with zero counts and None ratios.
     """
     model_name = model_name or model_active_name()
-    tallies = _tallies(date_from=date_from, date_to=date_to, model_name=model_name, by=SCENERY_FIELDS[scenery_by])
+    tallies = _tallies(
+        date_from=date_from, date_to=date_to, model_names=[model_name], by="scenery", scenery_by=scenery_by
+    )
     overall = _Tally()
     for tally in tallies.values():
         for name in ("submissions", "flagged", "approved", "rejected", "true_positives", "false_positives"):
             setattr(overall, name, getattr(overall, name) + getattr(tally, name))
-        overall.latencies.update(tally.latencies)
+    overall.median_latency_ms = _latency_medians(
+        date_from=date_from, date_to=date_to, model_names=[model_name], by=None
+    ).get(None)
     return {
         "model_name": model_name,
         "date_from": date_from,
@@ -186,8 +277,14 @@ def daily_statistics(
     days without submissions are left out. Returns {"model_name", "scenery", "days": [{"day", **figures}]}.
     """
     model_name = model_name or model_active_name()
-    only = {SCENERY_FIELDS[scenery_by]: scenery} if scenery else {}
-    tallies = _tallies(date_from=date_from, date_to=date_to, model_name=model_name, by="day", **only)
+    tallies = _tallies(
+        date_from=date_from,
+        date_to=date_to,
+        model_names=[model_name],
+        by="day",
+        scenery_by=scenery_by,
+        scenery=scenery or None,
+    )
     days = sorted(day for day, tally in tallies.items() if tally.submissions)
     return {
         "model_name": model_name,
@@ -198,7 +295,13 @@ def daily_statistics(
 
 def model_names_seen() -> list[str]:
     """Every model with trained weights or with results on record (weights may since have been removed)."""
-    recorded = StatisticsCount.objects.filter(n__gt=0).order_by().values_list("model_name", flat=True).distinct()
+    # The monthly rows: the fewest that name every model counted.
+    recorded = (
+        StatisticsCount.objects.filter(period=Period.MONTH, n__gt=0)
+        .order_by()
+        .values_list("model_name", flat=True)
+        .distinct()
+    )
     return sorted({*model_names_available(), *recorded})
 
 
@@ -206,13 +309,9 @@ def model_comparison(
     *, date_from: date | None = None, date_to: date | None = None, model_names: Iterable[str]
 ) -> list[dict]:
     """Overall figures per model, side by side: [{"model_name", **figures}]."""
-    return [
-        {
-            "model_name": name,
-            **_figures(_tallies(date_from=date_from, date_to=date_to, model_name=name, by=None).get(None, _Tally())),
-        }
-        for name in model_names
-    ]
+    model_names = list(model_names)
+    tallies = _tallies(date_from=date_from, date_to=date_to, model_names=model_names, by="model_name")
+    return [{"model_name": name, **_figures(tallies.get(name, _Tally()))} for name in model_names]
 
 
 def chart_series(*, by_scenery: dict, daily: dict, models: list[dict], live: dict) -> dict:
@@ -348,11 +447,12 @@ def live_statistics(
     model_name = model_name or model_active_name()
     # Uploads not yet routed (no verdict of their own) are in no stratum.
     counts = _counts(date_from=date_from, date_to=date_to, model_name=model_name).exclude(routed="")
-    latest = counts.filter(latest=True)
     versions = _live_tallies(counts, by="model_version")
-    sceneries = _live_tallies(latest, by=SCENERY_FIELDS[scenery_by])
-    # Weeks start on Monday in PostgreSQL's date_trunc as in date.weekday().
-    weeks = _live_tallies(latest.annotate(week=TruncWeek(F("day"))), by="week")
+    sceneries = _live_tallies(counts.filter(latest=True), by=SCENERY_FIELDS[scenery_by])
+    # Weeks straddle months, so they are summed from the days. They start on Monday in PostgreSQL's date_trunc
+    # as in date.weekday().
+    days = _counts(date_from=date_from, date_to=date_to, model_name=model_name, per_day=True)
+    weeks = _live_tallies(days.exclude(routed="").filter(latest=True).annotate(week=TruncWeek(F("day"))), by="week")
     overall = _LiveTally()
     for tally in sceneries.values():
         overall.population.update(tally.population)

@@ -19,18 +19,22 @@ from tests.test_statistics import detection_row, known_figures, submission_row  
 
 DAY_1 = date(2026, 3, 2)
 DAY_2 = date(2026, 3, 9)  # the next week, so the live figures have two weeks
+DAY_3 = date(2026, 4, 2)  # the next month, so ranges read whole months from the monthly rows and ends from days
 
 
 def _counted() -> tuple[Counter, Counter, list]:
     """What the counters hold now, zero rows left out (a count that fell back to zero adds nothing)."""
     counts = Counter(
         {
-            tuple(row[f] for f in (*StatisticsCount.KEY_FIELDS,)): row["n"]
+            tuple(row[f] for f in StatisticsCount.COUNTER_FIELDS): row["n"]
             for row in StatisticsCount.objects.filter(n__gt=0).values()
         }
     )
     latencies = Counter(
-        {tuple(row[f] for f in StatisticsLatency.KEY_FIELDS): row["n"] for row in StatisticsLatency.objects.values()}
+        {
+            tuple(row[f] for f in StatisticsLatency.COUNTER_FIELDS): row["n"]
+            for row in StatisticsLatency.objects.values()
+        }
     )
     entries = sorted(StatisticsEntry.objects.values_list(), key=lambda row: row[-3:])
     return counts, +latencies, entries
@@ -84,8 +88,10 @@ def portal_history(
         force_verdict(verdict)
         settings.SPOT_CHECK_SHARE = 1.0 if spot else 0.0
         uploads.append(submission_make(contributor=contributor, data=image_bytes(seed=40 + seed), scenery=scenery))
-    for upload in uploads[4:]:
+    for upload in uploads[4:6]:
         _on_day(upload, DAY_2)
+    for upload in uploads[6:]:
+        _on_day(upload, DAY_3)
     for upload in uploads[:4]:
         _on_day(upload, DAY_1)
 
@@ -144,7 +150,20 @@ def test_a_reversed_appeal_moves_the_upload_from_rejected_to_approved(portal_his
 
 
 @pytest.mark.parametrize("scenery_by", ["declared", "suggested"])
-@pytest.mark.parametrize("dates", [(None, None), (DAY_2, None), (None, DAY_1), (DAY_1, DAY_1)])
+@pytest.mark.parametrize(
+    "dates",
+    [
+        (None, None),
+        (DAY_2, None),
+        (None, DAY_1),
+        (DAY_1, DAY_1),
+        (date(2026, 3, 1), date(2026, 3, 31)),
+        (date(2026, 2, 10), DAY_3),
+        (date(2026, 3, 5), None),
+        (None, date(2026, 3, 31)),
+        (date(2026, 3, 1), date(2026, 4, 1)),
+    ],
+)
 def test_every_figure_equals_the_straightforward_computation_from_every_detection(
     portal_history, tiny_detector, scenery_by, dates
 ):
@@ -178,7 +197,9 @@ def test_the_hand_computed_figures_equal_the_straightforward_computation_exactly
             assert reporting.live_statistics(**arguments) == reference.live_statistics(**arguments)
 
 
-def test_a_median_latency_is_read_from_buckets_exact_on_whole_milliseconds_and_within_half_a_bucket_otherwise():
+def test_a_median_latency_is_read_from_buckets_exact_on_whole_milliseconds_and_within_half_a_bucket_otherwise(
+    contributor,
+):
     assert [counters.latency_bucket(x) for x in (0.4, 0.5, 41.0, 41.49, 999.4, 1234.0, 12_345.0)] == [
         0.0,
         1.0,
@@ -188,12 +209,25 @@ def test_a_median_latency_is_read_from_buckets_exact_on_whole_milliseconds_and_w
         1230.0,
         12_300.0,
     ]
-    for values in ([41.0], [41.0, 50.0], [3.0, 1.0, 2.0, 2.0], [7.0, 7.0, 9.0, 12.0, 12.0, 30.0]):
-        assert reporting._median(Counter(values)) == pystats.median(values)
-    assert reporting._median(Counter()) is None
-    measured = [12.3, 47.8, 51.2, 260.6, 1834.0]
-    estimate = reporting._median(Counter(counters.latency_bucket(x) for x in measured))
-    assert abs(estimate - pystats.median(measured)) <= 0.5
+    samples = {
+        "one": [41.0],
+        "two": [41.0, 50.0],
+        "even with ties": [3.0, 1.0, 2.0, 2.0],
+        "odd with ties": [7.0, 7.0, 9.0, 12.0, 12.0, 30.0, 30.0],
+        "across buckets": [7.0, 7.0, 9.0, 12.0, 12.0, 30.0],
+        "measured": [12.3, 47.8, 51.2, 260.6, 1834.0, 1840.2],
+    }
+    n = 0
+    for model_name, values in samples.items():
+        for latency in values:
+            n += 1
+            detection_row(submission=submission_row(contributor=contributor, n=n), model_name=model_name, verdict="ai",
+                          latency_ms=latency)  # fmt: skip
+    for model_name, values in samples.items():
+        median = reporting.scenery_statistics(model_name=model_name)["overall"]["median_latency_ms"]
+        assert median == pystats.median(counters.latency_bucket(v) for v in values)
+        assert median == pytest.approx(pystats.median(values), rel=0.005, abs=0.5)
+    assert reporting.scenery_statistics(model_name="none")["overall"]["median_latency_ms"] is None
 
 
 def test_the_rebuild_command_counts_rows_written_around_the_services(contributor, capsys):
