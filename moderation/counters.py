@@ -18,7 +18,16 @@ from math import floor
 from django.db import connection, transaction
 
 from detection.models import Detection
-from moderation.models import Period, StatisticsCount, StatisticsEntry, StatisticsKey, StatisticsLatency, Submission
+from moderation.models import (
+    Period,
+    StatisticsCount,
+    StatisticsDay,
+    StatisticsDayMedian,
+    StatisticsEntry,
+    StatisticsKey,
+    StatisticsLatency,
+    Submission,
+)
 
 _DETECTION_FIELDS = ("id", "submission_id", "model_name", "model_version", "verdict", "latency_ms", "reused_from_id")
 _SUBMISSION_FIELDS = ("created_at", "scenery", "suggested_scenery", "state", "verdict", "spot_check_share")
@@ -80,12 +89,61 @@ def _latency_keys(entry: dict) -> list[tuple]:
     ]
 
 
-def _tally(entries: Iterable[dict], sign: int, counts: Counter, latencies: Counter) -> None:
+def _day_key(entry: dict) -> tuple:
+    return tuple(entry[f] for f in StatisticsDay.COUNTER_FIELDS)
+
+
+def _deltas() -> dict[type, Counter]:
+    return {StatisticsCount: Counter(), StatisticsDay: Counter(), StatisticsLatency: Counter()}
+
+
+def _tally(entries: Iterable[dict], sign: int, deltas: dict[type, Counter]) -> None:
     for entry in entries:
         for key in _count_keys(entry):
-            counts[key] += sign
+            deltas[StatisticsCount][key] += sign
+        deltas[StatisticsDay][_day_key(entry)] += sign
         for key in _latency_keys(entry):
-            latencies[key] += sign
+            deltas[StatisticsLatency][key] += sign
+
+
+def _pooled_days(latencies: Iterable[tuple]) -> set[tuple[str, object]]:
+    """The (model, day) pairs whose pooled daily histogram the latency keys touch."""
+    return {
+        (model, day) for model, period, day, scenery_by, _, _ in latencies if period == Period.DAY and not scenery_by
+    }
+
+
+def median(histogram: Counter) -> float | None:
+    """The median of a histogram's values, as statistics.median of the values one by one would give it (and
+    as moderation.reporting's SQL picks it)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    middle = sorted({(total - 1) // 2, total // 2})
+    found, seen = [], 0
+    for value in sorted(v for v, n in histogram.items() if n):
+        seen += histogram[value]
+        while middle and middle[0] < seen:
+            found.append(value)
+            middle.pop(0)
+    return sum(found) / len(found)
+
+
+def _day_medians_refresh(pairs: set[tuple[str, object]]) -> None:
+    """Recompute the stored median of each (model, day) from its pooled histogram. The median's row is locked
+    first, so of two writers of one day the second reads the histogram with the first one's counts in it."""
+    for model_name, day in sorted(pairs):
+        StatisticsDayMedian.objects.get_or_create(model_name=model_name, day=day)
+        row = StatisticsDayMedian.objects.select_for_update().get(model_name=model_name, day=day)
+        histogram = Counter(
+            dict(
+                StatisticsLatency.objects.filter(
+                    model_name=model_name, period=Period.DAY, day=day, scenery_by="", n__gt=0
+                ).values_list("latency_ms", "n")
+            )
+        )
+        row.median_latency_ms = median(histogram)
+        row.save(update_fields=["median_latency_ms"])
 
 
 def _add(model, fields: tuple[str, ...], deltas: Counter) -> None:
@@ -126,11 +184,12 @@ def submission_counts_refresh(*, submission_id: int) -> None:
         changed = [e for e in new if by_detection.pop(e["detection_id"], None) != _comparable(e)]
         if not changed and not by_detection:
             return
-        counts, latencies = Counter(), Counter()
-        _tally(old, -1, counts, latencies)
-        _tally(new, +1, counts, latencies)
-        _add(StatisticsCount, StatisticsCount.COUNTER_FIELDS, counts)
-        _add(StatisticsLatency, StatisticsLatency.COUNTER_FIELDS, latencies)
+        deltas = _deltas()
+        _tally(old, -1, deltas)
+        _tally(new, +1, deltas)
+        for model, changes in deltas.items():
+            _add(model, model.COUNTER_FIELDS, changes)
+        _day_medians_refresh(_pooled_days(key for key, n in deltas[StatisticsLatency].items() if n))
         StatisticsEntry.objects.filter(submission_id=submission_id).delete()
         StatisticsEntry.objects.bulk_create(StatisticsEntry(**e) for e in new)
 
@@ -150,15 +209,14 @@ def statistics_counts_rebuild() -> int:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {Submission._meta.db_table}, {Detection._meta.db_table} IN SHARE MODE")
-        StatisticsEntry.objects.all().delete()
-        StatisticsCount.objects.all().delete()
-        StatisticsLatency.objects.all().delete()
-        counts, latencies = Counter(), Counter()
+        for model in (StatisticsEntry, StatisticsCount, StatisticsDay, StatisticsLatency, StatisticsDayMedian):
+            model.objects.all().delete()
+        deltas = _deltas()
         pending: list[StatisticsEntry] = []
         total = 0
         for submission, detections in _raw_by_submission():
             entries = list(_entries(submission, detections))
-            _tally(entries, +1, counts, latencies)
+            _tally(entries, +1, deltas)
             pending.extend(StatisticsEntry(**e) for e in entries)
             if len(pending) >= _BATCH:
                 StatisticsEntry.objects.bulk_create(pending)
@@ -166,8 +224,16 @@ def statistics_counts_rebuild() -> int:
                 pending = []
         StatisticsEntry.objects.bulk_create(pending)
         total += len(pending)
-        _add(StatisticsCount, StatisticsCount.COUNTER_FIELDS, counts)
-        _add(StatisticsLatency, StatisticsLatency.COUNTER_FIELDS, latencies)
+        for model, changes in deltas.items():
+            _add(model, model.COUNTER_FIELDS, changes)
+        histograms: dict[tuple, Counter] = {pair: Counter() for pair in _pooled_days(deltas[StatisticsLatency])}
+        for key, n in deltas[StatisticsLatency].items():
+            if (key[0], key[2]) in histograms and key[1] == Period.DAY and not key[3]:
+                histograms[key[0], key[2]][key[5]] += n
+        StatisticsDayMedian.objects.bulk_create(
+            StatisticsDayMedian(model_name=model_name, day=day, median_latency_ms=median(histogram))
+            for (model_name, day), histogram in histograms.items()
+        )
     return total
 
 

@@ -249,6 +249,48 @@ class StatisticsLatency(models.Model):
         return f"{self.model_name} {self.day} {self.scenery_by}:{self.scenery} {self.latency_ms} ms: {self.n}"
 
 
+class StatisticsDay(models.Model):
+    """The counts of StatisticsCount per upload day with the sceneries and versions pooled: the few rows the
+    per-day figures and the live weeks read."""
+
+    model_name = models.CharField(max_length=64)
+    day = models.DateField()
+    state = models.CharField(max_length=16)
+    routed = models.CharField(max_length=16)
+    spot_checked = models.BooleanField()
+    verdict = models.CharField(max_length=16)
+    latest = models.BooleanField()
+    n = models.BigIntegerField(default=0)
+
+    COUNTER_FIELDS = ("model_name", "day", "state", "routed", "spot_checked", "verdict", "latest")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name", "day", "state", "routed", "spot_checked", "verdict", "latest"],
+                name="statisticsday_once_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.day}: {self.n}"
+
+
+class StatisticsDayMedian(models.Model):
+    """The median latency of a model's latest results on one day's uploads (null: none timed), as the pooled
+    daily histogram gives it, recomputed whenever that histogram changes: per-day figures need no histogram."""
+
+    model_name = models.CharField(max_length=64)
+    day = models.DateField()
+    median_latency_ms = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model_name", "day"], name="statisticsdaymedian_once_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.day}: {self.median_latency_ms} ms"
+
+
 class StatisticsEntry(StatisticsKey):
     """What one detection is counted as now, so the next write to its submission can take exactly that back."""
 

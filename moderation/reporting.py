@@ -24,7 +24,16 @@ from django.db.models.functions import TruncWeek
 
 from detection.core.metrics import Stratum, live_rates, precision_recall_f1
 from detection.selectors import model_active_name, model_card_get, model_names_available
-from moderation.models import Period, Scenery, State, StatisticsCount, StatisticsLatency, Verdict
+from moderation.models import (
+    Period,
+    Scenery,
+    State,
+    StatisticsCount,
+    StatisticsDay,
+    StatisticsDayMedian,
+    StatisticsLatency,
+    Verdict,
+)
 
 PREDICTED_AI = {Verdict.AI, Verdict.UNCERTAIN}
 # Which scenery per-scenery figures group by: the counters' field behind each choice (see moderation.counters).
@@ -99,6 +108,15 @@ def scenery_choices(*, scenery_by: str) -> list[tuple[str, str]]:
     return [*Scenery.choices, *([NO_SUGGESTION] if scenery_by == "suggested" else [])]
 
 
+def _in_days(rows: QuerySet, date_from: date | None, date_to: date | None) -> QuerySet:
+    """Rows of the tables that count days only, of uploads between date_from and date_to inclusive."""
+    if date_from:
+        rows = rows.filter(day__gte=date_from)
+    if date_to:
+        rows = rows.filter(day__lte=date_to)
+    return rows
+
+
 def _month_after(day: date) -> date:
     """The first day of the month after the day's."""
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
@@ -131,13 +149,9 @@ def _in_dates(rows: QuerySet, *, date_from: date | None, date_to: date | None, p
     return rows.filter(reduce(or_, [months, *(days & end for end in ends)]))
 
 
-def _counts(
-    *, date_from: date | None, date_to: date | None, model_name: str, per_day: bool = False
-) -> QuerySet[StatisticsCount]:
+def _counts(*, date_from: date | None, date_to: date | None, model_name: str) -> QuerySet[StatisticsCount]:
     """The counters of the model's results on submissions uploaded between date_from and date_to inclusive."""
-    return _in_dates(
-        StatisticsCount.objects.filter(model_name=model_name), date_from=date_from, date_to=date_to, per_day=per_day
-    )
+    return _in_dates(StatisticsCount.objects.filter(model_name=model_name), date_from=date_from, date_to=date_to)
 
 
 # The median of each group's histogram, as statistics.median of its values one by one would give it: of n
@@ -228,6 +242,21 @@ def _tallies(
     return tallies
 
 
+def _daily_tallies(*, date_from: date | None, date_to: date | None, model_name: str) -> dict[date, _Tally]:
+    """One tally per upload day, sceneries pooled: from the rows that count days only, with the medians
+    stored as results are written (StatisticsDay, StatisticsDayMedian)."""
+    tallies: dict[date, _Tally] = defaultdict(_Tally)
+    counts = _in_days(StatisticsDay.objects.filter(model_name=model_name, latest=True), date_from, date_to)
+    for day, state, verdict, total in counts.order_by().values_list("day", "state", "verdict").annotate(total=Sum("n")):
+        if total:
+            tallies[day].add(state=state, verdict=verdict, n=total)
+    medians = _in_days(StatisticsDayMedian.objects.filter(model_name=model_name), date_from, date_to)
+    for day, median in medians.values_list("day", "median_latency_ms"):
+        if day in tallies:
+            tallies[day].median_latency_ms = median
+    return tallies
+
+
 def scenery_statistics(
     *,
     date_from: date | None = None,
@@ -277,14 +306,17 @@ def daily_statistics(
     days without submissions are left out. Returns {"model_name", "scenery", "days": [{"day", **figures}]}.
     """
     model_name = model_name or model_active_name()
-    tallies = _tallies(
-        date_from=date_from,
-        date_to=date_to,
-        model_names=[model_name],
-        by="day",
-        scenery_by=scenery_by,
-        scenery=scenery or None,
-    )
+    if scenery:
+        tallies = _tallies(
+            date_from=date_from,
+            date_to=date_to,
+            model_names=[model_name],
+            by="day",
+            scenery_by=scenery_by,
+            scenery=scenery,
+        )
+    else:
+        tallies = _daily_tallies(date_from=date_from, date_to=date_to, model_name=model_name)
     days = sorted(day for day, tally in tallies.items() if tally.submissions)
     return {
         "model_name": model_name,
@@ -451,8 +483,8 @@ def live_statistics(
     sceneries = _live_tallies(counts.filter(latest=True), by=SCENERY_FIELDS[scenery_by])
     # Weeks straddle months, so they are summed from the days. They start on Monday in PostgreSQL's date_trunc
     # as in date.weekday().
-    days = _counts(date_from=date_from, date_to=date_to, model_name=model_name, per_day=True)
-    weeks = _live_tallies(days.exclude(routed="").filter(latest=True).annotate(week=TruncWeek(F("day"))), by="week")
+    days = _in_days(StatisticsDay.objects.filter(model_name=model_name, latest=True), date_from, date_to)
+    weeks = _live_tallies(days.exclude(routed="").annotate(week=TruncWeek(F("day"))), by="week")
     overall = _LiveTally()
     for tally in sceneries.values():
         overall.population.update(tally.population)

@@ -12,7 +12,15 @@ from django.core.management import call_command
 from detection.models import Detection
 from moderation import counters, reporting, services
 from moderation.analysis import reanalysis_run
-from moderation.models import State, StatisticsCount, StatisticsEntry, StatisticsLatency, Submission
+from moderation.models import (
+    State,
+    StatisticsCount,
+    StatisticsDay,
+    StatisticsDayMedian,
+    StatisticsEntry,
+    StatisticsLatency,
+    Submission,
+)
 from tests import statistics_reference as reference
 from tests.factories import image_bytes
 from tests.test_statistics import detection_row, known_figures, submission_row  # noqa: F401 (a fixture)
@@ -22,7 +30,7 @@ DAY_2 = date(2026, 3, 9)  # the next week, so the live figures have two weeks
 DAY_3 = date(2026, 4, 2)  # the next month, so ranges read whole months from the monthly rows and ends from days
 
 
-def _counted() -> tuple[Counter, Counter, list]:
+def _counted() -> tuple:
     """What the counters hold now, zero rows left out (a count that fell back to zero adds nothing)."""
     counts = Counter(
         {
@@ -36,8 +44,16 @@ def _counted() -> tuple[Counter, Counter, list]:
             for row in StatisticsLatency.objects.values()
         }
     )
+    days = Counter(
+        {tuple(row[f] for f in StatisticsDay.COUNTER_FIELDS): row["n"] for row in StatisticsDay.objects.values()}
+    )
+    medians = {
+        (model_name, day): median
+        for model_name, day, median in StatisticsDayMedian.objects.values_list("model_name", "day", "median_latency_ms")
+        if median is not None
+    }
     entries = sorted(StatisticsEntry.objects.values_list(), key=lambda row: row[-3:])
-    return counts, +latencies, entries
+    return counts, +latencies, +days, medians, entries
 
 
 def _same(figures, expected) -> bool:
@@ -138,7 +154,7 @@ def portal_history(
 
 def test_counters_kept_as_results_and_decisions_are_written_equal_the_ones_rebuilt_from_the_raw_rows(portal_history):
     kept = _counted()
-    assert kept[0] and kept[1] and kept[2]
+    assert all(kept)
     assert counters.statistics_counts_rebuild() == Detection.objects.count()
     assert _counted() == kept
 
