@@ -168,17 +168,17 @@ def submission_counts_refresh(*, submission_id: int) -> None:
     """Bring the counters in step with one submission and its detections, in the caller's transaction.
 
     Locks the submission row, so two writers of one submission take back and add its counts one after the other.
+    After a detection or the submission was deleted it takes back what they were counted as.
     """
     with transaction.atomic():
         submission = Submission.objects.select_for_update().filter(pk=submission_id).values(*_SUBMISSION_FIELDS).first()
-        if submission is None:
-            return
         detections = list(
             Detection.objects.filter(submission_id=submission_id)
             .order_by("created_at", "id")
             .values(*_DETECTION_FIELDS)
         )
-        new = list(_entries(submission, detections))
+        # A deleted submission counts nothing any more.
+        new = list(_entries(submission, detections)) if submission else []
         old = list(StatisticsEntry.objects.filter(submission_id=submission_id).values("detection_id", *_ENTRY_FIELDS))
         by_detection = {e["detection_id"]: e for e in old}
         changed = [e for e in new if by_detection.pop(e["detection_id"], None) != _comparable(e)]

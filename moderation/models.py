@@ -294,10 +294,12 @@ class StatisticsDayMedian(models.Model):
 class StatisticsEntry(StatisticsKey):
     """What one detection is counted as now, so the next write to its submission can take exactly that back."""
 
+    # No database constraint and no cascade: an entry outlives a deleted detection or submission, so that the
+    # next refresh (or a rebuild) can take back what it was counted as.
     detection = models.OneToOneField(
-        "detection.Detection", on_delete=models.CASCADE, primary_key=True, related_name="+"
+        "detection.Detection", on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+"
     )
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    submission = models.ForeignKey(Submission, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     latency_ms = models.FloatField(null=True, help_text="Its latency bucket; null when left out of the medians.")
 
     def __str__(self) -> str:

@@ -159,6 +159,19 @@ def test_counters_kept_as_results_and_decisions_are_written_equal_the_ones_rebui
     assert _counted() == kept
 
 
+def test_a_deleted_result_is_taken_back_at_the_next_refresh_of_its_upload(portal_history, tiny_detector):
+    reanalysed = portal_history[1]
+    newest = reanalysed.detections.filter(model_name=tiny_detector).order_by("-created_at", "-id").first()
+    Detection.objects.filter(pk=newest.pk).delete()
+    counters.submission_counts_refresh(submission_id=reanalysed.pk)
+    kept = _counted()
+    counters.statistics_counts_rebuild()
+    assert _counted() == kept
+    assert _same(
+        reporting.scenery_statistics(model_name=tiny_detector), reference.scenery_statistics(model_name=tiny_detector)
+    )
+
+
 def test_a_reversed_appeal_moves_the_upload_from_rejected_to_approved(portal_history, tiny_detector):
     figures = reporting.scenery_statistics(model_name=tiny_detector, date_to=DAY_1)["overall"]
     # Of the four first-day uploads: 0 approved on appeal, 1 approved, 2 under appeal (not final), 3 approved.
