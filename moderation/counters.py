@@ -1,8 +1,12 @@
-"""The statistics counters (moderation.models.StatisticsCount and StatisticsLatency): writes.
+"""The statistics counters (moderation.models.StatisticsCount, StatisticsDay, StatisticsLatency and
+StatisticsDayMedian): writes.
 
 Every figure of `moderation.reporting` is a sum over detections grouped by a few fields of the detection and
 its submission, and a median latency. At a million submissions reading those rows takes minutes, so each
 detection is counted once under its key (StatisticsEntry remembers which) and the page sums the counts.
+
+Writers of one upload day share its counter rows, which stay locked until their transaction commits: writes
+on one day queue for them, a few milliseconds each, instead of running side by side.
 
 A submission's counts change when one of its detections is made or its state, verdict, spot check or
 suggested scenery changes. `submission_counts_refresh` recomputes all of one submission's keys from its raw
