@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('detection', '0005_detection_variant_probability'),
-        ('moderation', '0007_submission_suggested_scenery'),
+        ('moderation', '0008_submission_analysis_task_id'),
     ]
 
     operations = [
