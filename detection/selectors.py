@@ -7,6 +7,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Prefetch
 
+from detection.core.card import ModelCard
+from detection.core.files import CARD_FILE, card_load
 from detection.core.registry import (
     TENSORFLOW,
     HeatmapMethod,
@@ -24,12 +26,12 @@ def model_active_name() -> str:
     return active or settings.DETECTOR_DEFAULT_MODEL
 
 
-def model_card_get(*, name: str) -> dict | None:
+def model_card_get(*, name: str) -> ModelCard | None:
     """The shipped model card, or None when that model has no trained weights."""
-    path = Path(settings.DETECTOR_WEIGHTS_DIR) / name / "card.json"
-    if not path.is_file():
+    directory = Path(settings.DETECTOR_WEIGHTS_DIR) / name
+    if not (directory / CARD_FILE).is_file():
         return None
-    return json.loads(path.read_text())
+    return card_load(directory=directory)
 
 
 def scenery_head_card() -> dict | None:
@@ -41,20 +43,21 @@ def scenery_head_card() -> dict | None:
 def model_queue(*, name: str) -> str:
     """The Celery queue whose workers run this model: Keras bundles have their own TensorFlow worker."""
     card = model_card_get(name=name)
-    return KERAS_QUEUE if card and architecture_get(card["arch"]).framework == TENSORFLOW else TORCH_QUEUE
+    return KERAS_QUEUE if card and architecture_get(card.arch).framework == TENSORFLOW else TORCH_QUEUE
 
 
 def model_names_available() -> list[str]:
     root = Path(settings.DETECTOR_WEIGHTS_DIR)
     if not root.is_dir():
         return []
-    return sorted(p.parent.name for p in root.glob("*/card.json"))
+    return sorted(p.parent.name for p in root.glob(f"*/{CARD_FILE}"))
 
 
 def selftest_results(*, model_name: str) -> list[SelfTestResult]:
     """The latest self-test of the model's current version on each host that checked it."""
-    card = model_card_get(name=model_name) or {}
-    return list(SelfTestResult.objects.filter(model_name=model_name, model_version=str(card.get("version", ""))))
+    card = model_card_get(name=model_name)
+    version = str(card.version) if card else ""
+    return list(SelfTestResult.objects.filter(model_name=model_name, model_version=version))
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,11 @@ def health_get() -> Health:
     return Health(status=status, model=model, hosts_passed=len(results) - refused, hosts_refused=refused)
 
 
-def thresholds_for(*, model_name: str, card: dict, scenery: str) -> tuple[float, float]:
+def thresholds_for(*, model_name: str, card: ModelCard, scenery: str) -> tuple[float, float]:
     """(low, high): the admin's override for this scenery, else the model card's calibrated band."""
     setting = ModelSetting.objects.filter(model_name=model_name).first()
     override = (setting.thresholds if setting else {}).get(scenery)
-    band = override or card["thresholds"]
+    band = override or card.thresholds.band()
     return float(band["low"]), float(band["high"])
 
 
@@ -116,7 +119,7 @@ def heatmap_layers(*, detection: Detection) -> list[LayerChoice]:
     return _layer_choices(detection, model_card_get(name=detection.model_name))
 
 
-def _layer_choices(detection: Detection, card: dict | None) -> list[LayerChoice]:
+def _layer_choices(detection: Detection, card: ModelCard | None) -> list[LayerChoice]:
     existing = {h.layer: h for h in detection.heatmaps.all()}
     layers = (heatmap_layer_names(card) if card else []) or sorted(existing)
     default = heatmap_default_layer(card) if card else None
@@ -156,7 +159,7 @@ def heatmap_viewer(*, submission_id: int, detection_id: str = "", layer: str = "
     pending = None
     if shown is not None and shown.verdict in FLAGGING_VERDICTS:
         pending = next((c.layer for c in layers if c.is_default and not c.heatmap), None)
-    method = architecture_get(card["arch"]).heatmap if card else None
+    method = architecture_get(card.arch).heatmap if card else None
     return HeatmapViewer(
         detections=detections, detection=shown, layers=layers, layer=chosen, pending=pending, method=method
     )
@@ -166,10 +169,10 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def leave_source_out_get(*, card: dict) -> dict | None:
+def leave_source_out_get(*, card: ModelCard) -> dict | None:
     """What the model settings page says a model is worth on collections and generators it never saw: the
     headline figures and a row per held-out collection and generator family, worst first."""
-    lso = card.get("leave_source_out")
+    lso = card.leave_source_out
     if not lso:
         return None
     collections = sorted(

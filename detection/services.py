@@ -23,6 +23,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from common.deferred import TRANSIENT_ERRORS, task_ask, task_publish, task_send
+from detection.core.card import ModelCard
 from detection.core.files import NoTrainedWeights
 from detection.core.preprocess import image_canonical, image_decode
 from detection.core.registry import heatmap_default_layer
@@ -103,7 +104,8 @@ def selftest_record(*, model_name: str, passed: bool, model_version: str = "", d
 
 
 def _card_version(name: str) -> str:
-    return str((model_card_get(name=name) or {}).get("version", ""))
+    card = model_card_get(name=name)
+    return str(card.version) if card else ""
 
 
 def _detector_serving(name: str):
@@ -383,9 +385,9 @@ def _refusal(exc: Exception, *, submission: Subject) -> AnalysisRefused:
     return AnalysisRefused(f"Analysis error: {exc.__class__.__name__}: {exc}")
 
 
-def _same_encoder(card: dict, head_card: dict) -> bool:
+def _same_encoder(card: ModelCard, head_card: dict) -> bool:
     """Whether a model's embeddings are the ones the head was fitted on: same encoder file, same canonical size."""
-    return (card.get("encoder_sha256"), card.get("image_size")) == (
+    return (card.encoder_sha256, card.image_size) == (
         head_card["encoder_sha256"],
         head_card["image_size"],
     )

@@ -103,7 +103,8 @@ def _model_settings_render(
     card = model_card_get(name=selected)
     if card and thresholds_form is None:
         setting = ModelSetting.objects.filter(model_name=selected).first()
-        thresholds_form = ThresholdsForm(card_band=card["thresholds"], current=setting.thresholds if setting else {})
+        current = setting.thresholds if setting else {}
+        thresholds_form = ThresholdsForm(card_band=card.thresholds.band(), current=current)
     report_json = _report_path(selected, "json") if card else None
     return render(
         request,
@@ -154,7 +155,7 @@ def model_thresholds(request: HttpRequest, name: str) -> HttpResponse:
     card = model_card_get(name=name) if name in model_names_available() else None
     if card is None:
         raise Http404("No such model.")
-    form = ThresholdsForm(request.POST, card_band=card["thresholds"], current={})
+    form = ThresholdsForm(request.POST, card_band=card.thresholds.band(), current={})
     if not form.is_valid():
         return _model_settings_render(request, selected=name, thresholds_form=form)
     services_settings.model_thresholds_update(

@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from common.errors import Conflict, Invalid
 from detection import services_settings
+from detection.core.card import ModelCard
 from detection.core.files import heldout_scores_load
 from detection.core.metrics import false_flags_allowed, thresholds_calibrate
 from detection.models import Detection, ModelSetting, ThresholdChange
@@ -101,13 +102,10 @@ def decided_sample(*, model_name: str, version: str) -> list[Scored]:
     return [Scored(score=r[1], label=r[3], scenery=r[2]) for r in flagged_decided + spot_decided]
 
 
-def _bands_in_force(*, model_name: str, card: dict) -> dict[str, dict[str, float]]:
+def _bands_in_force(*, model_name: str, card: ModelCard) -> dict[str, dict[str, float]]:
     setting = ModelSetting.objects.filter(model_name=model_name).first()
     overrides = setting.thresholds if setting else {}
-    return {
-        s: overrides.get(s) or {"low": card["thresholds"]["low"], "high": card["thresholds"]["high"]}
-        for s in Scenery.values
-    }
+    return {s: overrides.get(s) or card.thresholds.band() for s in Scenery.values}
 
 
 def _rates(scored: list[Scored], high_for) -> dict:
@@ -131,23 +129,25 @@ def recalibration_propose(*, model_name: str) -> RecalibrationProposal:
     card = model_card_get(name=model_name)
     if card is None:
         raise RecalibrationRefused(f"{model_name} has no trained weights.")
-    target = card["thresholds"].get("false_flag_target", 0.02)
-    confidence = card["thresholds"].get("false_flag_confidence", 0.95)
-    decided = decided_sample(model_name=model_name, version=card["version"])
+    band = card.thresholds
+    # The defaults of a card calibrated before its thresholds recorded how they were chosen.
+    target = 0.02 if band.false_flag_target is None else band.false_flag_target
+    confidence = 0.95 if band.false_flag_confidence is None else band.false_flag_confidence
+    decided = decided_sample(model_name=model_name, version=card.version)
     decided_reals = [s for s in decided if s.label == 0]
     needed = next(n for n in range(1, 100_000) if false_flags_allowed(n, rate=target, confidence=confidence) >= 0)
     if len(decided_reals) < needed:
         raise RecalibrationRefused(
-            f"{model_name} {card['version']}: {len(decided_reals)} decided genuine photos in the sample; at least "
+            f"{model_name} {card.version}: {len(decided_reals)} decided genuine photos in the sample; at least "
             f"{needed} are needed to back a {target:.0%} false-flag bound at {confidence:.0%} confidence on the "
             "platform's own uploads. Decide more spot checks."
         )
     payload = heldout_scores_load(directory=Path(settings.DETECTOR_WEIGHTS_DIR) / model_name)
     note = ""
-    if payload is None or payload.get("version") != card["version"]:
+    if payload is None or payload.get("version") != card.version:
         heldout, heldout_sources = [], []
         note = (
-            f"{model_name} ships no held-out scores for version {card['version']} (heldout_scores.json): "
+            f"{model_name} ships no held-out scores for version {card.version} (heldout_scores.json): "
             "thresholds from decisions alone."
         )
     else:
@@ -160,7 +160,7 @@ def recalibration_propose(*, model_name: str) -> RecalibrationProposal:
         real_sources=heldout_sources + [PLATFORM_SOURCE] * len(decided_reals),
         false_flag=target,
         confidence=confidence,
-        uncertain_false_flag=card["thresholds"].get("uncertain_false_flag", 0.10),
+        uncertain_false_flag=0.10 if band.uncertain_false_flag is None else band.uncertain_false_flag,
     )
     current = _bands_in_force(model_name=model_name, card=card)
 
@@ -178,7 +178,7 @@ def recalibration_propose(*, model_name: str) -> RecalibrationProposal:
     ]
     return RecalibrationProposal(
         model_name=model_name,
-        version=card["version"],
+        version=card.version,
         proposed=proposed,
         decided=decided,
         heldout=heldout,

@@ -527,15 +527,15 @@ def live_false_flag_check(*, model_name: str, confidence: float = 0.95) -> dict 
     target). `exceeded` only when even the lower confidence bound is above the promise, so a handful of
     unlucky decisions raises no alarm. None for a model without a card or a promise."""
     card = model_card_get(name=model_name)
-    promised = (card or {}).get("thresholds", {}).get("false_flag_target")
+    promised = card.thresholds.false_flag_target if card else None
     if promised is None:
         return None
     live = live_statistics(model_name=model_name, confidence=confidence)
-    figures = next((v for v in live["versions"] if v["version"] == card["version"]), None)
+    figures = next((v for v in live["versions"] if v["version"] == card.version), None)
     low = figures["false_flag_low"] if figures else None
     return {
         "model_name": model_name,
-        "version": card["version"],
+        "version": card.version,
         "promised": promised,
         "confidence": confidence,
         "figures": figures,

@@ -452,7 +452,7 @@ def test_navigation_links_follow_permissions(client, contributor, moderator, pla
 def test_an_admin_activates_a_model_and_sets_thresholds_per_scenery(client, platform_admin, tiny_detector):
     login(client, platform_admin)
     page = client.get(reverse("model_settings"))
-    assert page.context["selected"] == tiny_detector and page.context["card"]["arch"] == "mobilenet_v2"
+    assert page.context["selected"] == tiny_detector and page.context["card"].arch == "mobilenet_v2"
     assert "at most 2 % of genuine photos are flagged, with 95 % confidence" in page.content.decode()
     client.post(reverse("model_activate"), {"model_name": tiny_detector})
     assert ModelSetting.objects.get(is_active=True).model_name == tiny_detector

@@ -111,20 +111,20 @@ def test_an_imported_keras_model_records_its_input_scaling_and_gradcam_layers_an
     from detection.selectors import model_card_get, model_names_available, model_queue
 
     card = model_card_get(name=KERAS_MODEL)
-    assert card["arch"] == "keras" and card["image_size"] == TINY_SIZE
-    assert card["keras"] == {
+    assert card.arch == "keras" and card.image_size == TINY_SIZE
+    assert card.keras == {
         "input_scale": "unit",
         "output": "sigmoid",
         "ai_index": 0,
         "input_size": TINY_SIZE,
         "weights_dtype": "float32",
     }
-    assert "x / 255, in [0, 1]" in card["preprocessing"]
+    assert "x / 255, in [0, 1]" in card.preprocessing
     # The last layer of each of the three spatial resolutions; the middle one by default, as for PyTorch nets.
-    assert card["gradcam_layers"] == ["conv1", "conv2", "conv4"] and card["gradcam_default_layer"] == "conv2"
-    assert 0.0 <= card["thresholds"]["low"] <= card["thresholds"]["high"] <= 1.0
-    assert card["metrics"]["val"]["roc_auc"] > 0.9
-    assert card["version"].startswith("imported-")
+    assert card.gradcam_layers == ("conv1", "conv2", "conv4") and card.gradcam_default_layer == "conv2"
+    assert 0.0 <= card.thresholds.low <= card.thresholds.high <= 1.0
+    assert card.metrics["val"]["roc_auc"] > 0.9
+    assert card.version.startswith("imported-")
     assert KERAS_MODEL in model_names_available()
     assert model_queue(name=KERAS_MODEL) == "keras" and model_queue(name=TINY_MODEL) == "gpu"
 

@@ -173,10 +173,10 @@ def test_the_model_settings_page_alerts_only_when_the_lower_bound_exceeds_the_ca
     client, platform_admin, contributor, tiny_detector
 ):
     card = model_card_get(name=tiny_detector)
-    promised = card["thresholds"]["false_flag_target"]
+    promised = card.thresholds.false_flag_target
     login(client, platform_admin)
     # A handful: the estimate is above the promise, but so few decisions cannot show it is.
-    _decided_in_bulk(contributor=contributor, model_name=tiny_detector, version=card["version"], flagged_real=1,
+    _decided_in_bulk(contributor=contributor, model_name=tiny_detector, version=card.version, flagged_real=1,
                      cleared=20, spot=5)  # fmt: skip
     check = reporting.live_false_flag_check(model_name=tiny_detector)
     assert check["figures"]["false_flag_rate"] > promised >= check["figures"]["false_flag_low"]
@@ -185,7 +185,7 @@ def test_the_model_settings_page_alerts_only_when_the_lower_bound_exceeds_the_ca
     assert 'id="live-false-flag-alert"' not in page.content.decode()
 
     # Many decisions at a rate well above the promise: now even the lower bound is above it.
-    _decided_in_bulk(contributor=contributor, model_name=tiny_detector, version=card["version"], flagged_real=40,
+    _decided_in_bulk(contributor=contributor, model_name=tiny_detector, version=card.version, flagged_real=40,
                      cleared=400, spot=150)  # fmt: skip
     check = reporting.live_false_flag_check(model_name=tiny_detector)
     assert check["exceeded"] and check["figures"]["false_flag_low"] > promised

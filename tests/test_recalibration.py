@@ -37,7 +37,7 @@ def band_now(db, tiny_detector, platform_admin):
 @pytest.fixture
 def many_false_flags(band_now, tiny_detector, contributor):
     """Every upload decided: 40 of 300 genuine photos scored above the band in force, and 50 AI images."""
-    version = model_card_get(name=tiny_detector)["version"]
+    version = model_card_get(name=tiny_detector).version
     rows = [(score, "ai", State.APPROVED, False) for score in _spread(40, band_now["high"], 0.9)]
     rows += [(score, "real", State.APPROVED, True) for score in _spread(260, 0.0, band_now["low"])]
     rows += [(score, "ai", State.REJECTED, False) for score in _spread(50, 0.6, 1.0)]
@@ -61,7 +61,7 @@ def test_recalibration_raises_the_threshold_when_genuine_photos_score_above_it(t
 
 
 def test_recalibration_refuses_with_too_few_decided_genuine_photos(tiny_detector, band_now, contributor):
-    version = model_card_get(name=tiny_detector)["version"]
+    version = model_card_get(name=tiny_detector).version
     rows = [(score, "real", State.APPROVED, True) for score in _spread(30, 0.0, 0.4)]
     uploads_analysed(contributor=contributor, model_name=tiny_detector, version=version, rows=rows)
     with pytest.raises(recalibration.RecalibrationRefused, match="30 decided genuine photos"):
@@ -69,7 +69,7 @@ def test_recalibration_refuses_with_too_few_decided_genuine_photos(tiny_detector
 
 
 def test_flagged_decisions_are_thinned_to_the_spot_checks_chance_of_being_decided(tiny_detector, contributor):
-    version = model_card_get(name=tiny_detector)["version"]
+    version = model_card_get(name=tiny_detector).version
     rows = [(0.9, "ai", State.APPROVED, False)] * 200  # every flagged upload decided
     rows += [(0.1, "real", State.APPROVED, True)] * 50 + [(0.1, "real", None, False)] * 450  # 1 in 10 cleared
     uploads_analysed(contributor=contributor, model_name=tiny_detector, version=version, rows=rows)

@@ -1,7 +1,8 @@
 """AI-image detection core (no Django imports; importable and testable alone). PyTorch, except `keras/`
-(TensorFlow, never imported beside torch) and the framework-free modules both share: files (cards, checksums,
-files from pinned wheels), registry, preprocess, transforms, caches, data, metrics, scoring (batching,
-verdicts, heatmap overlay), loading (open a bundle of either kind), evaluate.
+(TensorFlow, never imported beside torch) and the framework-free modules both share: card (`ModelCard`, the
+typed card.json), files (card_load/card_save, checksums, files from pinned wheels), registry, preprocess,
+transforms, caches, data, metrics, scoring (batching, verdicts, heatmap overlay), loading (open a bundle of
+either kind), evaluate.
 
 - preprocess: `image_decode(data) -> PIL.Image` (RGB, EXIF-oriented, ValueError if undecodable);
   `image_canonical(img, *, size)` the one path for every image (Lanczos short side -> size, centre crop,
@@ -9,17 +10,19 @@ verdicts, heatmap overlay), loading (open a bundle of either kind), evaluate.
 - registry: `architecture_get(arch) -> Architecture` (framework, default image size and input scale, fine-tune
   parts, heatmap method `GRAD_CAM` or `OCCLUSION` with its layers and default), `ARCHITECTURES` (trainable),
   `heatmap_layer_names(card)`, `heatmap_default_layer(card)`: plain data, no torch import, for web processes.
+- card: `ModelCard.from_dict(d)` / `.to_dict()` (exact round trip; unknown keys in `.extra`), `Thresholds`;
+  a changed card is a new value (`dataclasses.replace`).
 - nets: `net_build(arch, *, directory=None, card=None)` (each PyTorch architecture's builder, weights=None),
   `gradcam_layers(model, arch) -> dict[str, nn.Module]`, `net_finetune_set`.
 - transforms: `image_augment` (training re-shoot); caches: `arrays_cache`, `embeddings_cache`, `embeddings_arrays`.
 - bundle: `<weights_dir>/<name>/{model.safetensors (fp16), card.json}`; `bundle_save(*, directory, model,
-  card)`, `bundle_load(*, directory) -> (model, card)`.
+  card)`, `bundle_load(*, directory) -> (model, ModelCard)`.
 - inference: `detector_load(*, weights_dir, name, device="cpu") -> Detector` (raises
   `NoTrainedWeights("no trained weights for <name>")`); `Detector.name/.version/.card`,
   `.predict(images) -> list[float]` (AI probability), `.verdict(p) -> "ai" | "uncertain" | "real"`,
   `.overlay(image, *, layer=None) -> bytes` (PNG Grad-CAM overlay), `.heatmap(image, *, layer=None)`.
 - data: `Sample`, `split_make`, `split_save`, `split_load` (grouped, stratified, held-out sources).
-- train: `train_run(*, arch, train, val, out_dir, name, epochs, image_size, ...) -> card`.
+- train: `train_run(*, arch, train, val, out_dir, name, epochs, image_size, ...) -> ModelCard`.
 - evaluate: `evaluate_run(*, detector, split, out_dir) -> report dict` (+ report.json, and report.html from
   templates/report.html).
 - scan: `paths_detect(*, detector, paths)` yields one result dict per image file (errors included).

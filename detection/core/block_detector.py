@@ -7,6 +7,7 @@ image (`views.image_working`), not a small square: the views are cut from it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from PIL import Image
 from safetensors.numpy import load_file, save_file
 
 from detection.core.block_probe import ARCH, ProbeConfig, ProbeHead
+from detection.core.card import ModelCard
 from detection.core.features import EMBED_SLICE, BlockEncoder
 from detection.core.files import CARD_FILE, MODEL_FILE, NoTrainedWeights, card_load, card_save
 from detection.core.preprocess import image_jpeg
@@ -28,18 +30,21 @@ MAP_GRID = 3  # crops per side of the crop-score map
 IMAGES_PER_CALL = 8
 
 
-def block_bundle_save(*, directory: Path, head: ProbeHead, card: dict) -> None:
+def block_bundle_save(*, directory: Path, head: ProbeHead, card: ModelCard) -> ModelCard:
+    """Write the head and `card`, with this architecture and the head's configuration; returns the card saved."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {"mean": head.mean, "std": head.std, "weight": head.weight, "bias": np.array([head.bias])}
     save_file({key: value.astype(np.float16) for key, value in tensors.items()}, str(directory / MODEL_FILE))
     (directory / MODEL_FILE).chmod(0o644)
-    card_save(directory=directory, card={**card, "arch": ARCH, "probe": head.config.to_dict()})
+    card = dataclasses.replace(card, arch=ARCH, probe=head.config.to_dict())
+    card_save(directory=directory, card=card)
+    return card
 
 
-def block_head_load(*, directory: Path, card: dict) -> ProbeHead:
+def block_head_load(*, directory: Path, card: ModelCard) -> ProbeHead:
     tensors = {key: value.astype(np.float32) for key, value in load_file(str(Path(directory) / MODEL_FILE)).items()}
-    config = ProbeConfig(**{**card["probe"], "blocks": tuple(card["probe"]["blocks"])})
+    config = ProbeConfig(**{**card.probe, "blocks": tuple(card.probe["blocks"])})
     return ProbeHead(
         config=config,
         mean=tensors["mean"],
@@ -64,14 +69,14 @@ class BlockDetector(ScoringBase):
         if not (directory / MODEL_FILE).is_file() or not (directory / CARD_FILE).is_file():
             raise NoTrainedWeights(f"no trained weights for {directory.name}")
         card = card_load(directory=directory)
-        if not (directory / card["encoder_file"]).is_file():
+        if not card.encoder_file or not (directory / card.encoder_file).is_file():
             raise NoTrainedWeights(f"no trained weights for {directory.name}")  # encoder not installed
         self.card = card
-        self.name, self.version = card["name"], str(card["version"])
+        self.name, self.version = card.name, str(card.version)
         self.image_size = WORKING_SHORT
-        self.crops = int(card.get("crops", 1))
+        self.crops = 1 if card.crops is None else int(card.crops)
         self.head = block_head_load(directory=directory, card=card)
-        self.encoder = BlockEncoder(path=directory / card["encoder_file"], threads=threads)
+        self.encoder = BlockEncoder(path=directory / card.encoder_file, threads=threads)
 
     def canonical(self, image: Image.Image) -> np.ndarray:
         return np.asarray(image_working(image))
@@ -94,7 +99,7 @@ class BlockDetector(ScoringBase):
         """The re-encoding is applied to the working image: on a large upload, re-encoding the full
         frame would vanish in the shrink to the working size and test nothing."""
         arrays = [self.canonical(image) for image in images]
-        if not self.card.get("stability"):
+        if not self.card.stability:
             return [(probability, None) for probability in self.predict_arrays(arrays)]
         variants = [np.asarray(image_working(image_reencode(Image.fromarray(array)))) for array in arrays]
         probabilities = self.predict_arrays(arrays + variants)  # one pass over both
@@ -133,3 +138,4 @@ def grid_boxes(width: int, height: int, *, grid: int = MAP_GRID, size: int = VIE
     lefts = [round((width - size) * i / (grid - 1)) for i in range(grid)]
     tops = [round((height - size) * i / (grid - 1)) for i in range(grid)]
     return [(left, top, left + size, top + size) for top in tops for left in lefts]
+

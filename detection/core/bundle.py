@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from detection.core.card import ModelCard
 from detection.core.files import CARD_FILE, MODEL_FILE, card_load, card_save, file_sha256
 from detection.core.nets import net_build
 
 __all__ = ["CARD_FILE", "MODEL_FILE", "bundle_load", "bundle_save", "card_load", "card_save", "checkpoint_file",
            "file_sha256", "state_dict_load"]
 
-CARD_REQUIRED = ("name", "arch", "version", "image_size", "thresholds")
 
-
-def bundle_save(*, directory: Path, model: nn.Module, card: dict) -> None:
+def bundle_save(*, directory: Path, model: nn.Module, card: ModelCard) -> None:
     """Write the weights as fp16 safetensors and the model card as JSON into `directory`."""
-    missing = [key for key in CARD_REQUIRED if key not in card]
-    if missing:
-        raise ValueError(f"model card lacks {', '.join(missing)}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     # Floats go to fp16 (half the size, no measurable change in probabilities); integer buffers such
@@ -31,17 +26,17 @@ def bundle_save(*, directory: Path, model: nn.Module, card: dict) -> None:
         key: (value.detach().half() if value.is_floating_point() else value.detach()).contiguous().cpu()
         for key, value in model.state_dict().items()
     }
-    save_file(state, str(directory / MODEL_FILE), metadata={"arch": card["arch"], "name": card["name"]})
+    save_file(state, str(directory / MODEL_FILE), metadata={"arch": card.arch, "name": card.name})
     card_save(directory=directory, card=card)
     # safetensors writes 0600; the web and worker users must be able to read the bundle.
     (directory / MODEL_FILE).chmod(0o644)
 
 
-def bundle_load(*, directory: Path) -> tuple[nn.Module, dict]:
+def bundle_load(*, directory: Path) -> tuple[nn.Module, ModelCard]:
     """Rebuild the net named in the card and load its weights (as fp32), in eval mode."""
     directory = Path(directory)
-    card = json.loads((directory / CARD_FILE).read_text())
-    model = net_build(card["arch"], directory=directory, card=card)
+    card = card_load(directory=directory)
+    model = net_build(card.arch, directory=directory, card=card)
     state = {
         key: value.float() if value.is_floating_point() else value
         for key, value in load_file(str(directory / MODEL_FILE)).items()

@@ -15,6 +15,7 @@ from torch import nn
 
 from detection.core.bundle import bundle_save
 from detection.core.caches import arrays_cache, embeddings_arrays, embeddings_cache
+from detection.core.card import ModelCard
 from detection.core.clip_probe import (
     ARCH,
     CLIP_SIZE,
@@ -101,7 +102,7 @@ def clip_probe_train(
     threads: int | None = None,
     augment_copies: int = 0,
     seed: int = 0,
-) -> dict:
+) -> ModelCard:
     """Fit the probe on train embeddings, calibrate on val, save `out_dir/name/` (head + card + encoder).
     `augment_copies` adds that many randomly re-shot copies of each training image (train.image_augment:
     rescale, JPEG 30-95, blur, noise, colour), so the probe does not key on one data set's look."""
@@ -116,7 +117,7 @@ def clip_probe_train(
     with torch.no_grad():
         probs = torch.softmax(head(torch.from_numpy(val_x)), dim=1)[:, 1].numpy()
     thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
-    card = {
+    card = ModelCard.from_dict({
         "name": name,
         "arch": ARCH,
         "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
@@ -133,11 +134,11 @@ def clip_probe_train(
         "training": {"train_images": len(train), "val_images": len(val), "augment_copies": augment_copies,
                      "seconds": round(time.monotonic() - started, 1),
                      "finished": datetime.now(UTC).isoformat(timespec="seconds")},
-    }
+    })
     directory = Path(out_dir) / name
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / ENCODER_FILE).is_file():
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)
     bundle_save(directory=directory, model=model, card=card)
-    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card.version)
     return card

@@ -7,6 +7,7 @@ the figures describe what the portal will do, including on re-encoded and resize
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -24,6 +25,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from detection.core.card import ModelCard, Thresholds
 from detection.core.data import Sample
 from detection.core.metrics import (
     confusion_counts,
@@ -82,7 +84,7 @@ def _png_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _plots(labels: np.ndarray, probs: np.ndarray, sceneries: list[str], thresholds: dict) -> dict[str, str]:
+def _plots(labels: np.ndarray, probs: np.ndarray, sceneries: list[str], thresholds: Thresholds) -> dict[str, str]:
     plots = {}
     fig, ax = plt.subplots(figsize=(4, 4))
     fpr, tpr = roc_curve(labels=labels, scores=probs)
@@ -95,8 +97,8 @@ def _plots(labels: np.ndarray, probs: np.ndarray, sceneries: list[str], threshol
     bins = np.linspace(0, 1, 41)
     ax.hist(probs[labels == 0], bins=bins, alpha=0.6, label="real")
     ax.hist(probs[labels == 1], bins=bins, alpha=0.6, label="AI")
-    for key, style in (("low", ":"), ("high", "--")):
-        ax.axvline(thresholds[key], color="black", linestyle=style, label=f"{key} {thresholds[key]:.3g}")
+    for key, value, style in (("low", thresholds.low, ":"), ("high", thresholds.high, "--")):
+        ax.axvline(value, color="black", linestyle=style, label=f"{key} {value:.3g}")
     ax.set(yscale="log", xlabel="AI probability", ylabel="images", title="Scores, test split")
     ax.legend()
     plots["histogram"] = _png_data_uri(fig)
@@ -105,7 +107,7 @@ def _plots(labels: np.ndarray, probs: np.ndarray, sceneries: list[str], threshol
     fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.4), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         mask = np.array([s == name for s in sceneries])
-        c = confusion_counts(labels=labels[mask], flagged=probs[mask] >= thresholds["high"])
+        c = confusion_counts(labels=labels[mask], flagged=probs[mask] >= thresholds.high)
         matrix = np.array([[c["tn"], c["fp"]], [c["fn"], c["tp"]]])
         ax.imshow(matrix, cmap="Blues")
         for (i, j), value in np.ndenumerate(matrix):
@@ -233,14 +235,14 @@ def evaluate_run(
     """Score the test and held-out splits, write `out_dir/report.json` and `out_dir/report.html`.
     `robustness_samples` limits the robustness table to a seeded random subset of the test split (slow
     models); the native row is then recomputed on that subset so rows stay comparable."""
-    thresholds = detector.card["thresholds"]
-    high, low = thresholds["high"], thresholds["low"]
+    thresholds = detector.card.thresholds
+    high, low = thresholds.high, thresholds.low
     test: list[Sample] = split["splits"]["test"]
     labels = np.array([s.label for s in test])
     probs = probabilities_score(detector, test, desc="test")
     report: dict = {
-        "model": {"name": detector.name, "version": detector.version, "arch": detector.card["arch"],
-                  "image_size": detector.image_size, "thresholds": thresholds},
+        "model": {"name": detector.name, "version": detector.version, "arch": detector.card.arch,
+                  "image_size": detector.image_size, "thresholds": thresholds.to_dict()},
         "split": {"seed": split.get("seed"), "holdout_sources": split.get("holdout_sources"),
                   "fingerprint": split.get("fingerprint"),
                   "sizes": {name: len(samples) for name, samples in split["splits"].items()}},
@@ -333,7 +335,7 @@ def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] |
 
     detector = detector_open(weights_dir=weights_dir, name=name, device=device, threads=threads)
     directory = Path(weights_dir) / name
-    split_file = directory / (detector.card.get("split_file") or "split.json")
+    split_file = directory / (detector.card.split_file or "split.json")
     if not split_file.is_file():
         raise FileNotFoundError(f"{split_file} is missing: the test split of {name} is unknown")
     split = split_load(path=split_file, folders=folders)
@@ -347,7 +349,7 @@ def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] |
 
 
 def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] | None = None,
-                       false_flag: float = 0.02, confidence: float = 0.95, threads: int | None = None) -> dict:
+                       false_flag: float = 0.02, confidence: float = 0.95, threads: int | None = None) -> ModelCard:
     """Choose the thresholds of bundle `name` afresh on the validation part of its split, with the shipped
     (fp16) weights, and write them and the validation figures at them into its card. What `manage.py
     calibrate_detector` runs; the test split is never read."""
@@ -360,18 +362,21 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
 
     detector = detector_open(weights_dir=weights_dir, name=name, threads=threads)
     directory = Path(weights_dir) / name
-    split = split_load(path=directory / (detector.card.get("split_file") or "split.json"), folders=folders)
+    split = split_load(path=directory / (detector.card.split_file or "split.json"), folders=folders)
     val = split["splits"]["val"]
     labels = np.array([sample.label for sample in val])
     probs = probabilities_score(detector, val, desc="score val")
     thresholds = thresholds_for_samples(val, probs, false_flag=false_flag, confidence=confidence)
-    card = detector.card
     block = metrics_block(labels, probs, thresholds["high"])
-    card["thresholds"] = thresholds
-    card["metrics"]["val"] = {**card["metrics"].get("val", {}), **{k: v for k, v in block.items() if k != "n"}}
-    card["calibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
+    metrics = detector.card.metrics or {}
+    card = dataclasses.replace(
+        detector.card,
+        thresholds=Thresholds.from_dict(thresholds),
+        metrics={**metrics, "val": {**metrics.get("val", {}), **{k: v for k, v in block.items() if k != "n"}}},
+        calibrated=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     card_save(directory=directory, card=card)
-    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card.version)
     return card
 
 

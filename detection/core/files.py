@@ -14,12 +14,14 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from detection.core.card import ModelCard
+
 CARD_FILE = "card.json"
 HELDOUT_SCORES_FILE = "heldout_scores.json"
 MODEL_FILE = "model.safetensors"
 KERAS_MODEL_FILE = "model.keras"
 WEIGHT_FILES = (MODEL_FILE, KERAS_MODEL_FILE)  # a bundle holds one of them
-KERAS_ARCH = "keras"  # card["arch"] of every Keras bundle; its network is described in card["network"]
+KERAS_ARCH = "keras"  # the card's arch of every Keras bundle; its network is described in the card's network
 
 
 class NoTrainedWeights(LookupError):
@@ -34,12 +36,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def card_load(*, directory: Path) -> dict:
-    return json.loads((Path(directory) / CARD_FILE).read_text())
+def card_load(*, directory: Path) -> ModelCard:
+    return ModelCard.from_dict(json.loads((Path(directory) / CARD_FILE).read_text()))
 
 
-def card_save(*, directory: Path, card: dict) -> None:
-    (Path(directory) / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+def card_save(*, directory: Path, card: ModelCard) -> None:
+    (Path(directory) / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def heldout_scores_save(*, directory: Path, samples: Sequence, probs: Sequence[float], version: str) -> None:
@@ -89,4 +91,4 @@ def bundle_is_keras(*, weights_dir: Path, name: str) -> bool:
     path = Path(weights_dir) / name / CARD_FILE
     if not path.is_file():
         raise NoTrainedWeights(f"no trained weights for {name}")
-    return json.loads(path.read_text()).get("arch") == KERAS_ARCH
+    return card_load(directory=path.parent).arch == KERAS_ARCH

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,8 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from detection.core.bundle import CARD_FILE, MODEL_FILE, bundle_load
+from detection.core.bundle import CARD_FILE, MODEL_FILE, bundle_load, card_load
+from detection.core.card import ModelCard
 from detection.core.clip_probe import occlusion_map
 from detection.core.files import NoTrainedWeights
 from detection.core.nets import gradcam_layers
@@ -50,13 +50,13 @@ class _RawGradCAM(GradCAM):
 class Detector(ScoringBase):
     """A loaded model with its card; `predict` returns the AI probability of each image."""
 
-    def __init__(self, *, model: nn.Module, card: dict, device: str = "cpu") -> None:
-        self.name: str = card["name"]
-        self.version: str = str(card["version"])
-        self.card: dict = card
+    def __init__(self, *, model: nn.Module, card: ModelCard, device: str = "cpu") -> None:
+        self.name: str = card.name
+        self.version: str = str(card.version)
+        self.card: ModelCard = card
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.image_size: int = int(card["image_size"])
+        self.image_size: int = int(card.image_size)
         self._cams: dict[str, _RawGradCAM] = {}
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
@@ -119,7 +119,7 @@ class Detector(ScoringBase):
     def _cam(self, layer: str) -> _RawGradCAM:
         # One CAM object per layer for the Detector's life: building one registers hooks on the model.
         if layer not in self._cams:
-            layers = gradcam_layers(self.model, self.card["arch"])
+            layers = gradcam_layers(self.model, self.card.arch)
             if layer not in layers:
                 raise ValueError(f"unknown Grad-CAM layer {layer!r}; choose one of {', '.join(layers)}")
             self._cams[layer] = _RawGradCAM(model=self.model, target_layers=[layers[layer]])
@@ -128,7 +128,7 @@ class Detector(ScoringBase):
     def heatmap_array(self, array: np.ndarray, *, layer: str | None = None) -> np.ndarray:
         """The map of the architecture's heatmap method at `layer` (its default when None)."""
         layer = layer or heatmap_default_layer(self.card)
-        method = architecture_get(self.card["arch"]).heatmap
+        method = architecture_get(self.card.arch).heatmap
         tensor = arrays_to_tensor([array]).to(self.device)
         return cam_normalise(self._heatmappers[method](self, tensor, layer))
 
@@ -139,7 +139,7 @@ class Detector(ScoringBase):
 
     def _occlusion(self, tensor: torch.Tensor, layer: str) -> np.ndarray:
         if layer not in heatmap_layer_names(self.card):
-            raise ValueError(f"unknown heatmap layer {layer!r}; {self.card['arch']} has only 'occlusion'")
+            raise ValueError(f"unknown heatmap layer {layer!r}; {self.card.arch} has only 'occlusion'")
         return occlusion_map(self.model, tensor)
 
     _heatmappers = {GRAD_CAM: _gradcam, OCCLUSION: _occlusion}
@@ -149,7 +149,7 @@ def detector_load(*, weights_dir: Path, name: str, device: str = "cpu") -> Detec
     directory = Path(weights_dir) / name
     if not (directory / MODEL_FILE).is_file() or not (directory / CARD_FILE).is_file():
         raise NoTrainedWeights(f"no trained weights for {name}")
-    encoder_file = json.loads((directory / CARD_FILE).read_text()).get("encoder_file")
+    encoder_file = card_load(directory=directory).encoder_file
     if encoder_file and not (directory / encoder_file).is_file():
         # clip_probe: the encoder is not in git; see clip_probe.encoder_extract.
         raise NoTrainedWeights(f"no trained weights for {name}")

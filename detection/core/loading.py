@@ -36,7 +36,7 @@ def detector_open(*, weights_dir: Path, name: str, device: str = "cpu", threads:
     from detection.core.block_probe import ARCH as BLOCKS_ARCH
 
     directory = Path(weights_dir) / name
-    if (directory / CARD_FILE).is_file() and card_load(directory=directory).get("arch") == BLOCKS_ARCH:
+    if (directory / CARD_FILE).is_file() and card_load(directory=directory).arch == BLOCKS_ARCH:
         from detection.core.block_detector import BlockDetector
 
         return BlockDetector(directory=directory, threads=threads)

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision import models
 
+from detection.core.card import ModelCard
 from detection.core.clip_probe import ClipProbe
 from detection.core.preprocess import MEAN, STD
 from detection.core.registry import architecture_get
@@ -96,20 +97,20 @@ class EfficientNetLite0(nn.Module):
 
 
 def _torchvision_build(arch: str) -> Callable[..., nn.Module]:
-    def build(*, directory: Path | None = None, card=None) -> nn.Module:
+    def build(*, directory: Path | None = None, card: ModelCard | None = None) -> nn.Module:
         return getattr(models, arch)(weights=None, num_classes=2)
 
     return build
 
 
-def _lite0_build(*, directory: Path | None = None, card=None) -> nn.Module:
+def _lite0_build(*, directory: Path | None = None, card: ModelCard | None = None) -> nn.Module:
     return EfficientNetLite0(num_classes=2)
 
 
-def _clip_probe_build(*, directory: Path | None = None, card=None) -> nn.Module:
+def _clip_probe_build(*, directory: Path | None = None, card: ModelCard | None = None) -> nn.Module:
     if directory is None or card is None:
         raise ValueError("clip_probe is built from its bundle: the card names the encoder file beside it")
-    return ClipProbe(encoder_path=Path(directory) / card["encoder_file"])
+    return ClipProbe(encoder_path=Path(directory) / card.encoder_file)
 
 
 # Each PyTorch architecture of the registry and its builder: keyword-only `directory` and `card` of the bundle
@@ -124,7 +125,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
 ARCHITECTURES = tuple(arch for arch in BUILDERS if architecture_get(arch).trainable)
 
 
-def net_build(arch: str, *, directory: Path | None = None, card=None) -> nn.Module:
+def net_build(arch: str, *, directory: Path | None = None, card: ModelCard | None = None) -> nn.Module:
     """The net of `arch`, randomly initialised; a bundle's `directory` and `card` for a net built around files
     of its bundle (the CLIP probe's encoder)."""
     architecture_get(arch)

@@ -13,6 +13,7 @@ from PIL import Image
 from torch import nn
 
 from detection.core.bundle import bundle_load
+from detection.core.card import ModelCard
 from detection.core.inference import BATCH_SIZE, NoTrainedWeights
 from detection.core.preprocess import arrays_to_tensor, image_canonical
 from detection.core.verdicts import verdict_for
@@ -37,7 +38,7 @@ def onnx_export(*, directory: Path, path: Path | None = None) -> Path:
     directory = Path(directory)
     model, card = bundle_load(directory=directory)
     path = Path(path) if path else directory / ONNX_FILE
-    size = int(card["image_size"])
+    size = int(card.image_size)
     # The TorchScript exporter (deprecated, hence the silenced warning): the dynamo one needs onnxscript,
     # which is not a dependency.
     with warnings.catch_warnings():
@@ -53,15 +54,15 @@ def onnx_export(*, directory: Path, path: Path | None = None) -> Path:
 class OnnxDetector:
     """onnxruntime counterpart of `Detector.predict`/`verdict` for an exported bundle."""
 
-    def __init__(self, *, path: Path, card: dict, threads: int | None = None) -> None:
+    def __init__(self, *, path: Path, card: ModelCard, threads: int | None = None) -> None:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.card = card
-        self.name: str = card["name"]
-        self.version: str = str(card["version"])
-        self.image_size = int(card["image_size"])
+        self.name: str = card.name
+        self.version: str = str(card.version)
+        self.image_size = int(card.image_size)
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         out: list[float] = []
@@ -74,8 +75,8 @@ class OnnxDetector:
         return self.predict_arrays([np.asarray(image_canonical(img, size=self.image_size)) for img in images])
 
     def verdict(self, probability: float) -> str:
-        thresholds = self.card["thresholds"]
-        return verdict_for(probability, low=thresholds["low"], high=thresholds["high"])
+        thresholds = self.card.thresholds
+        return verdict_for(probability, low=thresholds.low, high=thresholds.high)
 
 
 def onnx_detector_load(*, weights_dir: Path, name: str, threads: int | None = None) -> OnnxDetector:

@@ -8,6 +8,10 @@ after its architecture's method.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from detection.core.card import ModelCard
 
 TORCH = "torch"
 TENSORFLOW = "tensorflow"
@@ -97,11 +101,11 @@ def architecture_get(name: str) -> Architecture:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(_REGISTRY)}") from None
 
 
-def heatmap_layer_names(card) -> list[str]:
+def heatmap_layer_names(card: ModelCard) -> list[str]:
     """A bundle's heatmap layers, shallow to deep: its card's own list (Keras bundles name theirs), else its
     architecture's."""
-    return list(card.get("gradcam_layers") or architecture_get(card["arch"]).heatmap_layers)
+    return list(card.gradcam_layers or architecture_get(card.arch).heatmap_layers)
 
 
-def heatmap_default_layer(card) -> str | None:
-    return card.get("gradcam_default_layer") or architecture_get(card["arch"]).heatmap_default_layer
+def heatmap_default_layer(card: ModelCard) -> str | None:
+    return card.gradcam_default_layer or architecture_get(card.arch).heatmap_default_layer

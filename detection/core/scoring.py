@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
+from detection.core.card import ModelCard
 from detection.core.preprocess import image_canonical
 from detection.core.verdicts import verdict_stable
 
@@ -40,7 +41,7 @@ class ScoringBase:
 
     name: str
     version: str
-    card: dict
+    card: ModelCard
     image_size: int
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
@@ -87,8 +88,8 @@ class ScoringBase:
         return [(probability, None) for probability in self.predict(images)]
 
     def verdict(self, probability: float, *, variant: float | None = None) -> str:
-        thresholds = self.card["thresholds"]
-        return verdict_stable(probability, variant, low=thresholds["low"], high=thresholds["high"])
+        thresholds = self.card.thresholds
+        return verdict_stable(probability, variant, low=thresholds.low, high=thresholds.high)
 
     def heatmap(self, image: Image.Image, *, layer: str | None = None) -> np.ndarray:
         """Grad-CAM map for the AI class, image_size x image_size, float32 in [0, 1] (99th pct = 1)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detection.core.files import CARD_FILE, WEIGHT_FILES, NoTrainedWeights, file_sha256
+from detection.core.files import WEIGHT_FILES, NoTrainedWeights, card_load, file_sha256
 from detection.core.scoring import ScoringBase
 
 GOLDEN_FILE = "golden.json"
@@ -99,9 +99,9 @@ def outputs_compute(detector: ScoringBase) -> dict[str, list]:
 
 def _fingerprint(directory: Path) -> dict[str, str]:
     """sha256 of every file whose bytes decide the outputs."""
-    card = json.loads((directory / CARD_FILE).read_text())
+    encoder_file = card_load(directory=directory).encoder_file
     files = [name for name in WEIGHT_FILES if (directory / name).is_file()]
-    files += [card["encoder_file"]] if card.get("encoder_file") else []
+    files += [encoder_file] if encoder_file else []
     return {name: file_sha256(directory / name) for name in files}
 
 

@@ -8,16 +8,27 @@ reads top to bottom.
 from __future__ import annotations
 
 import csv
+import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from detection.core.block_probe import ProbeConfig, probe_train
-from detection.core.crossval import Protocol, crossval_report, crossval_run, samples_limit
+from detection.core.block_probe import ARCH, ProbeConfig, probe_train
+from detection.core.card import ModelCard
+from detection.core.crossval import (
+    Protocol,
+    crossval_report,
+    crossval_run,
+    samples_limit,
+    thresholds_out_of_source,
+)
 from detection.core.data import Sample, folder_scan, split_save
 from detection.core.features import BlockEncoder, FeatureCache, features_extract, folder_short_cap
+from detection.core.files import heldout_scores_save
 from detection.core.views import RECIPE, WORKING_SHORT
 
 LAST = ProbeConfig(blocks=(), cls=False, patches=False, embed=True, views="global", balance="class")
@@ -164,6 +175,74 @@ def lso_summary(report: dict) -> dict:
     }
 
 
+def _test_left_out(data: StudyData, test_split: dict | None) -> StudyData:
+    """`data` without the images of the test part of `test_split` (the seed test split)."""
+    exclude = {sample.path for sample in test_split["splits"]["test"]} if test_split else set()
+    keep = [i for i, sample in enumerate(data.samples) if sample.path not in exclude]
+    return StudyData(
+        samples=[data.samples[i] for i in keep],
+        features=data.features[keep],
+        caps=data.caps,
+        train_only=data.train_only[keep],
+    )
+
+
+def _blocks_card(
+    *, name: str, crops: int, thresholds: dict, report: dict, training: dict, split_file: str | None
+) -> dict:
+    """The shipped clip_blocks card, but the probe's configuration (block_detector.block_bundle_save adds it)."""
+    from detection.core.block_detector import STABILITY_JPEG, STABILITY_SCALE
+    from detection.core.clip_probe import ENCODER_FILE, ENCODER_ORIGIN, ENCODER_SHA256
+    from detection.core.encoder_graph import DERIVATION
+
+    card = {
+        "name": name,
+        "arch": ARCH,
+        "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "image_size": WORKING_SHORT,
+        "crops": crops,
+        "preprocessing": (
+            f"decode -> EXIF transpose -> RGB -> short side at most {WORKING_SHORT} px (Lanczos) -> JPEG 90 -> "
+            f"views: the whole frame squashed to 224 px and {crops} crop(s) of 224 px at that scale along the long "
+            "side -> CLIP mean/std; each view's logit from 12 blocks' CLS and patch-mean tokens, averaged"
+        ),
+        "stability": {"scale": STABILITY_SCALE, "jpeg": STABILITY_JPEG},
+        "encoder_file": ENCODER_FILE,
+        "encoder_sha256": ENCODER_SHA256,
+        "encoder_origin": ENCODER_ORIGIN,
+        "encoder_derivation": DERIVATION,
+        "thresholds": {**thresholds, "chosen_on": "out-of-source scores (leave-source-out, every image)"},
+        "leave_source_out": lso_summary(report),
+        "training": training,
+    }
+    return {**card, "split_file": split_file} if split_file else card
+
+
+def _out_of_source(
+    data: StudyData, protocol: Protocol, config: ProbeConfig, *, false_flag: float, confidence: float, minimum_n: int
+) -> tuple[dict, dict, np.ndarray, dict]:
+    """The protocol's result and report, the indices of the images it counts and the thresholds chosen on
+    their scores: every image's score comes from a model that never saw its source, so thresholds that hold
+    on new ones."""
+    result = crossval_run(
+        protocol, fit=probe_fit_for(data, protocol, config), false_flag=false_flag, confidence=confidence
+    )
+    report = crossval_report(protocol, result, minimum=minimum_n)
+    counted = np.flatnonzero(protocol.counted)
+    thresholds = thresholds_out_of_source(
+        protocol, counted, result["scores"][counted], false_flag=false_flag, confidence=confidence
+    )
+    return result, report, counted, thresholds
+
+
+def _test_split_save(*, directory: Path, test_split: dict) -> str:
+    """Save only the test part of `test_split` as the bundle's split file (every other image of the shared
+    sets may have trained this model); returns its name."""
+    splits = {name: (samples if name == "test" else []) for name, samples in test_split["splits"].items()}
+    split_save({**test_split, "holdout_sources": [], "splits": splits}, path=directory / "split.json")
+    return "split.json"
+
+
 def clip_blocks_train(
     data: StudyData,
     *,
@@ -181,72 +260,36 @@ def clip_blocks_train(
 ) -> dict:
     """Ship the probe: leave-source-out figures and out-of-source thresholds from the protocol, then one
     head trained on every image but the test part of `test_split` (the seed test split), which is saved
-    as the bundle's split.json, alone, for `evaluate_detector`."""
-    import shutil
-    import time
-    from datetime import UTC, datetime
-
-    from detection.core.block_detector import STABILITY_JPEG, STABILITY_SCALE, block_bundle_save
-    from detection.core.clip_probe import ENCODER_FILE, ENCODER_ORIGIN, ENCODER_SHA256
-    from detection.core.crossval import thresholds_out_of_source
-    from detection.core.encoder_graph import DERIVATION
-    from detection.core.files import heldout_scores_save
+    as the bundle's split.json, alone, for `evaluate_detector`. Returns the card (a ModelCard), the protocol
+    and its result."""
+    from detection.core.block_detector import block_bundle_save
+    from detection.core.clip_probe import ENCODER_FILE
 
     started = time.monotonic()
-    exclude = {sample.path for sample in test_split["splits"]["test"]} if test_split else set()
-    keep = [i for i, sample in enumerate(data.samples) if sample.path not in exclude]
-    data = StudyData(
-        samples=[data.samples[i] for i in keep],
-        features=data.features[keep],
-        caps=data.caps,
-        train_only=data.train_only[keep],
-    )
+    data = _test_left_out(data, test_split)
     config = PRESETS[preset]
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
-    result = crossval_run(
-        protocol, fit=probe_fit_for(data, protocol, config), false_flag=false_flag, confidence=confidence
-    )
-    report = crossval_report(protocol, result, minimum=minimum_n)
-    # Every image's score comes from a model that never saw its source: thresholds that hold on new ones.
-    counted = np.flatnonzero(protocol.counted)
-    thresholds = thresholds_out_of_source(
-        protocol, counted, result["scores"][counted], false_flag=false_flag, confidence=confidence
+    result, report, counted, thresholds = _out_of_source(
+        data, protocol, config, false_flag=false_flag, confidence=confidence, minimum_n=minimum_n
     )
     head = probe_train(data.features, protocol.labels, protocol.units, config=config)
     directory = Path(out_dir) / name
-    card = {
-        "name": name,
-        "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        "image_size": WORKING_SHORT,
-        "crops": crops,
-        "preprocessing": (
-            f"decode -> EXIF transpose -> RGB -> short side at most {WORKING_SHORT} px (Lanczos) -> JPEG 90 -> "
-            f"views: the whole frame squashed to 224 px and {crops} crop(s) of 224 px at that scale along the long "
-            "side -> CLIP mean/std; each view's logit from 12 blocks' CLS and patch-mean tokens, averaged"
-        ),
-        "stability": {"scale": STABILITY_SCALE, "jpeg": STABILITY_JPEG},
-        "encoder_file": ENCODER_FILE,
-        "encoder_sha256": ENCODER_SHA256,
-        "encoder_origin": ENCODER_ORIGIN,
-        "encoder_derivation": DERIVATION,
-        "thresholds": {**thresholds, "chosen_on": "out-of-source scores (leave-source-out, every image)"},
-        "leave_source_out": lso_summary(report),
-        "training": {
-            "preset": preset,
-            "images": len(data.samples),
-            "sources": sorted(set(protocol.units)),
-            "folders": sorted(data.caps),
-            "short_side_caps": data.caps,
-            "seconds": round(time.monotonic() - started, 1),
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+    training = {
+        "preset": preset,
+        "images": len(data.samples),
+        "sources": sorted(set(protocol.units)),
+        "folders": sorted(data.caps),
+        "short_side_caps": data.caps,
+        "seconds": round(time.monotonic() - started, 1),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    if test_split:
-        # Only the test part: every other image of the shared sets may have trained this model.
-        splits = {name: (samples if name == "test" else []) for name, samples in test_split["splits"].items()}
-        split_save({**test_split, "holdout_sources": [], "splits": splits}, path=directory / "split.json")
-        card["split_file"] = "split.json"
-    block_bundle_save(directory=directory, head=head, card=card)
+    split_file = _test_split_save(directory=directory, test_split=test_split) if test_split else None
+    card = ModelCard.from_dict(
+        _blocks_card(
+            name=name, crops=crops, thresholds=thresholds, report=report, training=training, split_file=split_file
+        )
+    )
+    card = block_bundle_save(directory=directory, head=head, card=card)
     if not (directory / ENCODER_FILE).is_file():
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)
     # For recalibration on moderators' decisions (detection.services_settings): out-of-source scores.
@@ -254,6 +297,6 @@ def clip_blocks_train(
         directory=directory,
         samples=[data.samples[i] for i in counted],
         probs=result["scores"][counted],
-        version=card["version"],
+        version=card.version,
     )
     return {"card": card, "protocol": protocol, "result": result}

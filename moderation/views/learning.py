@@ -10,16 +10,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from common.web import domain_errors
+from detection.core.card import ModelCard
 from moderation import recalibration, reporting
 
 configure_required = permission_required("moderation.configure_detector", raise_exception=True)
 
 
-def live_rates_panel(request: HttpRequest, model_name: str, card: dict) -> dict | None:
+def live_rates_panel(request: HttpRequest, model_name: str, card: ModelCard) -> dict | None:
     return reporting.live_false_flag_check(model_name=model_name)
 
 
-def recalibration_panel(request: HttpRequest, model_name: str, card: dict) -> dict | None:
+def recalibration_panel(request: HttpRequest, model_name: str, card: ModelCard) -> dict | None:
     return {"model_name": model_name}
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from detection.core.card import ModelCard
 from detection.core.data import split_make
 from detection.core.inference import Detector, detector_load
 from detection.core.selftest import golden_write
@@ -32,7 +33,7 @@ def weights_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_card(synthetic_split: dict, weights_dir: Path) -> dict:
+def tiny_card(synthetic_split: dict, weights_dir: Path) -> ModelCard:
     torch.set_num_threads(2)
     splits = synthetic_split["splits"]
     # BatchNorm running statistics need many steps on so few images, hence many short epochs.
@@ -51,12 +52,10 @@ def tiny_card(synthetic_split: dict, weights_dir: Path) -> dict:
         lr=3e-3,
         progress=False,
     )
-    golden_write(
-        directory=weights_dir / card["name"], detector=detector_load(weights_dir=weights_dir, name=card["name"])
-    )
+    golden_write(directory=weights_dir / card.name, detector=detector_load(weights_dir=weights_dir, name=card.name))
     return card
 
 
 @pytest.fixture(scope="session")
 def tiny_detector(tiny_card: dict, weights_dir: Path) -> Detector:
-    return detector_load(weights_dir=weights_dir, name=tiny_card["name"])
+    return detector_load(weights_dir=weights_dir, name=tiny_card.name)

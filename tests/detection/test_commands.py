@@ -14,7 +14,7 @@ def command_settings(tiny_card, weights_dir):
         pytest.skip("Django settings are not configured (run with the project's pytest config)")
     previous = django_settings.DETECTOR_WEIGHTS_DIR
     django_settings.DETECTOR_WEIGHTS_DIR = weights_dir
-    yield tiny_card["name"]
+    yield tiny_card.name
     django_settings.DETECTOR_WEIGHTS_DIR = previous
 
 
@@ -63,14 +63,14 @@ def test_calibrate_command_rewrites_the_card_thresholds_from_the_validation_spli
     val_reals = [s for s in synthetic_split["splits"]["val"] if s.label == 0]
     detector = detector_load(weights_dir=tmp_path, name="cal")
     probabilities = detector.predict([Image.open(sample.path) for sample in val_reals])
-    flagged = sum(p >= card["thresholds"]["high"] for p in probabilities)
+    flagged = sum(p >= card.thresholds.high for p in probabilities)
     assert flagged <= len(val_reals) // 2
-    assert card["thresholds"]["false_flag_target"] == 0.5 and "calibrated" in card
-    assert card["metrics"]["val"]["fp"] == flagged
+    assert card.thresholds.false_flag_target == 0.5 and card.calibrated
+    assert card.metrics["val"]["fp"] == flagged
     assert "thresholds" in out.getvalue()
     # The scores the thresholds were chosen on stay with the bundle, for recalibration on decisions.
     heldout = heldout_scores_load(directory=tmp_path / "cal")
-    assert heldout["version"] == card["version"]
+    assert heldout["version"] == card.version
     assert sorted(row["score"] for row in heldout["samples"] if row["label"] == 0) == pytest.approx(
         sorted(probabilities), abs=1e-3
     )
@@ -78,8 +78,8 @@ def test_calibrate_command_rewrites_the_card_thresholds_from_the_validation_spli
     # The same few reals cannot back a 2 % bound at 95 %: the card says so and nothing is flagged.
     call_command("calibrate_detector", model="cal", stdout=io.StringIO())
     card = card_load(directory=tmp_path / "cal")
-    assert card["thresholds"]["false_flag_bound_met"] is False
-    assert card["metrics"]["val"]["fp"] == 0
+    assert card.thresholds.false_flag_bound_met is False
+    assert card.metrics["val"]["fp"] == 0
 
 
 def test_compare_command_ranks_models_on_one_split_and_refuses_two(

@@ -24,8 +24,8 @@ def test_detect_on_a_corrupt_file_gives_an_error_line_and_the_run_goes_on(tiny_d
 
 
 def test_onnxruntime_and_pytorch_agree_within_1e_3(tiny_detector, tiny_card, weights_dir, synthetic_split):
-    onnx_export(directory=weights_dir / tiny_card["name"])
-    engine = onnx_detector_load(weights_dir=weights_dir, name=tiny_card["name"], threads=2)
+    onnx_export(directory=weights_dir / tiny_card.name)
+    engine = onnx_detector_load(weights_dir=weights_dir, name=tiny_card.name, threads=2)
     images = [Image.open(s.path) for s in synthetic_split["splits"]["test"]]
     assert np.allclose(engine.predict(images), tiny_detector.predict(images), atol=1e-3)
 
@@ -42,7 +42,7 @@ def test_evaluation_writes_json_and_html_with_every_section(tiny_detector, synth
     # The false-flag target is judged on the seed's own sceneries, at the card's `high` threshold.
     reals = [s for s in synthetic_split["splits"]["test"] if s.label == 0]
     probabilities = np.array(tiny_detector.predict([Image.open(s.path) for s in reals]))
-    rate = np.mean(probabilities >= tiny_detector.card["thresholds"]["high"])
+    rate = np.mean(probabilities >= tiny_detector.card.thresholds.high)
     assert saved["test"]["landscapes"]["false_flag_rate"] == pytest.approx(rate)
     assert report["targets"]["false_flag_met"] == (rate <= 0.02)
     page = (tmp_path / "report.html").read_text()

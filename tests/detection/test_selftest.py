@@ -143,7 +143,7 @@ def test_the_shipped_default_passes_its_self_test_on_this_machine():
 
 def test_a_perturbed_encoder_is_caught_by_the_shipped_defaults_self_test():
     detector = _default_detector()
-    encoder = onnx.load(str(SHIPPED / DEFAULT_MODEL / detector.card["encoder_file"]))
+    encoder = onnx.load(str(SHIPPED / DEFAULT_MODEL / detector.card.encoder_file))
     # One block's layer norm off by 30 %, much as a saturating kernel distorts one layer's output.
     target = next(
         init for init in encoder.graph.initializer if init.name == "vision_model.encoder.layers.5.layer_norm1.weight"

@@ -128,5 +128,5 @@ def test_training_from_a_start_records_it_in_the_card(synthetic_split, tmp_path,
         progress=False,
         start_file=path,
     )
-    assert card["training"]["start"]["sha256"] == _sha256(path)
-    assert card["training"]["start"]["member"] == STARTS["mobilenet_v2"].member
+    assert card.training["start"]["sha256"] == _sha256(path)
+    assert card.training["start"]["member"] == STARTS["mobilenet_v2"].member

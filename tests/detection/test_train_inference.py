@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import io
 import json
@@ -24,7 +25,7 @@ def test_tiny_model_learns_the_synthetic_artefact_to_f1_above_0_9(tiny_detector,
 
 
 def test_bundle_holds_fp16_weights_and_a_complete_card(tiny_card, weights_dir):
-    directory = weights_dir / tiny_card["name"]
+    directory = weights_dir / tiny_card.name
     card = json.loads((directory / "card.json").read_text())
     for key in ("name", "arch", "version", "image_size", "preprocessing", "thresholds", "metrics", "training"):
         assert key in card
@@ -34,18 +35,16 @@ def test_bundle_holds_fp16_weights_and_a_complete_card(tiny_card, weights_dir):
     state = load_file(str(directory / "model.safetensors"))
     assert all(t.dtype.is_floating_point is False or str(t.dtype) == "torch.float16" for t in state.values())
     model, loaded = bundle_load(directory=directory)
-    assert loaded == card and not model.training
+    assert loaded.to_dict() == card and not model.training
 
 
 def test_training_writes_the_validation_scores_its_thresholds_came_from(tiny_card, weights_dir, synthetic_split):
-    heldout = json.loads((weights_dir / tiny_card["name"] / "heldout_scores.json").read_text())
+    heldout = json.loads((weights_dir / tiny_card.name / "heldout_scores.json").read_text())
     val = synthetic_split["splits"]["val"]
-    assert heldout["version"] == tiny_card["version"]
+    assert heldout["version"] == tiny_card.version
     assert [(row["label"], row["source"]) for row in heldout["samples"]] == [(s.label, s.source) for s in val]
-    flagged_reals = sum(
-        row["score"] >= tiny_card["thresholds"]["high"] for row in heldout["samples"] if row["label"] == 0
-    )
-    assert flagged_reals == tiny_card["metrics"]["val"]["fp"]
+    flagged_reals = sum(row["score"] >= tiny_card.thresholds.high for row in heldout["samples"] if row["label"] == 0)
+    assert flagged_reals == tiny_card.metrics["val"]["fp"]
 
 
 def test_missing_weights_raise_no_trained_weights_with_the_exact_message(tmp_path):
@@ -55,7 +54,7 @@ def test_missing_weights_raise_no_trained_weights_with_the_exact_message(tmp_pat
 
 
 def test_verdict_follows_the_card_thresholds(tiny_detector):
-    low, high = tiny_detector.card["thresholds"]["low"], tiny_detector.card["thresholds"]["high"]
+    low, high = tiny_detector.card.thresholds.low, tiny_detector.card.thresholds.high
     assert tiny_detector.verdict(high) == "ai"
     assert tiny_detector.verdict(min(1.0, high + 0.01)) == "ai"
     assert tiny_detector.verdict(low - 1e-9 if low > 0 else -1.0) == "real"
@@ -122,16 +121,16 @@ def test_training_can_start_from_a_local_checkpoint(tiny_card, weights_dir, synt
         out_dir=tmp_path,
         name="ft",
         epochs=1,
-        image_size=tiny_card["image_size"],
+        image_size=tiny_card.image_size,
         batch_size=8,
         augment=True,
         progress=False,
-        init=weights_dir / tiny_card["name"],
+        init=weights_dir / tiny_card.name,
         finetune="head",
     )
-    assert card["training"]["init_skipped"] == [] and card["training"]["finetune"] == "head"
-    init_file = weights_dir / tiny_card["name"] / "model.safetensors"
-    assert card["training"]["init_sha256"] == hashlib.sha256(init_file.read_bytes()).hexdigest()
+    assert card.training["init_skipped"] == [] and card.training["finetune"] == "head"
+    init_file = weights_dir / tiny_card.name / "model.safetensors"
+    assert card.training["init_sha256"] == hashlib.sha256(init_file.read_bytes()).hexdigest()
     # Head-only: the frozen backbone keeps the checkpoint's BatchNorm statistics, not the new data's.
     before, after = load_file(str(init_file)), load_file(str(tmp_path / "ft" / "model.safetensors"))
     running = [key for key in before if key.startswith("features") and "running_" in key]
@@ -164,7 +163,7 @@ def test_a_clip_probe_card_draws_its_heatmap_by_occlusion_at_its_one_layer(tiny_
     from detection.core.preprocess import arrays_to_tensor
 
     # Occlusion needs only the logits, so the tiny net stands in for the probe under a clip_probe card.
-    card = {**tiny_detector.card, "arch": "clip_probe"}
+    card = dataclasses.replace(tiny_detector.card, arch="clip_probe")
     detector = Detector(model=tiny_detector.model, card=card)
     array = detector.canonical(Image.open(synthetic_split["splits"]["test"][0].path))
     expected = cam_normalise(occlusion_map(detector.model, arrays_to_tensor([array])))
@@ -178,7 +177,14 @@ def test_a_clip_probe_bundle_without_its_encoder_counts_as_untrained(tmp_path):
     folder = tmp_path / "clip"
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"")
-    (folder / "card.json").write_text(json.dumps({"arch": "clip_probe", "encoder_file": "clip_encoder.int8.onnx"}))
+    card = {
+        "name": "clip",
+        "arch": "clip_probe",
+        "version": "1",
+        "image_size": 128,
+        "thresholds": {"low": 0.3, "high": 0.7},
+    }
+    (folder / "card.json").write_text(json.dumps({**card, "encoder_file": "clip_encoder.int8.onnx"}))
     with pytest.raises(NoTrainedWeights, match=r"^no trained weights for clip$"):
         detector_load(weights_dir=tmp_path, name="clip")
 

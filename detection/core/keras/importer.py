@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from detection.core.caches import arrays_cache
+from detection.core.card import ModelCard
 from detection.core.data import Sample
 from detection.core.files import KERAS_ARCH, KERAS_MODEL_FILE, card_save, file_sha256, heldout_scores_save
 from detection.core.keras.inference import KerasDetector, keras_model_read
@@ -87,7 +88,7 @@ def keras_model_import(
     *, source: Path, name: str, weights_dir: Path, val: Sequence[Sample], input_scale: str,
     image_size: int | None = None, ai_index: int | None = None, false_flag: float = 0.02, cache_dir: Path | None = None,
     split_file: str | None = None, data_fingerprint: str | None = None,
-) -> dict:
+) -> ModelCard:
     """Validate `source`, copy it into `weights_dir/name/` and write a card with thresholds calibrated on `val`
     (the split's validation part). Raises InvalidKerasModel for a file that cannot be served, ValueError for
     arguments that do not fit it."""
@@ -111,7 +112,7 @@ def keras_model_import(
     if (directory / KERAS_MODEL_FILE).exists():
         raise ValueError(f"a model named {name} exists already")
     sha256 = file_sha256(source)
-    card = {
+    payload = {
         "name": name, "arch": KERAS_ARCH, "version": f"imported-{sha256[:12]}", "image_size": size,
         "network": f"imported Keras model {model.name!r}, {model.count_params()} parameters",
         "preprocessing": preprocessing_description(input_scale),
@@ -123,19 +124,20 @@ def keras_model_import(
                      "at": datetime.now(UTC).isoformat(timespec="seconds")},
         "split_file": split_file, "data_fingerprint": data_fingerprint,
     }
-    detector = KerasDetector(model=model, card=card)
+    detector = KerasDetector(model=model, card=ModelCard.from_dict(payload))
     labels = np.array([sample.label for sample in val])
     if len(set(labels.tolist())) < 2:
         raise ValueError("the validation split must hold both real and AI images")
     probs = np.asarray(detector.predict_arrays(arrays_cache(val, size=size, kind="canonical", cache_dir=cache_dir)))
-    card["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
-    counts = confusion_counts(labels=labels, flagged=probs >= card["thresholds"]["high"])
-    card["metrics"] = {"val": {**precision_recall_f1(counts), **counts, "false_flag_rate": false_flag_rate(counts),
-                               "roc_auc": roc_auc(labels=labels, scores=probs)}}
-    card["calibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
+    payload["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
+    counts = confusion_counts(labels=labels, flagged=probs >= payload["thresholds"]["high"])
+    payload["metrics"] = {"val": {**precision_recall_f1(counts), **counts, "false_flag_rate": false_flag_rate(counts),
+                                  "roc_auc": roc_auc(labels=labels, scores=probs)}}
+    payload["calibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, directory / KERAS_MODEL_FILE)
     (directory / KERAS_MODEL_FILE).chmod(0o644)
+    card = ModelCard.from_dict(payload)
     card_save(directory=directory, card=card)
-    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card.version)
     return card

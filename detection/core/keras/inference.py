@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from detection.core.card import ModelCard
 from detection.core.files import CARD_FILE, KERAS_MODEL_FILE, NoTrainedWeights, card_load, card_save
 from detection.core.preprocess import arrays_scale
 from detection.core.scoring import BATCH_SIZE, ScoringBase, cam_normalise
@@ -43,7 +44,7 @@ def keras_model_read(path: Path) -> keras.Model:
     return model
 
 
-def keras_bundle_save(*, directory: Path, model: keras.Model, card: dict, half: bool = True) -> None:
+def keras_bundle_save(*, directory: Path, model: keras.Model, card: ModelCard, half: bool = True) -> None:
     """Write `model.keras` (weights in fp16 when `half`: half the size, probabilities unchanged to ~1e-3)
     and the card."""
     directory = Path(directory)
@@ -69,13 +70,13 @@ def _logits_model(model: keras.Model) -> keras.Model:
 
 
 class KerasDetector(ScoringBase):
-    def __init__(self, *, model: keras.Model, card: dict) -> None:
-        self.name: str = card["name"]
-        self.version: str = str(card["version"])
-        self.card: dict = card
-        self.image_size: int = int(card["image_size"])
+    def __init__(self, *, model: keras.Model, card: ModelCard) -> None:
+        self.name: str = card.name
+        self.version: str = str(card.version)
+        self.card: ModelCard = card
+        self.image_size: int = int(card.image_size)
         self.model = model
-        spec = card["keras"]
+        spec = card.keras
         self.scale: str = spec["input_scale"]
         self.ai_index: int = int(spec["ai_index"])
         self._logits: keras.Model | None = None
@@ -104,7 +105,7 @@ class KerasDetector(ScoringBase):
 
     def _grad_model(self, layer: str) -> keras.Model:
         if layer not in self._grad_models:
-            known = self.card["gradcam_layers"]
+            known = self.card.gradcam_layers
             if layer not in known:
                 raise ValueError(f"unknown Grad-CAM layer {layer!r}; choose one of {', '.join(known)}")
             logits = self._logits_get()
@@ -115,7 +116,7 @@ class KerasDetector(ScoringBase):
         """Grad-CAM of the AI logit at `layer` (the card's default when None): channel weights are the
         spatially averaged gradients, the map is their weighted sum of activations, ReLU, bilinear to the
         input size, normalised by its 99th percentile."""
-        grad_model = self._grad_model(layer or self.card["gradcam_default_layer"])
+        grad_model = self._grad_model(layer or self.card.gradcam_default_layer)
         batch = tf.convert_to_tensor(self.inputs([array]))
         with tf.GradientTape() as tape:
             activations, logits = grad_model(batch, training=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detection.core.card import ModelCard
 from detection.core.files import CARD_FILE, KERAS_MODEL_FILE, NoTrainedWeights, card_load
 from detection.core.scoring import ScoringBase
 
@@ -47,10 +48,10 @@ class KerasDetectorProxy(ScoringBase):
         directory = Path(weights_dir) / name
         if not (directory / KERAS_MODEL_FILE).is_file() or not (directory / CARD_FILE).is_file():
             raise NoTrainedWeights(f"no trained weights for {name}")
-        self.card: dict = card_load(directory=directory)
-        self.name: str = self.card["name"]
-        self.version: str = str(self.card["version"])
-        self.image_size: int = int(self.card["image_size"])
+        self.card: ModelCard = card_load(directory=directory)
+        self.name: str = self.card.name
+        self.version: str = str(self.card.version)
+        self.image_size: int = int(self.card.image_size)
         self._where = (str(weights_dir), name)
         self._pool: ProcessPoolExecutor | None = None
 

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from detection.core.caches import arrays_cache
+from detection.core.card import ModelCard
 from detection.core.data import Sample, labels_both
 from detection.core.files import KERAS_ARCH, card_save, heldout_scores_save
 from detection.core.keras.inference import keras_bundle_save, keras_detector_load
@@ -104,7 +105,7 @@ def keras_mobilenet_train(
     augment: bool = True, init_npz: Path | None = None, init_origin: dict | None = None, false_flag: float = 0.02,
     cache_dir: Path | None = None, split_file: str | None = None, data_fingerprint: str | None = None,
     version: str | None = None, progress: bool = True,
-) -> dict:
+) -> ModelCard:
     """Train, keep the epoch with the lowest class-balanced validation loss, save `out_dir/name/` in fp16 and
     calibrate its thresholds on the validation split scored by the saved (fp16) model. Returns the card."""
     started = time.monotonic()
@@ -127,7 +128,7 @@ def keras_mobilenet_train(
                          class_weights[val_labels].astype(np.float32)),
     )
     history, best_epoch = _history(fitted.history)
-    card = {
+    payload = {
         "name": name, "arch": KERAS_ARCH, "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
         "image_size": image_size, "network": SEED_DESCRIPTION, "preprocessing": PREPROCESSING_DESCRIPTION,
         "keras": {"input_scale": "imagenet", "output": "sigmoid", "ai_index": 0, "input_size": image_size,
@@ -143,16 +144,17 @@ def keras_mobilenet_train(
         },
     }
     directory = Path(out_dir) / name
-    keras_bundle_save(directory=directory, model=model, card=card)
+    keras_bundle_save(directory=directory, model=model, card=ModelCard.from_dict(payload))
     detector = keras_detector_load(weights_dir=out_dir, name=name)
     probs = np.asarray(detector.predict_arrays(val_arrays))
-    card["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
-    card["metrics"] = {
-        "val": figures_at(labels=val_labels, scores=probs, high=card["thresholds"]["high"]),
+    payload["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
+    payload["metrics"] = {
+        "val": figures_at(labels=val_labels, scores=probs, high=payload["thresholds"]["high"]),
         "history": history, "best_epoch": best_epoch,
     }
-    card["training"]["seconds"] = round(time.monotonic() - started, 1)
-    card["training"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    payload["training"]["seconds"] = round(time.monotonic() - started, 1)
+    payload["training"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    card = ModelCard.from_dict(payload)
     card_save(directory=directory, card=card)
-    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card["version"])
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card.version)
     return card

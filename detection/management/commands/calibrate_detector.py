@@ -41,10 +41,10 @@ class Command(BaseCommand):
             )
         except (NoTrainedWeights, FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        val = card["metrics"]["val"]
+        val = card.metrics["val"]
         self.stdout.write(
             self.style.SUCCESS(
-                f"{options['model']}: thresholds {card['thresholds']}; validation at high: false flags "
+                f"{options['model']}: thresholds {card.thresholds.to_dict()}; validation at high: false flags "
                 f"{val['fp']}/{val['fp'] + val['tn']}, recall {val['recall']:.4f}, F1 {val['f1']:.4f}"
             )
         )

@@ -66,12 +66,12 @@ class Command(BaseCommand):
             raise CommandError(f"{options['path'].name} refused: {exc}") from exc
         (weights_dir / name / "split.json").write_text(options["split"].read_text())
         golden_make(weights_dir=weights_dir, name=name)
-        val, spec = card["metrics"]["val"], card["keras"]
+        val, spec = card.metrics["val"], card.keras
         self.stdout.write(
             self.style.SUCCESS(
-                f"imported {name} ({card['image_size']} px, {spec['output']}, scale {spec['input_scale']}, "
-                f"Grad-CAM {card['gradcam_default_layer']}); thresholds {card['thresholds']['low']:.4g}/"
-                f"{card['thresholds']['high']:.4g}; validation: false flags {val['fp']}/{val['fp'] + val['tn']}, "
+                f"imported {name} ({card.image_size} px, {spec['output']}, scale {spec['input_scale']}, "
+                f"Grad-CAM {card.gradcam_default_layer}); thresholds {card.thresholds.low:.4g}/"
+                f"{card.thresholds.high:.4g}; validation: false flags {val['fp']}/{val['fp'] + val['tn']}, "
                 f"recall {val['recall']}"
             )
         )

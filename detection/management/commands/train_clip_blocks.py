@@ -73,10 +73,11 @@ class Command(BaseCommand):
         golden_make(weights_dir=weights_dir, name=options["name"])
         if options["scores"]:
             scores_csv_write(options["scores"], trained["protocol"], trained["result"])
-        lso = trained["card"]["leave_source_out"]
+        card = trained["card"]
+        lso = card.leave_source_out
         self.stdout.write(
-            f"{options['name']}: out-of-source thresholds {trained['card']['thresholds']['low']:.3f} / "
-            f"{trained['card']['thresholds']['high']:.3f}; held-out collections: false flags mean "
+            f"{options['name']}: out-of-source thresholds {card.thresholds.low:.3f} / "
+            f"{card.thresholds.high:.3f}; held-out collections: false flags mean "
             f"{lso['false_flags_mean']:.1%}, worst {lso['false_flags_worst']:.1%} ({lso['worst_collection']}); "
             f"held-out generators: recall mean {lso['recall_mean']:.1%}, worst {lso['recall_worst']:.1%}"
         )

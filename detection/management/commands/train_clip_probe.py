@@ -57,4 +57,6 @@ class Command(BaseCommand):
             augment_copies=options["augment_copies"],
         )
         golden_make(weights_dir=weights_dir, name=options["name"])
-        self.stdout.write(f"{options['name']}: validation {card['metrics']['val']}, thresholds {card['thresholds']}")
+        self.stdout.write(
+            f"{options['name']}: validation {card.metrics['val']}, thresholds {card.thresholds.to_dict()}"
+        )

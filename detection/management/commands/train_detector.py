@@ -80,11 +80,11 @@ class Command(BaseCommand):
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        golden_make(weights_dir=weights_dir, name=card["name"])
-        val = card["metrics"]["val"]
+        golden_make(weights_dir=weights_dir, name=card.name)
+        val = card.metrics["val"]
         self.stdout.write(
             self.style.SUCCESS(
-                f"saved {weights_dir / card['name']} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
-                f"thresholds {card['thresholds']['low']:.4g}/{card['thresholds']['high']:.4g})"
+                f"saved {weights_dir / card.name} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
+                f"thresholds {card.thresholds.low:.4g}/{card.thresholds.high:.4g})"
             )
         )

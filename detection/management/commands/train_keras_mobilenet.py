@@ -104,16 +104,16 @@ class Command(BaseCommand):
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        golden_make(weights_dir=weights_dir, name=card["name"])
-        val = card["metrics"]["val"]
+        golden_make(weights_dir=weights_dir, name=card.name)
+        val = card.metrics["val"]
         self.stdout.write(
-            f"saved {weights_dir / card['name']} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
-            f"thresholds {card['thresholds']['low']:.4g}/{card['thresholds']['high']:.4g}); evaluating"
+            f"saved {weights_dir / card.name} (val F1 {val['f1']}, AUC {val['roc_auc']}, "
+            f"thresholds {card.thresholds.low:.4g}/{card.thresholds.high:.4g}); evaluating"
         )
         report = evaluate_run(
-            detector=keras_detector_load(weights_dir=weights_dir, name=card["name"]),
+            detector=keras_detector_load(weights_dir=weights_dir, name=card.name),
             split=split,
-            out_dir=weights_dir / card["name"],
+            out_dir=weights_dir / card.name,
             robustness_samples=options["robustness_samples"],
         )
         self.stdout.write(self.style.SUCCESS(f"targets: {report['targets']}"))

@@ -55,9 +55,9 @@ class Command(BaseCommand):
 
         started = time.monotonic()
         card = model_card_get(name=options["model"])
-        if card is None or not card.get("encoder_file"):
+        if card is None or not card.encoder_file:
             raise CommandError(f"{options['model']} is no CLIP probe with an encoder")
-        encoder_path = Path(settings.DETECTOR_WEIGHTS_DIR) / options["model"] / card["encoder_file"]
+        encoder_path = Path(settings.DETECTOR_WEIGHTS_DIR) / options["model"] / card.encoder_file
         if not encoder_path.is_file():
             raise CommandError(f"no {encoder_path}: run ./dev once (it installs the encoder)")
         other_folders = [Path(folder) for folder in options["other"]]
@@ -89,7 +89,7 @@ class Command(BaseCommand):
                 members = [s for s in samples if s.path.is_relative_to(folder)]
                 if members:
                     vectors = embeddings_cache(
-                        encoder, members, image_size=int(card["image_size"]), cache_dir=options["cache_dir"]
+                        encoder, members, image_size=int(card.image_size), cache_dir=options["cache_dir"]
                     )
                     embedding.update(zip((s.path for s in members), vectors, strict=True))
         classes = [*SCENERIES, *([OTHER] if any(s.scenery not in SCENERIES for s in parts["train"]) else [])]
@@ -115,7 +115,7 @@ class Command(BaseCommand):
                 "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
                 "encoder_model": options["model"],
                 "encoder_sha256": ENCODER_SHA256,
-                "image_size": int(card["image_size"]),
+                "image_size": int(card.image_size),
                 "data": {
                     "folders": [Path(folder).name for folder in options["data"]],
                     "other_folders": [folder.name for folder in other_folders],
