@@ -9,7 +9,8 @@ either kind), evaluate.
   JPEG at fixed quality) so size and codec carry no class signal; `images_to_tensor(images, *, size)`.
 - registry: `architecture_get(arch) -> Architecture` (framework, default image size and input scale, fine-tune
   parts, heatmap method `GRAD_CAM` or `OCCLUSION` with its layers and default), `ARCHITECTURES` (trainable),
-  `heatmap_layer_names(card)`, `heatmap_default_layer(card)`: plain data, no torch import, for web processes.
+  `heatmap_layer_names(card)`, `heatmap_default_layer(card)`: plain data, no torch import, for web processes;
+  each architecture names the loader `loading.detector_open` opens its bundles with.
 - card: `ModelCard.from_dict(d)` / `.to_dict()` (exact round trip; unknown keys in `.extra`), `Thresholds`;
   a changed card is a new value (`dataclasses.replace`).
 - nets: `net_build(arch, *, directory=None, card=None)` (each PyTorch architecture's builder, weights=None),
@@ -17,7 +18,7 @@ either kind), evaluate.
 - transforms: `image_augment` (training re-shoot); caches: `arrays_cache`, `embeddings_cache`, `embeddings_arrays`.
 - bundle: `<weights_dir>/<name>/{model.safetensors (fp16), card.json}`; `bundle_save(*, directory, model,
   card)`, `bundle_load(*, directory) -> (model, ModelCard)`.
-- inference: `detector_load(*, weights_dir, name, device="cpu") -> Detector` (raises
+- inference: `detector_load(*, weights_dir, name, device="cpu", threads=None) -> Detector` (raises
   `NoTrainedWeights("no trained weights for <name>")`); `Detector.name/.version/.card`,
   `.predict(images) -> list[float]` (AI probability), `.verdict(p) -> "ai" | "uncertain" | "real"`,
   `.overlay(image, *, layer=None) -> bytes` (PNG Grad-CAM overlay), `.heatmap(image, *, layer=None)`.

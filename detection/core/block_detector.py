@@ -139,3 +139,10 @@ def grid_boxes(width: int, height: int, *, grid: int = MAP_GRID, size: int = VIE
     tops = [round((height - size) * i / (grid - 1)) for i in range(grid)]
     return [(left, top, left + size, top + size) for top in tops for left in lefts]
 
+
+def block_detector_load(
+    *, weights_dir: Path, name: str, device: str = "cpu", threads: int | None = None
+) -> BlockDetector:
+    """Bundle `name` of `weights_dir`: the registry's loader for clip_blocks. `device` is not used: the encoder
+    runs in onnxruntime on the CPU."""
+    return BlockDetector(directory=Path(weights_dir) / name, threads=threads)

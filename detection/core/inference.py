@@ -145,7 +145,10 @@ class Detector(ScoringBase):
     _heatmappers = {GRAD_CAM: _gradcam, OCCLUSION: _occlusion}
 
 
-def detector_load(*, weights_dir: Path, name: str, device: str = "cpu") -> Detector:
+def detector_load(*, weights_dir: Path, name: str, device: str = "cpu", threads: int | None = None) -> Detector:
+    """`threads`: torch's intra-op threads, set when given."""
+    if threads:
+        torch.set_num_threads(threads)
     directory = Path(weights_dir) / name
     if not (directory / MODEL_FILE).is_file() or not (directory / CARD_FILE).is_file():
         raise NoTrainedWeights(f"no trained weights for {name}")

@@ -7,42 +7,42 @@ opens Keras bundles with `isolated=True`, through a TensorFlow child process.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
-from detection.core.files import CARD_FILE, bundle_is_keras, card_load
+from detection.core.files import CARD_FILE, NoTrainedWeights, card_load
+from detection.core.registry import TENSORFLOW, architecture_get
 from detection.core.scoring import ScoringBase
 from detection.core.selftest import golden_write
 
 
 def detector_open(*, weights_dir: Path, name: str, device: str = "cpu", threads: int | None = None,
                   isolated: bool = False) -> ScoringBase:
-    """Raises NoTrainedWeights when bundle `name` has no trained weights."""
-    if bundle_is_keras(weights_dir=weights_dir, name=name):
-        if isolated:
-            from detection.core.keras.proxy import KerasDetectorProxy
+    """The detector of bundle `name`, opened by its architecture's loader (registry.Architecture.loader).
+    Raises NoTrainedWeights when bundle `name` has no trained weights."""
+    directory = Path(weights_dir) / name
+    if not (directory / CARD_FILE).is_file():
+        raise NoTrainedWeights(f"no trained weights for {name}")
+    architecture = architecture_get(card_load(directory=directory).arch)
+    if architecture.framework == TENSORFLOW:
+        return _keras_open(weights_dir=weights_dir, name=name, threads=threads, isolated=isolated)
+    module, function = architecture.loader.split(":")
+    loader = getattr(importlib.import_module(module), function)
+    return loader(weights_dir=weights_dir, name=name, device=device, threads=threads)
 
-            return KerasDetectorProxy(weights_dir=weights_dir, name=name)
-        import tensorflow as tf
 
-        if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-        from detection.core.keras.inference import keras_detector_load
+def _keras_open(*, weights_dir: Path, name: str, threads: int | None, isolated: bool) -> ScoringBase:
+    if isolated:
+        from detection.core.keras.proxy import KerasDetectorProxy
 
-        return keras_detector_load(weights_dir=weights_dir, name=name)
-    import torch
+        return KerasDetectorProxy(weights_dir=weights_dir, name=name)
+    import tensorflow as tf
 
     if threads:
-        torch.set_num_threads(threads)
-    from detection.core.block_probe import ARCH as BLOCKS_ARCH
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    from detection.core.keras.inference import keras_detector_load
 
-    directory = Path(weights_dir) / name
-    if (directory / CARD_FILE).is_file() and card_load(directory=directory).arch == BLOCKS_ARCH:
-        from detection.core.block_detector import BlockDetector
-
-        return BlockDetector(directory=directory, threads=threads)
-    from detection.core.inference import detector_load
-
-    return detector_load(weights_dir=weights_dir, name=name, device=device)
+    return keras_detector_load(weights_dir=weights_dir, name=name)
 
 
 def golden_make(*, weights_dir: Path, name: str, isolated: bool = False) -> dict:

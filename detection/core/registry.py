@@ -44,6 +44,11 @@ class Architecture:
     head: str | None = None
     last_block: str | None = None
     trainable: bool = False  # `train_run` trains it from a torchvision builder
+    # "module:function" opening a bundle of this architecture in this process, called by
+    # `loading.detector_open` with keyword-only weights_dir, name, device and threads; named, not imported,
+    # so reading the registry imports no framework. None for Keras, which `detector_open` opens itself (in
+    # this process or in a TensorFlow child).
+    loader: str | None = "detection.core.inference:detector_load"
 
 
 # Grad-CAM layers of the torchvision nets: the ends of the stride-8, -16 and -32 stages. The default is the
@@ -82,10 +87,10 @@ _REGISTRY: dict[str, Architecture] = {
         # score, and its input is its working image, not a small square.
         Architecture(
             name="clip_blocks", framework=TORCH, heatmap=CROP_SCORES, heatmap_layers=("crops",),
-            heatmap_default_layer="crops",
+            heatmap_default_layer="crops", loader="detection.core.block_detector:block_detector_load",
         ),
         # Every Keras bundle: its card describes its network, input scale and Grad-CAM layers.
-        Architecture(name="keras", framework=TENSORFLOW, heatmap=GRAD_CAM),
+        Architecture(name="keras", framework=TENSORFLOW, heatmap=GRAD_CAM, loader=None),
     )
 }
 
