@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detection.core.data import Sample
-from detection.core.metrics import recall_at_false_flag, roc_auc, thresholds_calibrate
+from detection.core.metrics import flag_counts_by, recall_at_false_flag, roc_auc, thresholds_calibrate
 
 # Generator names in groups.csv vary by host and variant ("FLUX.1-dev (via fal API)", "Qwen-Image-2512"):
 # a family holds out every variant together, so a fold never tests a generator its training saw.
@@ -156,8 +156,11 @@ def crossval_run(protocol: Protocol, *, fit: Fit, **calibration) -> dict:
     return {"scores": scores, "high": highs, "low": lows}
 
 
-def _rates(mask_sets: dict[str, np.ndarray], hits: np.ndarray) -> dict[str, dict]:
-    return {name: {"n": int(mask.sum()), "rate": float(hits[mask].mean())} for name, mask in sorted(mask_sets.items())}
+def _rates(*, keys: np.ndarray, hits: np.ndarray, among: np.ndarray) -> dict[str, dict]:
+    """Per key (a unit, a generator) of the images `among` selects: their number and the share of `hits`,
+    as the report and the cards quote them (`n`, `rate`)."""
+    counts = flag_counts_by(keys=keys[among].tolist(), flagged=hits[among].tolist())
+    return {key: {"n": value["images"], "rate": float(value["rate"])} for key, value in counts.items()}
 
 
 def _summary(rates: dict[str, dict], *, minimum: int) -> dict:
@@ -173,22 +176,21 @@ def crossval_report(protocol: Protocol, result: dict, *, minimum: int = 10) -> d
     flagged = scores >= result["high"][counted]
     uncertain = ~flagged & (scores >= result["low"][counted])
     units = np.array(protocol.units)[counted]
-    real_units = {u: (units == u) for u in sorted(set(units[labels == 0].tolist()))}
-    ai_units = {u: (units == u) for u in sorted(set(units[labels == 1].tolist()))}
+    # A unit holds real images only or AI images only (unit_of), so selecting by label selects by unit.
+    reals, ais = labels == 0, labels == 1
     generators = np.array([s.generator or s.source for s, kept in zip(protocol.samples, counted, strict=True) if kept])
-    by_generator = {g: (generators == g) & (labels == 1) for g in sorted(set(generators[labels == 1].tolist()))}
-    false_flags, recall = _rates(real_units, flagged), _rates(ai_units, flagged)
-    to_human = _rates(real_units, uncertain)
+    false_flags = _rates(keys=units, hits=flagged, among=reals)
+    recall = _rates(keys=units, hits=flagged, among=ais)
+    to_human = _rates(keys=units, hits=uncertain, among=reals)
     counted_ff = [v["rate"] for v in false_flags.values() if v["n"] >= minimum]
     counted_recall = [v["rate"] for v in recall.values() if v["n"] >= minimum]
-    reals, ais = labels == 0, labels == 1
     return {
         "k": protocol.k,
         "folds": {unit: fold for unit, fold in sorted(protocol.fold_of_unit.items())},
         "false_flags": false_flags,
         "to_human": to_human,
         "recall": recall,
-        "recall_by_generator": _rates(by_generator, flagged),
+        "recall_by_generator": _rates(keys=generators, hits=flagged, among=ais),
         "false_flags_mean": _summary(false_flags, minimum=minimum)["mean"],
         "false_flags_worst": max(counted_ff) if counted_ff else None,
         "recall_mean": _summary(recall, minimum=minimum)["mean"],
