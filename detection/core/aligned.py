@@ -139,8 +139,10 @@ def _progress_line(report: dict, *, done: int, total: int, elapsed: float) -> st
     seconds = report["seconds"]
     means = ", ".join(f"{name} {np.mean(values):.2f}" for name, values in sorted(report["psnr"].items()))
     per_photo = f"{np.mean(seconds):.2f} s per photo worked on" if seconds else "nothing to do yet"
-    return (f"{done}/{total} photos, {elapsed:.0f} s, about {elapsed / done * (total - done):.0f} s left; "
-            f"{per_photo}; mean PSNR (dB) so far: {means or '-'}")
+    return (
+        f"{done}/{total} photos, {elapsed:.0f} s, about {elapsed / done * (total - done):.0f} s left; "
+        f"{per_photo}; mean PSNR (dB) so far: {means or '-'}"
+    )
 
 
 def pairs_make(
@@ -159,10 +161,14 @@ def pairs_make(
     round trip per decoder and seconds per photo that needed work."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "README.md").write_text(README.format(
-        folders=", ".join(f"`{Path(folder).name}`" for folder in folders), quality=CANONICAL_JPEG_QUALITY,
-        decoders=", ".join(DECODERS), columns=",".join(COLUMNS),
-    ))
+    (out / "README.md").write_text(
+        README.format(
+            folders=", ".join(f"`{Path(folder).name}`" for folder in folders),
+            quality=CANONICAL_JPEG_QUALITY,
+            decoders=", ".join(DECODERS),
+            columns=",".join(COLUMNS),
+        )
+    )
     plan = pairs_plan(folders=folders, all_decoders=all_decoders)
     todo = plan[:limit] if limit is not None else plan
     report: dict = {"photos": len(todo), "written": 0, "too_small": 0, "psnr": defaultdict(list), "seconds": []}

@@ -12,8 +12,17 @@ from detection.core.card import ModelCard
 from detection.core.files import CARD_FILE, MODEL_FILE, card_load, card_save, file_sha256
 from detection.core.nets import net_build
 
-__all__ = ["CARD_FILE", "MODEL_FILE", "bundle_load", "bundle_save", "card_load", "card_save", "checkpoint_file",
-           "file_sha256", "state_dict_load"]
+__all__ = [
+    "CARD_FILE",
+    "MODEL_FILE",
+    "bundle_load",
+    "bundle_save",
+    "card_load",
+    "card_save",
+    "checkpoint_file",
+    "file_sha256",
+    "state_dict_load",
+]
 
 
 def bundle_save(*, directory: Path, model: nn.Module, card: ModelCard) -> None:

@@ -40,7 +40,12 @@ def _array_make(path: Path, *, size: int, kind: str) -> np.ndarray:
 
 
 def arrays_cache(
-    samples: Sequence[Sample], *, size: int, kind: str, cache_dir: Path | None, progress: bool = False,
+    samples: Sequence[Sample],
+    *,
+    size: int,
+    kind: str,
+    cache_dir: Path | None,
+    progress: bool = False,
 ) -> np.ndarray:
     """uint8 N x S x S x 3 of every sample: "canonical" (exactly the serving path, for val/test) or
     "base" (short side size*9/8, no JPEG, for augmented training). Cached as .npy when cache_dir is set,
@@ -52,10 +57,12 @@ def arrays_cache(
     cache_file = Path(cache_dir) / f"{kind}{size}_{key.hexdigest()[:20]}.npy" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         return np.load(cache_file)
-    arrays = np.stack([
-        _array_make(sample.path, size=size, kind=kind)
-        for sample in tqdm(samples, desc=f"decode {kind}", disable=not progress, mininterval=5)
-    ])
+    arrays = np.stack(
+        [
+            _array_make(sample.path, size=size, kind=kind)
+            for sample in tqdm(samples, desc=f"decode {kind}", disable=not progress, mininterval=5)
+        ]
+    )
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache_file, arrays)

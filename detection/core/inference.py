@@ -37,7 +37,9 @@ class _RawGradCAM(GradCAM):
         for layer, acts, layer_grads in zip(self.target_layers, activations, grads, strict=True):
             cam = np.maximum(self.get_cam_image(input_tensor, layer, targets, acts, layer_grads, eigen_smooth), 0)
             upsampled = torch.nn.functional.interpolate(
-                torch.from_numpy(cam[:, None].astype(np.float32)), size=(height, width), mode="bilinear",
+                torch.from_numpy(cam[:, None].astype(np.float32)),
+                size=(height, width),
+                mode="bilinear",
                 align_corners=False,
             )
             cams.append(upsampled.numpy())
@@ -64,7 +66,7 @@ class Detector(ScoringBase):
         probabilities: list[float] = []
         with torch.inference_mode():
             for start in range(0, len(arrays), BATCH_SIZE):
-                batch = arrays_to_tensor(arrays[start:start + BATCH_SIZE]).to(self.device)
+                batch = arrays_to_tensor(arrays[start : start + BATCH_SIZE]).to(self.device)
                 probs = torch.softmax(self.model(batch).float(), dim=1)[:, AI_CLASS]
                 probabilities.extend(probs.cpu().tolist())
                 self._cams_release()
@@ -84,7 +86,7 @@ class Detector(ScoringBase):
             return super().predict_checked_embedded(images)
         embeddings = np.concatenate(
             [
-                self.embeddings_arrays([self.canonical(image) for image in images[start:start + BATCH_SIZE]])
+                self.embeddings_arrays([self.canonical(image) for image in images[start : start + BATCH_SIZE]])
                 for start in range(0, len(images), BATCH_SIZE)
             ]
         )

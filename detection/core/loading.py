@@ -16,8 +16,9 @@ from detection.core.scoring import ScoringBase
 from detection.core.selftest import golden_write
 
 
-def detector_open(*, weights_dir: Path, name: str, device: str = "cpu", threads: int | None = None,
-                  isolated: bool = False) -> ScoringBase:
+def detector_open(
+    *, weights_dir: Path, name: str, device: str = "cpu", threads: int | None = None, isolated: bool = False
+) -> ScoringBase:
     """The detector of bundle `name`, opened by its architecture's loader (registry.Architecture.loader).
     Raises NoTrainedWeights when bundle `name` has no trained weights."""
     directory = Path(weights_dir) / name

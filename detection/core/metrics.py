@@ -15,8 +15,10 @@ def confusion_counts(*, labels: Sequence[int], flagged: Sequence[bool]) -> dict[
     y = np.asarray(labels, dtype=bool)
     p = np.asarray(flagged, dtype=bool)
     return {
-        "tp": int(np.sum(y & p)), "fp": int(np.sum(~y & p)),
-        "tn": int(np.sum(~y & ~p)), "fn": int(np.sum(y & ~p)),
+        "tp": int(np.sum(y & p)),
+        "fp": int(np.sum(~y & p)),
+        "tn": int(np.sum(~y & ~p)),
+        "fn": int(np.sum(y & ~p)),
     }
 
 
@@ -51,7 +53,7 @@ def roc_auc(*, labels: Sequence[int], scores: Sequence[float]) -> float | None:
         end = start
         while end + 1 < len(s) and sorted_scores[end + 1] == sorted_scores[start]:
             end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2 + 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
         start = end + 1
     rank_sum = ranks[y].sum()
     return float((rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
@@ -61,8 +63,12 @@ def figures_at(*, labels: Sequence[int], scores: Sequence[float], high: float) -
     """Counts, precision/recall/F1, false-flag rate and ROC AUC with `scores >= high` flagged: what cards and
     reports give for a split."""
     counts = confusion_counts(labels=labels, flagged=np.asarray(scores) >= high)
-    return {**counts, **precision_recall_f1(counts), "false_flag_rate": false_flag_rate(counts),
-            "roc_auc": roc_auc(labels=labels, scores=scores)}
+    return {
+        **counts,
+        **precision_recall_f1(counts),
+        "false_flag_rate": false_flag_rate(counts),
+        "roc_auc": roc_auc(labels=labels, scores=scores),
+    }
 
 
 def roc_curve(*, labels: Sequence[int], scores: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -87,8 +93,13 @@ def false_flags_allowed(n_real: int, *, rate: float, confidence: float) -> int:
     log_rate, log_keep = math.log(rate), math.log1p(-rate)
     cdf, allowed = 0.0, -1
     for k in range(n_real + 1):
-        log_pmf = (math.lgamma(n_real + 1) - math.lgamma(k + 1) - math.lgamma(n_real - k + 1)
-                   + k * log_rate + (n_real - k) * log_keep)
+        log_pmf = (
+            math.lgamma(n_real + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(n_real - k + 1)
+            + k * log_rate
+            + (n_real - k) * log_keep
+        )
         cdf += math.exp(log_pmf)
         if cdf > 1 - confidence:
             return allowed
@@ -110,8 +121,12 @@ def threshold_for_false_flag(real_scores: Sequence[float], *, rate: float, confi
 
 
 def thresholds_calibrate(
-    real_scores: Sequence[float], *, real_sources: Sequence[str] | None = None, false_flag: float = 0.02,
-    confidence: float = 0.95, uncertain_false_flag: float = 0.10,
+    real_scores: Sequence[float],
+    *,
+    real_sources: Sequence[str] | None = None,
+    false_flag: float = 0.02,
+    confidence: float = 0.95,
+    uncertain_false_flag: float = 0.10,
 ) -> dict:
     """`high` keeps the false-flag rate on new reals at most `false_flag` with probability `confidence`
     (a point estimate on validation overshoots about half the time), over all validation reals and over
@@ -132,21 +147,30 @@ def thresholds_calibrate(
     if low >= high:
         low = float(np.nextafter(np.float32(high), np.float32(-np.inf)))
     return {
-        "low": low, "high": high, "false_flag_target": false_flag, "false_flag_confidence": confidence,
+        "low": low,
+        "high": high,
+        "false_flag_target": false_flag,
+        "false_flag_confidence": confidence,
         # False when validation holds too few reals to back the bound even with no flag at all.
-        "false_flag_bound_met": allowed >= 0, "false_flag_populations": sorted(populations),
+        "false_flag_bound_met": allowed >= 0,
+        "false_flag_populations": sorted(populations),
         "uncertain_false_flag": uncertain_false_flag,
     }
 
 
-
-def thresholds_for_samples(samples: Sequence, probs: Sequence[float], *, false_flag: float = 0.02,
-                           confidence: float = 0.95) -> dict:
+def thresholds_for_samples(
+    samples: Sequence, probs: Sequence[float], *, false_flag: float = 0.02, confidence: float = 0.95
+) -> dict:
     """`thresholds_calibrate` on the reals of a validation set: `samples` carry `.label` (0 real) and
     `.source` (their collection), `probs` are the AI probabilities in the same order."""
     reals = [i for i, sample in enumerate(samples) if sample.label == 0]
-    return thresholds_calibrate(np.asarray(probs)[reals], real_sources=[samples[i].source for i in reals],
-                                false_flag=false_flag, confidence=confidence)
+    return thresholds_calibrate(
+        np.asarray(probs)[reals],
+        real_sources=[samples[i].source for i in reals],
+        false_flag=false_flag,
+        confidence=confidence,
+    )
+
 
 def false_flag_at_recall(*, labels: Sequence[int], scores: Sequence[float], recall: float) -> float | None:
     """Share of reals flagged at the highest threshold that still catches `recall` of the AI images: how
@@ -183,8 +207,14 @@ def flag_counts_by(*, keys: Sequence[str], flagged: Sequence[bool]) -> dict[str,
     return {key: {"flagged": hits, "images": n, "rate": hits / n} for key, (hits, n) in sorted(counts.items())}
 
 
-def detector_summary(*, labels: Sequence[int], scores: Sequence[float], flagged: Sequence[bool],
-                     sources: Sequence[str], rates: Sequence[float] = (0.01, 0.03)) -> dict:
+def detector_summary(
+    *,
+    labels: Sequence[int],
+    scores: Sequence[float],
+    flagged: Sequence[bool],
+    sources: Sequence[str],
+    rates: Sequence[float] = (0.01, 0.03),
+) -> dict:
     """One detector on one labelled image set: false flags per real collection and recall per AI source (a
     generator) at the detector's own threshold (`flagged`), over all as well, ROC AUC, and the recall when
     each of `rates` of the genuine photos is flagged. `sources` names each image's collection or generator."""
@@ -194,8 +224,11 @@ def detector_summary(*, labels: Sequence[int], scores: Sequence[float], flagged:
     counts = confusion_counts(labels=y, flagged=flags)
     per_real = flag_counts_by(keys=keys[~y].tolist(), flagged=flags[~y].tolist())
     return {
-        "images": len(y), "real": int((~y).sum()), "ai": int(y.sum()),
-        "false_flag_rate": false_flag_rate(counts), "recall": precision_recall_f1(counts)["recall"],
+        "images": len(y),
+        "real": int((~y).sum()),
+        "ai": int(y.sum()),
+        "false_flag_rate": false_flag_rate(counts),
+        "recall": precision_recall_f1(counts)["recall"],
         "worst_false_flag_rate": max((entry["rate"] for entry in per_real.values()), default=None),
         "false_flags_by_source": per_real,
         "recall_by_source": flag_counts_by(keys=keys[y].tolist(), flagged=flags[y].tolist()),
@@ -262,8 +295,9 @@ def live_rates(strata: Sequence[Stratum], *, confidence: float = 0.95) -> dict:
     false_flag = _weighted_rate(
         [(w, s.real_flagged, s.real_flagged + s.real_cleared) for w, s in weighted], confidence=confidence
     )
-    recall = _weighted_rate([(w, s.ai_flagged, s.ai_flagged + s.ai_cleared) for w, s in weighted],
-                            confidence=confidence)
+    recall = _weighted_rate(
+        [(w, s.ai_flagged, s.ai_flagged + s.ai_cleared) for w, s in weighted], confidence=confidence
+    )
     return {
         "false_flag": empty if unsampled else false_flag,
         "recall": empty if unsampled else recall,

@@ -19,8 +19,14 @@ from detection.core.preprocess import MEAN, STD
 from detection.core.registry import architecture_get
 
 __all__ = [
-    "ARCHITECTURES", "BUILDERS", "FINETUNE_MODES", "EfficientNetLite0", "gradcam_layers", "net_build",
-    "net_finetune_set", "net_train_mode",
+    "ARCHITECTURES",
+    "BUILDERS",
+    "FINETUNE_MODES",
+    "EfficientNetLite0",
+    "gradcam_layers",
+    "net_build",
+    "net_finetune_set",
+    "net_train_mode",
 ]
 
 FINETUNE_MODES = ("head", "last-block", "all")
@@ -32,17 +38,21 @@ class _SameConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
-        for size, kernel, stride in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride),
-                                        strict=True):
+        for size, kernel, stride in zip(
+            reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride), strict=True
+        ):
             total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]
         return super().forward(F.pad(x, pads))
 
 
-def _conv_bn(inputs: int, outputs: int, *, kernel: int = 1, stride: int = 1, groups: int = 1,
-             act: bool = True) -> list[nn.Module]:
-    layers = [_SameConv2d(inputs, outputs, kernel, stride=stride, groups=groups, bias=False),
-              nn.BatchNorm2d(outputs, eps=1e-3, momentum=0.01)]  # TensorFlow's batch-norm settings
+def _conv_bn(
+    inputs: int, outputs: int, *, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True
+) -> list[nn.Module]:
+    layers = [
+        _SameConv2d(inputs, outputs, kernel, stride=stride, groups=groups, bias=False),
+        nn.BatchNorm2d(outputs, eps=1e-3, momentum=0.01),
+    ]  # TensorFlow's batch-norm settings
     return [*layers, nn.ReLU6(inplace=True)] if act else layers
 
 
@@ -63,8 +73,15 @@ class _LiteBlock(nn.Module):
 
 
 # (expand ratio, kernel, stride, output channels, blocks) per stage: EfficientNet-B0's stages, which Lite0 keeps.
-_LITE0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
-                 (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+_LITE0_STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
 
 
 class EfficientNetLite0(nn.Module):
@@ -81,11 +98,20 @@ class EfficientNetLite0(nn.Module):
         features: list[nn.Module] = [nn.Sequential(*_conv_bn(3, 32, kernel=3, stride=2))]
         channels = 32
         for expand, kernel, stride, outputs, blocks in _LITE0_STAGES:
-            features.append(nn.Sequential(*(
-                _LiteBlock(channels if i == 0 else outputs, outputs, kernel=kernel, stride=stride if i == 0 else 1,
-                           expand=expand)
-                for i in range(blocks)
-            )))
+            features.append(
+                nn.Sequential(
+                    *(
+                        _LiteBlock(
+                            channels if i == 0 else outputs,
+                            outputs,
+                            kernel=kernel,
+                            stride=stride if i == 0 else 1,
+                            expand=expand,
+                        )
+                        for i in range(blocks)
+                    )
+                )
+            )
             channels = outputs
         features.append(nn.Sequential(*_conv_bn(channels, 1280)))
         self.features = nn.Sequential(*features)

@@ -44,9 +44,14 @@ def onnx_export(*, directory: Path, path: Path | None = None) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            _Probabilities(model).eval(), (torch.zeros(1, 3, size, size),), str(path), input_names=["image"],
-            output_names=["ai_probability"], dynamic_axes={"image": {0: "batch"}, "ai_probability": {0: "batch"}},
-            opset_version=OPSET, dynamo=False,
+            _Probabilities(model).eval(),
+            (torch.zeros(1, 3, size, size),),
+            str(path),
+            input_names=["image"],
+            output_names=["ai_probability"],
+            dynamic_axes={"image": {0: "batch"}, "ai_probability": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
         )
     return path
 
@@ -67,7 +72,7 @@ class OnnxDetector:
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         out: list[float] = []
         for start in range(0, len(arrays), BATCH_SIZE):
-            batch = arrays_to_tensor(arrays[start:start + BATCH_SIZE]).numpy()
+            batch = arrays_to_tensor(arrays[start : start + BATCH_SIZE]).numpy()
             out.extend(self.session.run(None, {"image": batch})[0].astype(float).tolist())
         return out
 

@@ -74,7 +74,7 @@ class ScoringBase:
         probabilities: list[float] = []
         # Canonicalise batch by batch so a long list never holds every canonical copy at once.
         for start in range(0, len(images), BATCH_SIZE):
-            chunk = images[start:start + BATCH_SIZE]
+            chunk = images[start : start + BATCH_SIZE]
             probabilities.extend(self.predict_arrays([self.canonical(img) for img in chunk]))
         return probabilities
 

@@ -42,9 +42,7 @@ class Block(nn.Module):
 
     def __init__(self, *, pooled: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
-            _conv(WIDTH, WIDTH), nn.ReLU(), _conv(WIDTH, WIDTH), nn.ReLU(), _conv(WIDTH, WIDTH)
-        )
+        self.conv = nn.Sequential(_conv(WIDTH, WIDTH), nn.ReLU(), _conv(WIDTH, WIDTH), nn.ReLU(), _conv(WIDTH, WIDTH))
         self.pool = (
             nn.Sequential(
                 nn.Conv2d(WIDTH, 4 * WIDTH, 1, bias=False),

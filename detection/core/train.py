@@ -32,7 +32,7 @@ def _val_probabilities(model: nn.Module, arrays: np.ndarray, device: torch.devic
     probs = []
     with torch.inference_mode():
         for start in range(0, len(arrays), batch_size):
-            logits = model(arrays_to_tensor(arrays[start:start + batch_size]).to(device))
+            logits = model(arrays_to_tensor(arrays[start : start + batch_size]).to(device))
             probs.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
     return np.concatenate(probs) if probs else np.zeros(0)
 
@@ -70,8 +70,19 @@ class _Fitting:
     augment: bool
 
 
-def _fitting_make(model: nn.Module, labels: np.ndarray, *, device: torch.device, lr: float, weight_decay: float,
-                  epochs: int, batch_size: int, image_size: int, augment: bool, seed: int) -> _Fitting:
+def _fitting_make(
+    model: nn.Module,
+    labels: np.ndarray,
+    *,
+    device: torch.device,
+    lr: float,
+    weight_decay: float,
+    epochs: int,
+    batch_size: int,
+    image_size: int,
+    augment: bool,
+    seed: int,
+) -> _Fitting:
     # Class-balanced: each class weighs as much in the loss, whatever its count.
     counts = np.bincount(labels, minlength=2)
     class_weights = torch.tensor(len(labels) / (2 * counts), dtype=torch.float32, device=device)
@@ -79,9 +90,17 @@ def _fitting_make(model: nn.Module, labels: np.ndarray, *, device: torch.device,
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     total_steps = max(1, epochs * math.ceil(len(labels) / batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps, pct_start=0.15)
-    return _Fitting(model=model, criterion=nn.CrossEntropyLoss(weight=class_weights), optimiser=optimiser,
-                    scheduler=scheduler, device=device, rng=random.Random(seed), batch_size=batch_size,
-                    image_size=image_size, augment=augment)
+    return _Fitting(
+        model=model,
+        criterion=nn.CrossEntropyLoss(weight=class_weights),
+        optimiser=optimiser,
+        scheduler=scheduler,
+        device=device,
+        rng=random.Random(seed),
+        batch_size=batch_size,
+        image_size=image_size,
+        augment=augment,
+    )
 
 
 def _step(fitting: _Fitting, arrays: list[np.ndarray], labels: np.ndarray) -> float:
@@ -103,7 +122,7 @@ def _epoch_train(fitting: _Fitting, arrays: np.ndarray, labels: np.ndarray, *, d
     total, seen = 0.0, 0
     bar = tqdm(range(0, len(order), fitting.batch_size), desc=desc, disable=not progress, mininterval=10)
     for start in bar:
-        index = order[start:start + fitting.batch_size]
+        index = order[start : start + fitting.batch_size]
         if len(index) < 2:
             continue  # BatchNorm needs two samples
         if fitting.augment:
@@ -116,8 +135,16 @@ def _epoch_train(fitting: _Fitting, arrays: np.ndarray, labels: np.ndarray, *, d
     return total / max(seen, 1)
 
 
-def _fit(fitting: _Fitting, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], *,
-         epochs: int, patience: int, name: str, progress: bool) -> tuple[list[dict], int]:
+def _fit(
+    fitting: _Fitting,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    *,
+    epochs: int,
+    patience: int,
+    name: str,
+    progress: bool,
+) -> tuple[list[dict], int]:
     """Epochs until `patience` of them bring no new best validation loss; leaves the model at the best epoch's
     weights, in eval mode. Returns the per-epoch history and the best epoch."""
     val_arrays, val_labels = val
@@ -130,11 +157,16 @@ def _fit(fitting: _Fitting, train: tuple[np.ndarray, np.ndarray], val: tuple[np.
         val_auc = roc_auc(labels=val_labels, scores=probs)
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auc": val_auc})
         if progress:
-            print(f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} val_auc {val_auc:.4f}",
-                  flush=True)
+            print(
+                f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} val_auc {val_auc:.4f}",
+                flush=True,
+            )
         if val_loss < best["val_loss"]:
-            best = {"val_loss": val_loss, "epoch": epoch + 1,
-                    "state": {k: v.detach().clone() for k, v in fitting.model.state_dict().items()}}
+            best = {
+                "val_loss": val_loss,
+                "epoch": epoch + 1,
+                "state": {k: v.detach().clone() for k, v in fitting.model.state_dict().items()},
+            }
         elif epoch + 1 - best["epoch"] >= patience:
             break
     fitting.model.load_state_dict(best["state"])
@@ -148,8 +180,9 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _net_make(arch: str, *, start_file: Path | None, init: Path | None, finetune: str
-              ) -> tuple[nn.Module, dict | None, list[str]]:
+def _net_make(
+    arch: str, *, start_file: Path | None, init: Path | None, finetune: str
+) -> tuple[nn.Module, dict | None, list[str]]:
     """A fresh net of `arch`, from its ImageNet start and then a checkpoint if given, frozen but for the part
     `finetune` names; with what the start loaded and the checkpoint tensors skipped."""
     model = net_build(arch)
@@ -191,31 +224,70 @@ def train_run(
     _seed_all(seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_labels, val_labels = labels_both(train, val)
-    train_arrays = arrays_cache(train, size=image_size, kind="base" if augment else "canonical",
-                                cache_dir=cache_dir, progress=progress)
+    train_arrays = arrays_cache(
+        train, size=image_size, kind="base" if augment else "canonical", cache_dir=cache_dir, progress=progress
+    )
     val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
     model, imagenet_start, skipped = _net_make(arch, start_file=start_file, init=init, finetune=finetune)
-    fitting = _fitting_make(model.to(device), train_labels, device=device, lr=lr, weight_decay=weight_decay,
-                            epochs=epochs, batch_size=batch_size, image_size=image_size, augment=augment, seed=seed)
-    history, best_epoch = _fit(fitting, (train_arrays, train_labels), (val_arrays, val_labels), epochs=epochs,
-                               patience=patience, name=name, progress=progress)
+    fitting = _fitting_make(
+        model.to(device),
+        train_labels,
+        device=device,
+        lr=lr,
+        weight_decay=weight_decay,
+        epochs=epochs,
+        batch_size=batch_size,
+        image_size=image_size,
+        augment=augment,
+        seed=seed,
+    )
+    history, best_epoch = _fit(
+        fitting,
+        (train_arrays, train_labels),
+        (val_arrays, val_labels),
+        epochs=epochs,
+        patience=patience,
+        name=name,
+        progress=progress,
+    )
     probs = _val_probabilities(model, val_arrays, device, batch_size * 2)
     thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
-    val_figures = {**figures_at(labels=val_labels, scores=probs, high=thresholds["high"]),
-                   "loss": _weighted_loss(probs, val_labels, fitting.criterion.weight)}
-    training = {
-        "epochs_max": epochs, "batch_size": batch_size, "seed": seed, "augment": augment, "lr": lr,
-        "weight_decay": weight_decay, "init": str(init) if init else None, "init_skipped": skipped,
-        "init_sha256": file_sha256(checkpoint_file(init)) if init else None, "start": imagenet_start,
-        "finetune": finetune, "device": str(device), "train_images": len(train), "val_images": len(val),
-        "seconds": round(time.monotonic() - started, 1), "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    val_figures = {
+        **figures_at(labels=val_labels, scores=probs, high=thresholds["high"]),
+        "loss": _weighted_loss(probs, val_labels, fitting.criterion.weight),
     }
-    card = ModelCard.from_dict({
-        "name": name, "arch": arch, "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        "image_size": image_size, "preprocessing": PREPROCESSING_DESCRIPTION, "thresholds": thresholds,
-        "metrics": {"val": val_figures, "history": history, "best_epoch": best_epoch},
-        "data_fingerprint": data_fingerprint, "split_file": split_file, "training": training,
-    })
+    training = {
+        "epochs_max": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "augment": augment,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "init": str(init) if init else None,
+        "init_skipped": skipped,
+        "init_sha256": file_sha256(checkpoint_file(init)) if init else None,
+        "start": imagenet_start,
+        "finetune": finetune,
+        "device": str(device),
+        "train_images": len(train),
+        "val_images": len(val),
+        "seconds": round(time.monotonic() - started, 1),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    card = ModelCard.from_dict(
+        {
+            "name": name,
+            "arch": arch,
+            "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+            "image_size": image_size,
+            "preprocessing": PREPROCESSING_DESCRIPTION,
+            "thresholds": thresholds,
+            "metrics": {"val": val_figures, "history": history, "best_epoch": best_epoch},
+            "data_fingerprint": data_fingerprint,
+            "split_file": split_file,
+            "training": training,
+        }
+    )
     bundle_save(directory=Path(out_dir) / name, model=model, card=card)
     heldout_scores_save(directory=Path(out_dir) / name, samples=val, probs=probs, version=card.version)
     return card
@@ -245,11 +317,29 @@ def detector_train(
     from detection.core.data import split_prepare
 
     name = name or arch
-    split = split_prepare(directory=Path(weights_dir) / name, folders=folders, split_file=split_file, seed=seed,
-                          holdout_sources=holdout_sources)
+    split = split_prepare(
+        directory=Path(weights_dir) / name,
+        folders=folders,
+        split_file=split_file,
+        seed=seed,
+        holdout_sources=holdout_sources,
+    )
     start_file = start_fetch(arch=arch, cache_dir=starts_dir) if starts_dir else None
     return train_run(
-        arch=arch, train=split["splits"]["train"], val=split["splits"]["val"], out_dir=weights_dir, name=name,
-        epochs=epochs, image_size=image_size, batch_size=batch_size, seed=seed, init=init, start_file=start_file,
-        finetune=finetune, lr=lr, cache_dir=cache_dir, split_file="split.json", data_fingerprint=split["fingerprint"],
+        arch=arch,
+        train=split["splits"]["train"],
+        val=split["splits"]["val"],
+        out_dir=weights_dir,
+        name=name,
+        epochs=epochs,
+        image_size=image_size,
+        batch_size=batch_size,
+        seed=seed,
+        init=init,
+        start_file=start_file,
+        finetune=finetune,
+        lr=lr,
+        cache_dir=cache_dir,
+        split_file="split.json",
+        data_fingerprint=split["fingerprint"],
     )

@@ -54,13 +54,20 @@ def keras_classifier_inspect(model: keras.Model) -> dict:
     units = out_shape[-1] if len(out_shape) == 2 else None
     activation = _final_activation(model)
     if (units, activation) not in {(1, "sigmoid"), (2, "softmax")}:
-        raise InvalidKerasModel(f"output {out_shape} through {activation or 'no activation'}: a binary classifier "
-                                "ends in one sigmoid unit or two softmax units")
+        raise InvalidKerasModel(
+            f"output {out_shape} through {activation or 'no activation'}: a binary classifier "
+            "ends in one sigmoid unit or two softmax units"
+        )
     size = height or 64
-    probe = np.asarray(model(np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype(np.float32),
-                             training=False))
-    if not np.all(np.isfinite(probe)) or probe.min() < 0 or probe.max() > 1 or (
-            units == 2 and not np.allclose(probe.sum(axis=1), 1, atol=1e-3)):
+    probe = np.asarray(
+        model(np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype(np.float32), training=False)
+    )
+    if (
+        not np.all(np.isfinite(probe))
+        or probe.min() < 0
+        or probe.max() > 1
+        or (units == 2 and not np.allclose(probe.sum(axis=1), 1, atol=1e-3))
+    ):
         raise InvalidKerasModel("its outputs on a test batch are not probabilities")
     return {"input_size": height, "output": activation, "units": units}
 
@@ -85,9 +92,18 @@ def gradcam_candidates(model: keras.Model) -> tuple[list[str], str]:
 
 
 def keras_model_import(
-    *, source: Path, name: str, weights_dir: Path, val: Sequence[Sample], input_scale: str,
-    image_size: int | None = None, ai_index: int | None = None, false_flag: float = 0.02, cache_dir: Path | None = None,
-    split_file: str | None = None, data_fingerprint: str | None = None,
+    *,
+    source: Path,
+    name: str,
+    weights_dir: Path,
+    val: Sequence[Sample],
+    input_scale: str,
+    image_size: int | None = None,
+    ai_index: int | None = None,
+    false_flag: float = 0.02,
+    cache_dir: Path | None = None,
+    split_file: str | None = None,
+    data_fingerprint: str | None = None,
 ) -> ModelCard:
     """Validate `source`, copy it into `weights_dir/name/` and write a card with thresholds calibrated on `val`
     (the split's validation part). Raises InvalidKerasModel for a file that cannot be served, ValueError for
@@ -113,16 +129,29 @@ def keras_model_import(
         raise ValueError(f"a model named {name} exists already")
     sha256 = file_sha256(source)
     payload = {
-        "name": name, "arch": KERAS_ARCH, "version": f"imported-{sha256[:12]}", "image_size": size,
+        "name": name,
+        "arch": KERAS_ARCH,
+        "version": f"imported-{sha256[:12]}",
+        "image_size": size,
         "network": f"imported Keras model {model.name!r}, {model.count_params()} parameters",
         "preprocessing": preprocessing_description(input_scale),
-        "keras": {"input_scale": input_scale, "output": spec["output"], "ai_index": index, "input_size": size,
-                  "weights_dtype": str(model.weights[0].dtype) if model.weights else None},
-        "gradcam_layers": layers, "gradcam_default_layer": default,
+        "keras": {
+            "input_scale": input_scale,
+            "output": spec["output"],
+            "ai_index": index,
+            "input_size": size,
+            "weights_dtype": str(model.weights[0].dtype) if model.weights else None,
+        },
+        "gradcam_layers": layers,
+        "gradcam_default_layer": default,
         "thresholds": {"low": 0.5, "high": 0.5},
-        "imported": {"source": Path(source).name, "sha256": sha256,
-                     "at": datetime.now(UTC).isoformat(timespec="seconds")},
-        "split_file": split_file, "data_fingerprint": data_fingerprint,
+        "imported": {
+            "source": Path(source).name,
+            "sha256": sha256,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        "split_file": split_file,
+        "data_fingerprint": data_fingerprint,
     }
     detector = KerasDetector(model=model, card=ModelCard.from_dict(payload))
     labels = np.array([sample.label for sample in val])
@@ -131,8 +160,14 @@ def keras_model_import(
     probs = np.asarray(detector.predict_arrays(arrays_cache(val, size=size, kind="canonical", cache_dir=cache_dir)))
     payload["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
     counts = confusion_counts(labels=labels, flagged=probs >= payload["thresholds"]["high"])
-    payload["metrics"] = {"val": {**precision_recall_f1(counts), **counts, "false_flag_rate": false_flag_rate(counts),
-                                  "roc_auc": roc_auc(labels=labels, scores=probs)}}
+    payload["metrics"] = {
+        "val": {
+            **precision_recall_f1(counts),
+            **counts,
+            "false_flag_rate": false_flag_rate(counts),
+            "roc_auc": roc_auc(labels=labels, scores=probs),
+        }
+    }
     payload["calibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, directory / KERAS_MODEL_FILE)

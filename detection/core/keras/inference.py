@@ -88,7 +88,7 @@ class KerasDetector(ScoringBase):
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
         probabilities: list[float] = []
         for start in range(0, len(arrays), BATCH_SIZE):
-            out = np.asarray(self.model(self.inputs(arrays[start:start + BATCH_SIZE]), training=False))
+            out = np.asarray(self.model(self.inputs(arrays[start : start + BATCH_SIZE]), training=False))
             probabilities.extend(out[:, self.ai_index].astype(np.float64).tolist())
         return probabilities
 

@@ -8,8 +8,10 @@ import numpy as np
 # Grad-CAM candidates, shallow to deep; the seed chose block_13_expand (stride 16) for its sharper maps.
 SEED_GRADCAM_LAYERS = ("block_13_expand", "block_16_project", "out_relu")
 SEED_GRADCAM_DEFAULT = "block_13_expand"
-SEED_DESCRIPTION = ("keras.applications.MobileNetV2(include_top=False, weights=None) -> GlobalAveragePooling2D -> "
-                    "BatchNormalization -> Dropout(0.5) -> Dense(1, sigmoid) = P(AI)")
+SEED_DESCRIPTION = (
+    "keras.applications.MobileNetV2(include_top=False, weights=None) -> GlobalAveragePooling2D -> "
+    "BatchNormalization -> Dropout(0.5) -> Dense(1, sigmoid) = P(AI)"
+)
 TORCH_BN_EPSILON = 1e-5
 
 
@@ -35,9 +37,12 @@ def _torch_units(state: dict[str, np.ndarray]) -> list[tuple[str, list[np.ndarra
         if tensor.ndim == 4:
             units.append(("conv", [tensor]))
             index += 1
-        elif tensor.ndim == 1 and all(t.shape == tensor.shape for t in tensors[index:index + 4]) and (
-                index + 4 <= len(tensors)):
-            units.append(("bn", tensors[index:index + 4]))
+        elif (
+            tensor.ndim == 1
+            and all(t.shape == tensor.shape for t in tensors[index : index + 4])
+            and (index + 4 <= len(tensors))
+        ):
+            units.append(("bn", tensors[index : index + 4]))
             index += 4
         else:
             raise ValueError(f"tensor {index} of shape {tensor.shape} is neither a kernel nor BatchNorm statistics")

@@ -44,8 +44,17 @@ TRAIN_BN_MOMENTUM = 0.9
 class _AugmentedBatches(keras.utils.PyDataset):
     """A fresh random re-shoot (detection.core.transforms.image_augment) of every training image each epoch."""
 
-    def __init__(self, arrays: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, size: int, batch_size: int,
-                 seed: int, augment: bool) -> None:
+    def __init__(
+        self,
+        arrays: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray,
+        *,
+        size: int,
+        batch_size: int,
+        seed: int,
+        augment: bool,
+    ) -> None:
         super().__init__()
         self.arrays, self.labels, self.weights = arrays, labels, weights
         self.size, self.batch_size, self.augment = size, batch_size, augment
@@ -60,7 +69,7 @@ class _AugmentedBatches(keras.utils.PyDataset):
         self.rng.shuffle(self.order)
 
     def __getitem__(self, index: int):
-        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         if self.augment:
             arrays = [image_augment(self.arrays[i], size=self.size, rng=self.rng) for i in chosen]
         else:
@@ -84,63 +93,121 @@ def _model_make(*, image_size: int, init_npz: Path | None) -> keras.Model:
 def _compile(model: keras.Model, *, lr: float, weight_decay: float, total_steps: int) -> None:
     """AdamW on a cosine schedule after a 15 % linear warm-up; weighted binary cross-entropy and AUC."""
     schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=lr / 25, decay_steps=total_steps - total_steps * 15 // 100, alpha=0.0,
-        warmup_target=lr, warmup_steps=total_steps * 15 // 100,
+        initial_learning_rate=lr / 25,
+        decay_steps=total_steps - total_steps * 15 // 100,
+        alpha=0.0,
+        warmup_target=lr,
+        warmup_steps=total_steps * 15 // 100,
     )
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
-                  loss=keras.losses.BinaryCrossentropy(), weighted_metrics=[keras.metrics.AUC(name="auc")])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
+        loss=keras.losses.BinaryCrossentropy(),
+        weighted_metrics=[keras.metrics.AUC(name="auc")],
+    )
 
 
 def _history(history: dict[str, list[float]]) -> tuple[list[dict], int]:
     """Keras' per-epoch figures in the card's shape, and the epoch of the lowest validation loss."""
     losses = history["val_loss"]
-    rows = [{"epoch": i + 1, "train_loss": history["loss"][i], "val_loss": losses[i], "val_auc": history["val_auc"][i]}
-            for i in range(len(losses))]
+    rows = [
+        {"epoch": i + 1, "train_loss": history["loss"][i], "val_loss": losses[i], "val_auc": history["val_auc"][i]}
+        for i in range(len(losses))
+    ]
     return rows, int(np.argmin(losses)) + 1
 
 
 def keras_mobilenet_train(
-    *, train: Sequence[Sample], val: Sequence[Sample], out_dir: Path, name: str, epochs: int, image_size: int = 128,
-    batch_size: int = 32, seed: int = 0, lr: float = 5e-4, weight_decay: float = 0.05, patience: int = 4,
-    augment: bool = True, init_npz: Path | None = None, init_origin: dict | None = None, false_flag: float = 0.02,
-    cache_dir: Path | None = None, split_file: str | None = None, data_fingerprint: str | None = None,
-    version: str | None = None, progress: bool = True,
+    *,
+    train: Sequence[Sample],
+    val: Sequence[Sample],
+    out_dir: Path,
+    name: str,
+    epochs: int,
+    image_size: int = 128,
+    batch_size: int = 32,
+    seed: int = 0,
+    lr: float = 5e-4,
+    weight_decay: float = 0.05,
+    patience: int = 4,
+    augment: bool = True,
+    init_npz: Path | None = None,
+    init_origin: dict | None = None,
+    false_flag: float = 0.02,
+    cache_dir: Path | None = None,
+    split_file: str | None = None,
+    data_fingerprint: str | None = None,
+    version: str | None = None,
+    progress: bool = True,
 ) -> ModelCard:
     """Train, keep the epoch with the lowest class-balanced validation loss, save `out_dir/name/` in fp16 and
     calibrate its thresholds on the validation split scored by the saved (fp16) model. Returns the card."""
     started = time.monotonic()
     keras.utils.set_random_seed(seed)
     train_labels, val_labels = labels_both(train, val)
-    train_arrays = arrays_cache(train, size=image_size, kind="base" if augment else "canonical", cache_dir=cache_dir,
-                                progress=progress)
+    train_arrays = arrays_cache(
+        train, size=image_size, kind="base" if augment else "canonical", cache_dir=cache_dir, progress=progress
+    )
     val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
     # Class-balanced: each class weighs as much in the loss, whatever its count.
     class_weights = len(train_labels) / (2 * np.bincount(train_labels, minlength=2))
 
     model = _model_make(image_size=image_size, init_npz=init_npz)
-    batches = _AugmentedBatches(train_arrays, train_labels, class_weights[train_labels].astype(np.float32),
-                                size=image_size, batch_size=batch_size, seed=seed, augment=augment)
+    batches = _AugmentedBatches(
+        train_arrays,
+        train_labels,
+        class_weights[train_labels].astype(np.float32),
+        size=image_size,
+        batch_size=batch_size,
+        seed=seed,
+        augment=augment,
+    )
     _compile(model, lr=lr, weight_decay=weight_decay, total_steps=max(1, epochs * len(batches)))
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     fitted = model.fit(
-        batches, epochs=epochs, verbose=2 if progress else 0, callbacks=[stop],
-        validation_data=(arrays_scale(val_arrays), val_labels.astype(np.float32),
-                         class_weights[val_labels].astype(np.float32)),
+        batches,
+        epochs=epochs,
+        verbose=2 if progress else 0,
+        callbacks=[stop],
+        validation_data=(
+            arrays_scale(val_arrays),
+            val_labels.astype(np.float32),
+            class_weights[val_labels].astype(np.float32),
+        ),
     )
     history, best_epoch = _history(fitted.history)
     payload = {
-        "name": name, "arch": KERAS_ARCH, "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        "image_size": image_size, "network": SEED_DESCRIPTION, "preprocessing": PREPROCESSING_DESCRIPTION,
-        "keras": {"input_scale": "imagenet", "output": "sigmoid", "ai_index": 0, "input_size": image_size,
-                  "weights_dtype": "float16"},
-        "gradcam_layers": list(SEED_GRADCAM_LAYERS), "gradcam_default_layer": SEED_GRADCAM_DEFAULT,
+        "name": name,
+        "arch": KERAS_ARCH,
+        "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "image_size": image_size,
+        "network": SEED_DESCRIPTION,
+        "preprocessing": PREPROCESSING_DESCRIPTION,
+        "keras": {
+            "input_scale": "imagenet",
+            "output": "sigmoid",
+            "ai_index": 0,
+            "input_size": image_size,
+            "weights_dtype": "float16",
+        },
+        "gradcam_layers": list(SEED_GRADCAM_LAYERS),
+        "gradcam_default_layer": SEED_GRADCAM_DEFAULT,
         "thresholds": {"low": 0.5, "high": 0.5},  # replaced below, calibrated on the saved weights
-        "data_fingerprint": data_fingerprint, "split_file": split_file,
+        "data_fingerprint": data_fingerprint,
+        "split_file": split_file,
         "training": {
-            "epochs_max": epochs, "batch_size": batch_size, "seed": seed, "augment": augment, "lr": lr,
-            "weight_decay": weight_decay, "schedule": "cosine with 15 % linear warm-up", "finetune": "all",
-            "batchnorm_momentum": TRAIN_BN_MOMENTUM, "init": init_origin, "train_images": len(train),
-            "val_images": len(val), "framework": f"keras {keras.__version__}",
+            "epochs_max": epochs,
+            "batch_size": batch_size,
+            "seed": seed,
+            "augment": augment,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "schedule": "cosine with 15 % linear warm-up",
+            "finetune": "all",
+            "batchnorm_momentum": TRAIN_BN_MOMENTUM,
+            "init": init_origin,
+            "train_images": len(train),
+            "val_images": len(val),
+            "framework": f"keras {keras.__version__}",
         },
     }
     directory = Path(out_dir) / name
@@ -150,7 +217,8 @@ def keras_mobilenet_train(
     payload["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
     payload["metrics"] = {
         "val": figures_at(labels=val_labels, scores=probs, high=payload["thresholds"]["high"]),
-        "history": history, "best_epoch": best_epoch,
+        "history": history,
+        "best_epoch": best_epoch,
     }
     payload["training"]["seconds"] = round(time.monotonic() - started, 1)
     payload["training"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
