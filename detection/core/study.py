@@ -175,10 +175,17 @@ def lso_summary(report: dict) -> dict:
     }
 
 
-def _test_left_out(data: StudyData, test_split: dict | None) -> StudyData:
-    """`data` without the images of the test part of `test_split` (the seed test split)."""
-    exclude = {sample.path for sample in test_split["splits"]["test"]} if test_split else set()
-    keep = [i for i, sample in enumerate(data.samples) if sample.path not in exclude]
+def seed_test_exclude(data: StudyData, test_split: dict | None) -> StudyData:
+    """`data` without the images of the test part of `test_split` (the seed test split), nor the training-only
+    content-aligned pairs made from them: a pair's group is its photo's under the aligned folder's name
+    (`aligned:landscapes:7`), and a round trip of a test photo would teach the head that very photo's content."""
+    test = test_split["splits"]["test"] if test_split else []
+    paths, groups = {sample.path for sample in test}, {sample.group for sample in test}
+    keep = [
+        i
+        for i, sample in enumerate(data.samples)
+        if sample.path not in paths and not (data.train_only[i] and sample.group.split(":", 1)[-1] in groups)
+    ]
     return StudyData(
         samples=[data.samples[i] for i in keep],
         features=data.features[keep],
@@ -266,7 +273,7 @@ def clip_blocks_train(
     from detection.core.clip_probe import ENCODER_FILE
 
     started = time.monotonic()
-    data = _test_left_out(data, test_split)
+    data = seed_test_exclude(data, test_split)
     config = PRESETS[preset]
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     result, report, counted, thresholds = _out_of_source(

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from detection.core.block_detector import BlockDetector, image_reencode
+from detection.core.data import Sample
 from detection.core.loading import detector_open, golden_make
 from detection.core.selftest import golden_check
-from detection.core.study import clip_blocks_train, study_data
+from detection.core.study import StudyData, clip_blocks_train, seed_test_exclude, study_data
 from detection.core.verdicts import verdict_stable
 from tests.detection.synthetic import image_synthetic
 
@@ -117,3 +118,33 @@ def test_the_stability_variant_is_smaller_and_re_encoded():
     variant = image_reencode(image)
     assert variant.size == (150, 150)
     assert not np.array_equal(np.asarray(variant), np.asarray(image.resize((150, 150))))
+
+
+def test_training_against_the_seed_test_split_leaves_out_its_photos_and_their_aligned_round_trips():
+    def sample(path: str, group: str, label: int = 0) -> Sample:
+        return Sample(path=Path(path), label=label, scenery="sea", group=group, source="s")
+
+    test_photo = sample("landscapes/real/sea/1.jpg", "landscapes:7")
+    kept_photo = sample("landscapes/real/sea/2.jpg", "landscapes:8")
+    samples = [
+        test_photo,
+        kept_photo,
+        sample("aligned/real/s/1.jpg", "aligned:landscapes:7"),  # the test photo's pair: both sides go
+        sample("aligned/ai_generated/tae_taesd/1.jpg", "aligned:landscapes:7", label=1),
+        sample("aligned/ai_generated/tae_taesd/2.jpg", "aligned:landscapes:8", label=1),
+        sample("other/real/x/3.jpg", "other:landscapes:7"),  # a counted image whose group only looks alike
+    ]
+    data = StudyData(
+        samples=samples,
+        features=np.arange(len(samples), dtype=np.float16)[:, None, None],
+        caps={},
+        train_only=np.array([False, False, True, True, True, False]),
+    )
+    kept = seed_test_exclude(data, {"splits": {"test": [test_photo]}})
+    assert [str(s.path) for s in kept.samples] == [
+        "landscapes/real/sea/2.jpg",
+        "aligned/ai_generated/tae_taesd/2.jpg",
+        "other/real/x/3.jpg",
+    ]
+    assert kept.features[:, 0, 0].tolist() == [1, 4, 5]
+    assert kept.train_only.tolist() == [False, True, False]
