@@ -51,7 +51,8 @@ def analyses_take(*, task_id: str, submission_id: int) -> list[int]:
             .values_list("pk", flat=True)
         )
         taken += list(waiting[: max(0, settings.ANALYSIS_BATCH_SIZE - len(taken))])
-        for pk in taken:
+        # In upload order, so two batches take the statistics day counters in the same order (no deadlock).
+        for pk in sorted(taken):
             submission_transition(submission_id=pk, action=Action.ANALYSIS_START, analysis_task_id=task_id)
     return taken
 
