@@ -88,6 +88,37 @@ def _train_embeddings(
     return train_x, train_y
 
 
+def _card_make(
+    *,
+    name: str,
+    image_size: int,
+    thresholds: dict,
+    val_figures: dict,
+    data_fingerprint: str | None,
+    split_file: str | None,
+    training: dict,
+) -> ModelCard:
+    """The probe's card: the encoder it needs and its provenance beside the usual fields."""
+    return ModelCard.from_dict(
+        {
+            "name": name,
+            "arch": ARCH,
+            "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+            "image_size": image_size,
+            "preprocessing": PREPROCESSING_DESCRIPTION + f"; then bicubic to {CLIP_SIZE} px and CLIP mean/std",
+            "encoder_file": ENCODER_FILE,
+            "encoder_sha256": ENCODER_SHA256,
+            "encoder_origin": ENCODER_ORIGIN,
+            "encoder_derivation": DERIVATION,
+            "thresholds": thresholds,
+            "metrics": {"val": val_figures},
+            "data_fingerprint": data_fingerprint,
+            "split_file": split_file,
+            "training": training,
+        }
+    )
+
+
 def clip_probe_train(
     *,
     encoder_path: Path,
@@ -119,29 +150,20 @@ def clip_probe_train(
     with torch.no_grad():
         probs = torch.softmax(head(torch.from_numpy(val_x)), dim=1)[:, 1].numpy()
     thresholds = thresholds_for_samples(val, probs, false_flag=false_flag)
-    card = ModelCard.from_dict(
-        {
-            "name": name,
-            "arch": ARCH,
-            "version": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-            "image_size": image_size,
-            "preprocessing": PREPROCESSING_DESCRIPTION + f"; then bicubic to {CLIP_SIZE} px and CLIP mean/std",
-            "encoder_file": ENCODER_FILE,
-            "encoder_sha256": ENCODER_SHA256,
-            "encoder_origin": ENCODER_ORIGIN,
-            "encoder_derivation": DERIVATION,
-            "thresholds": thresholds,
-            "metrics": {"val": {**figures_at(labels=val_y, scores=probs, high=thresholds["high"]), **fit}},
-            "data_fingerprint": data_fingerprint,
-            "split_file": split_file,
-            "training": {
-                "train_images": len(train),
-                "val_images": len(val),
-                "augment_copies": augment_copies,
-                "seconds": round(time.monotonic() - started, 1),
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        }
+    card = _card_make(
+        name=name,
+        image_size=image_size,
+        thresholds=thresholds,
+        val_figures={**figures_at(labels=val_y, scores=probs, high=thresholds["high"]), **fit},
+        data_fingerprint=data_fingerprint,
+        split_file=split_file,
+        training={
+            "train_images": len(train),
+            "val_images": len(val),
+            "augment_copies": augment_copies,
+            "seconds": round(time.monotonic() - started, 1),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
     )
     directory = Path(out_dir) / name
     directory.mkdir(parents=True, exist_ok=True)

@@ -91,30 +91,16 @@ def gradcam_candidates(model: keras.Model) -> tuple[list[str], str]:
     return layers, layers[1] if len(layers) == 3 else layers[-1]
 
 
-def keras_model_import(
-    *,
-    source: Path,
-    name: str,
-    weights_dir: Path,
-    val: Sequence[Sample],
-    input_scale: str,
-    image_size: int | None = None,
-    ai_index: int | None = None,
-    false_flag: float = 0.02,
-    cache_dir: Path | None = None,
-    split_file: str | None = None,
-    data_fingerprint: str | None = None,
-) -> ModelCard:
-    """Validate `source`, copy it into `weights_dir/name/` and write a card with thresholds calibrated on `val`
-    (the split's validation part). Raises InvalidKerasModel for a file that cannot be served, ValueError for
-    arguments that do not fit it."""
-    if input_scale not in INPUT_SCALES:
-        raise ValueError(f"unknown input scale {input_scale!r}; choose one of {', '.join(INPUT_SCALES)}")
+def _model_read(source: Path) -> keras.Model:
     try:
-        model = keras_model_read(source)
+        return keras_model_read(source)
     except ValueError as exc:
         raise InvalidKerasModel(str(exc)) from exc
-    spec = keras_classifier_inspect(model)
+
+
+def _size_index_check(spec: dict, *, image_size: int | None, ai_index: int | None) -> tuple[int, int]:
+    """The input size and the AI class's output index, from the model where it fixes them, else from the
+    arguments; ValueError where they do not fit the model."""
     size = spec["input_size"] or image_size
     if size is None:
         raise ValueError("the model takes any input size: give the size it was trained at (--image-size)")
@@ -123,12 +109,27 @@ def keras_model_import(
     index = 0 if spec["units"] == 1 else (1 if ai_index is None else ai_index)
     if index not in range(spec["units"]):
         raise ValueError(f"AI class index {index} is not one of the model's {spec['units']} outputs")
-    layers, default = gradcam_candidates(model)
-    directory = Path(weights_dir) / name
-    if (directory / KERAS_MODEL_FILE).exists():
-        raise ValueError(f"a model named {name} exists already")
-    sha256 = file_sha256(source)
-    payload = {
+    return size, index
+
+
+def _payload_make(
+    *,
+    model: keras.Model,
+    spec: dict,
+    name: str,
+    source: Path,
+    sha256: str,
+    size: int,
+    index: int,
+    input_scale: str,
+    gradcam: tuple[list[str], str],
+    split_file: str | None,
+    data_fingerprint: str | None,
+) -> dict:
+    """The card before calibration: its thresholds and metrics are filled in once the model has scored the
+    validation split."""
+    layers, default = gradcam
+    return {
         "name": name,
         "arch": KERAS_ARCH,
         "version": f"imported-{sha256[:12]}",
@@ -153,21 +154,64 @@ def keras_model_import(
         "split_file": split_file,
         "data_fingerprint": data_fingerprint,
     }
+
+
+def _val_metrics(*, labels: np.ndarray, probs: np.ndarray, high: float) -> dict:
+    counts = confusion_counts(labels=labels, flagged=probs >= high)
+    return {
+        **precision_recall_f1(counts),
+        **counts,
+        "false_flag_rate": false_flag_rate(counts),
+        "roc_auc": roc_auc(labels=labels, scores=probs),
+    }
+
+
+def keras_model_import(
+    *,
+    source: Path,
+    name: str,
+    weights_dir: Path,
+    val: Sequence[Sample],
+    input_scale: str,
+    image_size: int | None = None,
+    ai_index: int | None = None,
+    false_flag: float = 0.02,
+    cache_dir: Path | None = None,
+    split_file: str | None = None,
+    data_fingerprint: str | None = None,
+) -> ModelCard:
+    """Validate `source`, copy it into `weights_dir/name/` and write a card with thresholds calibrated on `val`
+    (the split's validation part). Raises InvalidKerasModel for a file that cannot be served, ValueError for
+    arguments that do not fit it."""
+    if input_scale not in INPUT_SCALES:
+        raise ValueError(f"unknown input scale {input_scale!r}; choose one of {', '.join(INPUT_SCALES)}")
+    model = _model_read(source)
+    spec = keras_classifier_inspect(model)
+    size, index = _size_index_check(spec, image_size=image_size, ai_index=ai_index)
+    gradcam = gradcam_candidates(model)
+    directory = Path(weights_dir) / name
+    if (directory / KERAS_MODEL_FILE).exists():
+        raise ValueError(f"a model named {name} exists already")
+    payload = _payload_make(
+        model=model,
+        spec=spec,
+        name=name,
+        source=source,
+        sha256=file_sha256(source),
+        size=size,
+        index=index,
+        input_scale=input_scale,
+        gradcam=gradcam,
+        split_file=split_file,
+        data_fingerprint=data_fingerprint,
+    )
     detector = KerasDetector(model=model, card=ModelCard.from_dict(payload))
     labels = np.array([sample.label for sample in val])
     if len(set(labels.tolist())) < 2:
         raise ValueError("the validation split must hold both real and AI images")
     probs = np.asarray(detector.predict_arrays(arrays_cache(val, size=size, kind="canonical", cache_dir=cache_dir)))
     payload["thresholds"] = thresholds_for_samples(val, probs, false_flag=false_flag)
-    counts = confusion_counts(labels=labels, flagged=probs >= payload["thresholds"]["high"])
-    payload["metrics"] = {
-        "val": {
-            **precision_recall_f1(counts),
-            **counts,
-            "false_flag_rate": false_flag_rate(counts),
-            "roc_auc": roc_auc(labels=labels, scores=probs),
-        }
-    }
+    payload["metrics"] = {"val": _val_metrics(labels=labels, probs=probs, high=payload["thresholds"]["high"])}
     payload["calibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, directory / KERAS_MODEL_FILE)
