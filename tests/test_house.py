@@ -33,3 +33,16 @@ def test_no_two_views_services_selectors_or_tasks_share_a_name():
         for name in public_names(path):
             where[name].append(path.relative_to(ROOT).as_posix())
     assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}
+
+
+def test_no_function_in_detection_is_longer_than_sixty_lines():
+    longer = {}
+    for path in sorted((ROOT / "detection").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    longer[f"{path.relative_to(ROOT).as_posix()}:{node.name}"] = lines
+    assert longer == {}
