@@ -1,8 +1,8 @@
 """AI-image detection core (no Django imports; importable and testable alone). PyTorch, except `keras/`
 (TensorFlow, never imported beside torch) and the framework-free modules both share: card (`ModelCard`, the
 typed card.json), files (card_load/card_save, checksums, files from pinned wheels), registry, preprocess,
-transforms, caches, data, metrics, scoring (batching, verdicts, heatmap overlay), loading (open a bundle of
-either kind), evaluate.
+transforms, caches, data, run_settings, metrics, scoring (batching, verdicts, heatmap overlay), loading (open a
+bundle of either kind), evaluate.
 
 - preprocess: `image_decode(data) -> PIL.Image` (RGB, EXIF-oriented, ValueError if undecodable);
   `image_canonical(img, *, size)` the one path for every image (Lanczos short side -> size, centre crop,
@@ -23,7 +23,8 @@ either kind), evaluate.
   `.predict(images) -> list[float]` (AI probability), `.verdict(p) -> "ai" | "uncertain" | "real"`,
   `.overlay(image, *, layer=None) -> bytes` (PNG Grad-CAM overlay), `.heatmap(image, *, layer=None)`.
 - data: `Sample`, `split_make`, `split_save`, `split_load` (grouped, stratified, held-out sources).
-- train: `train_run(*, arch, train, val, out_dir, name, epochs, image_size, ...) -> ModelCard`.
+- train: `train_run(*, arch, train, val, out_dir, name, epochs, image_size, ...) -> ModelCard`; run_settings:
+  `RunSettings`, what it and keras.train's `keras_mobilenet_train` both take, their steps' one argument.
 - evaluate: `evaluate_run(*, detector, split, out_dir) -> report dict` (+ report.json, and report.html from
   templates/report.html).
 - scan: `paths_detect(*, detector, paths)` yields one result dict per image file (errors included).
