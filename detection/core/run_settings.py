@@ -4,7 +4,7 @@ it and their cards record it. Free of torch and TensorFlow, as both trainers imp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,12 @@ class RunSettings:
     data_fingerprint: str | None
     version: str | None
     progress: bool
+
+    @classmethod
+    def picked(cls, arguments: dict[str, object]) -> RunSettings:
+        """The settings among a trainer's `arguments` (its `locals()` on entry): each trainer keeps its own
+        signature and defaults, and neither spells the settings out again."""
+        return cls(**{field.name: arguments[field.name] for field in fields(cls)})
 
 
 def run_arrays_load(

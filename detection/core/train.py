@@ -300,25 +300,8 @@ def train_run(
     """Train `arch` on `train`, stop early on `val` loss (`patience` epochs without a new best), calibrate
     thresholds on `val`, save the bundle to `out_dir/name/` and return its model card. `start_file` is the
     arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any."""
+    settings = RunSettings.picked(locals())
     started = time.monotonic()
-    settings = RunSettings(
-        out_dir=out_dir,
-        name=name,
-        epochs=epochs,
-        image_size=image_size,
-        batch_size=batch_size,
-        seed=seed,
-        augment=augment,
-        patience=patience,
-        lr=lr,
-        weight_decay=weight_decay,
-        false_flag=false_flag,
-        cache_dir=cache_dir,
-        split_file=split_file,
-        data_fingerprint=data_fingerprint,
-        version=version,
-        progress=progress,
-    )
     net = _NetChoice(arch=arch, init=init, start_file=start_file, finetune=finetune)
     return _run_train(settings=settings, net=net, train=train, val=val, started=started)
 

@@ -254,25 +254,8 @@ def keras_mobilenet_train(
 ) -> ModelCard:
     """Train, keep the epoch with the lowest class-balanced validation loss, save `out_dir/name/` in fp16 and
     calibrate its thresholds on the validation split scored by the saved (fp16) model. Returns the card."""
+    settings = RunSettings.picked(locals())
     started = time.monotonic()
-    settings = RunSettings(
-        out_dir=out_dir,
-        name=name,
-        epochs=epochs,
-        image_size=image_size,
-        batch_size=batch_size,
-        seed=seed,
-        augment=augment,
-        patience=patience,
-        lr=lr,
-        weight_decay=weight_decay,
-        false_flag=false_flag,
-        cache_dir=cache_dir,
-        split_file=split_file,
-        data_fingerprint=data_fingerprint,
-        version=version,
-        progress=progress,
-    )
     return _run_train(
         settings=settings, init_npz=init_npz, init_origin=init_origin, train=train, val=val, started=started
     )
