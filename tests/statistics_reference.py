@@ -15,28 +15,11 @@ from django.db.models import QuerySet
 from detection.core.metrics import Stratum, live_rates, precision_recall_f1
 from detection.models import Detection
 from detection.selectors import model_active_name
-from moderation.models import State, Verdict
-from moderation.reporting import scenery_choices
+from moderation.models import State
+from moderation.reporting import FINAL_LABELS, PREDICTED_AI, scenery_choices
 
-PREDICTED_AI = {Verdict.AI, Verdict.UNCERTAIN}
 # Which scenery per-scenery figures group by: the submission field behind each choice.
 SCENERY_FIELDS = {"declared": "submission__scenery", "suggested": "submission__suggested_scenery"}
-SCENERY_BY_CHOICES = [("declared", "Declared by the contributor"), ("suggested", "Suggested from the image")]
-NO_SUGGESTION = ("", "No suggestion")
-FIGURE_FIELDS = [
-    "submissions",
-    "flagged",
-    "flag_rate",
-    "approved",
-    "rejected",
-    "true_positives",
-    "false_positives",
-    "false_negatives",
-    "precision",
-    "recall",
-    "f1",
-    "median_latency_ms",
-]
 
 
 @dataclass(frozen=True)
@@ -125,12 +108,7 @@ def scenery_statistics(
     model_name: str | None = None,
     scenery_by: str = "declared",
 ) -> dict:
-    """Figures per scenery (declared, or suggested: see the module's docstring) and overall for one model (the
-    active one by default), on submissions uploaded between date_from and date_to inclusive.
-
-    Returns {"model_name", "date_from", "date_to", "scenery_by", "rows": [{"scenery", "label", **figures}],
-    "overall": figures}. Every scenery has a row, empty ones with zero counts and None ratios.
-    """
+    """The former `reporting.scenery_statistics`, reading every detection."""
     model_name = model_name or model_active_name()
     rows = _rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
     groups = _grouped(rows, lambda r: r.scenery)
@@ -155,9 +133,7 @@ def daily_statistics(
     scenery: str | None = None,
     scenery_by: str = "declared",
 ) -> dict:
-    """The same figures per upload day (UTC), oldest first, optionally for one scenery (declared or suggested);
-    days without submissions are left out. Returns {"model_name", "scenery", "days": [{"day", **figures}]}.
-    """
+    """The former `reporting.daily_statistics`, reading every detection."""
     model_name = model_name or model_active_name()
     rows = _rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
     if scenery:
@@ -173,7 +149,7 @@ def daily_statistics(
 def model_comparison(
     *, date_from: date | None = None, date_to: date | None = None, model_names: Iterable[str]
 ) -> list[dict]:
-    """Overall figures per model, side by side: [{"model_name", **figures}]."""
+    """The former `reporting.model_comparison`, reading every detection."""
     return [
         {"model_name": name, **scenery_statistics(date_from=date_from, date_to=date_to, model_name=name)["overall"]}
         for name in model_names
@@ -181,24 +157,6 @@ def model_comparison(
 
 
 # Live error rates ----------------------------------------------------------------------------------------------
-LIVE_FIELDS = [
-    "submissions",
-    "flagged",
-    "spot_checked",
-    "human_share",
-    "decided",
-    "real_decided",
-    "ai_decided",
-    "false_flag_rate",
-    "false_flag_low",
-    "false_flag_high",
-    "recall",
-    "recall_low",
-    "recall_high",
-    "unsampled",
-]
-LIVE_CHART_FIELDS = ("false_flag_rate", "false_flag_low", "false_flag_high", "recall", "human_share")
-FINAL_LABELS = {State.APPROVED: 0, State.REJECTED: 1}  # a pending appeal is not final yet
 
 
 @dataclass(frozen=True)
@@ -247,8 +205,7 @@ def _live_rows(*, date_from: date | None, date_to: date | None, model_name: str,
 
 
 def _stratum(rows: list[_LiveRow]) -> Stratum:
-    """Counts of one routing stratum; in the cleared one only spot checks count as a sample, since a cleared
-    upload someone chose to open is no random draw."""
+    """The former `reporting._stratum`, reading every detection."""
     sample = [r for r in rows if r.label is not None and (r.routed_flagged or r.spot_checked)]
     return Stratum(
         population=len(rows),
@@ -291,16 +248,7 @@ def live_statistics(
     confidence: float = 0.95,
     scenery_by: str = "declared",
 ) -> dict:
-    """Live error rates of one model (the active one by default) from moderators' final decisions, appeals
-    included: false flags among the photos moderators approved, recall among those they rejected, and the
-    share of uploads a human saw. Only flagged uploads are all reviewed, so each rate is estimated by
-    post-stratification over flagged uploads and the spot-checked share of cleared ones
-    (`detection.core.metrics.live_rates`), with Wilson bounds at `confidence`.
-
-    Returns {"model_name", "confidence", "overall", "versions": [{"version", ...}], "sceneries": [{"scenery",
-    "label", ...}], "weeks": [{"week" (its Monday), ...}]}, each with LIVE_FIELDS. Per version every version's
-    results count; otherwise one per upload, the latest version's. Sceneries as `scenery_by` says.
-    """
+    """The former `reporting.live_statistics`, reading every detection."""
     model_name = model_name or model_active_name()
     rows = _live_rows(date_from=date_from, date_to=date_to, model_name=model_name, scenery_by=scenery_by)
     # Rows come oldest first, so the latest version's result on an upload overwrites an earlier one.
