@@ -1,11 +1,12 @@
 """Reads for the detection domain. Nothing here imports torch: web processes use these."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 
 from detection.core.card import ModelCard
 from detection.core.files import CARD_FILE, card_load
@@ -80,11 +81,16 @@ def health_get() -> Health:
     return Health(status=status, model=model, hosts_passed=len(results) - refused, hosts_refused=refused)
 
 
-def thresholds_for(*, model_name: str, card: ModelCard, scenery: str) -> tuple[float, float]:
-    """(low, high): the admin's override for this scenery, else the model card's calibrated band."""
+def threshold_overrides_get(*, model_name: str) -> dict[str, dict]:
+    """The admin's threshold bands of a model by scenery ({} when none was set)."""
     setting = ModelSetting.objects.filter(model_name=model_name).first()
-    override = (setting.thresholds if setting else {}).get(scenery)
-    band = override or card.thresholds.band()
+    return setting.thresholds if setting else {}
+
+
+def thresholds_for(*, overrides: dict[str, dict], card: ModelCard, scenery: str) -> tuple[float, float]:
+    """(low, high): the admin's override for this scenery (`overrides`, threshold_overrides_get's), else the
+    model card's calibrated band."""
+    band = overrides.get(scenery) or card.thresholds.band()
     return float(band["low"]), float(band["high"])
 
 
@@ -93,15 +99,19 @@ def threshold_changes(*, model_name: str, limit: int = 20) -> list[ThresholdChan
     return list(ThresholdChange.objects.filter(model_name=model_name).select_related("actor")[:limit])
 
 
-def detection_reusable_get(*, sha256: str, model_name: str, model_version: str) -> Detection | None:
-    """An earlier result of this model version on identical bytes: it is not analysed twice."""
-    return (
+def detections_reusable_get(*, sha256s: Iterable[str], model_name: str, model_version: str) -> dict[str, Detection]:
+    """By sha256, the earliest result of this model version on those bytes: identical bytes are not analysed
+    twice."""
+    earliest: dict[str, Detection] = {}
+    for detection in (
         Detection.objects.filter(
-            submission__sha256=sha256, model_name=model_name, model_version=model_version, reused_from=None
+            submission__sha256__in=set(sha256s), model_name=model_name, model_version=model_version, reused_from=None
         )
+        .annotate(bytes_sha256=F("submission__sha256"))
         .order_by("created_at")
-        .first()
-    )
+    ):
+        earliest.setdefault(detection.bytes_sha256, detection)
+    return earliest
 
 
 @dataclass(frozen=True)

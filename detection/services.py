@@ -32,11 +32,12 @@ from detection.core.verdicts import verdict_stable
 from detection.models import Detection, Evidence, Heatmap, Scenery, SelfTestResult
 from detection.runtime import TORCH_QUEUE, ServedElsewhere
 from detection.selectors import (
-    detection_reusable_get,
+    detections_reusable_get,
     model_active_name,
     model_card_get,
     model_queue,
     scenery_head_card,
+    threshold_overrides_get,
     thresholds_for,
 )
 from provenance import Finding, declares_ai, provenance_extract
@@ -245,13 +246,12 @@ def _detections_scored(
             model_version=detector.version,
         )
     }
-    reusable = {
-        submission.pk: detection_reusable_get(
-            sha256=submission.sha256, model_name=model_name, model_version=detector.version
-        )
-        for submission in submissions
-        if submission.pk not in earlier
-    }
+    pending = [submission for submission in submissions if submission.pk not in earlier]
+    reusable_by_bytes = detections_reusable_get(
+        sha256s=[submission.sha256 for submission in pending], model_name=model_name, model_version=detector.version
+    )
+    reusable = {submission.pk: reusable_by_bytes.get(submission.sha256) for submission in pending}
+    overrides = threshold_overrides_get(model_name=model_name)
     fresh = [i for i, submission in enumerate(submissions) if submission.pk in reusable and not reusable[submission.pk]]
     started = time.perf_counter()
     outcomes = dict(zip(fresh, _images_score(detector=detector, images=[images[i] for i in fresh]), strict=True))
@@ -273,6 +273,7 @@ def _detections_scored(
             submission=submission,
             model_name=model_name,
             detector=detector,
+            overrides=overrides,
             scores=(probability, variant),
             latency_ms=latency_ms if outcome is not None else 0.0,
             reused_from=reused,
@@ -286,11 +287,12 @@ def _detection_record(
     submission: Subject,
     model_name: str,
     detector: "ScoringBase",
+    overrides: dict[str, dict],
     scores: tuple[float, float | None],
     latency_ms: float,
     reused_from: Detection | None,
 ) -> Detection:
-    low, high = thresholds_for(model_name=model_name, card=detector.card, scenery=submission.scenery)
+    low, high = thresholds_for(overrides=overrides, card=detector.card, scenery=submission.scenery)
     probability, variant = scores
     detection, _ = Detection.objects.get_or_create(
         submission=submission,
