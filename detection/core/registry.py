@@ -7,7 +7,7 @@ after its architecture's method.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,6 +54,17 @@ class Architecture:
 # Grad-CAM layers of the torchvision nets: the ends of the stride-8, -16 and -32 stages. The default is the
 # stride-16 stage: at the small canonical size (128 px) the last stage is only 4x4 cells, too coarse to point
 # at a region.
+_EFFICIENTNET_B0 = Architecture(
+    name="efficientnet_b0",
+    framework=TORCH,
+    heatmap=GRAD_CAM,
+    heatmap_layers=("features.3", "features.5", "features.8"),
+    heatmap_default_layer="features.5",
+    head="classifier",
+    last_block="features.8",
+    trainable=True,
+)
+
 _REGISTRY: dict[str, Architecture] = {
     arch.name: arch
     for arch in (
@@ -77,28 +88,10 @@ _REGISTRY: dict[str, Architecture] = {
             last_block="features.18",
             trainable=True,
         ),
-        Architecture(
-            name="efficientnet_b0",
-            framework=TORCH,
-            heatmap=GRAD_CAM,
-            heatmap_layers=("features.3", "features.5", "features.8"),
-            heatmap_default_layer="features.5",
-            head="classifier",
-            last_block="features.8",
-            trainable=True,
-        ),
+        _EFFICIENTNET_B0,
         # Laid out like torchvision's EfficientNet, so the same layers and parts; it rescales to the [-1, 1] of
         # its ImageNet start inside the net, from the same ImageNet-normalised input.
-        Architecture(
-            name="efficientnet_lite0",
-            framework=TORCH,
-            heatmap=GRAD_CAM,
-            heatmap_layers=("features.3", "features.5", "features.8"),
-            heatmap_default_layer="features.5",
-            head="classifier",
-            last_block="features.8",
-            trainable=True,
-        ),
+        replace(_EFFICIENTNET_B0, name="efficientnet_lite0"),
         # The CLIP probe runs its encoder in onnxruntime, out of Grad-CAM's reach: its map is an occlusion map.
         Architecture(
             name="clip_probe",
