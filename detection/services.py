@@ -179,7 +179,7 @@ def detection_compute(*, submission: Subject, model_name: str) -> Detection:
     """
     detector = _detector_serving(model_name)
     [scored] = _detections_scored(
-        submissions=[submission], images=[_image_load(submission)], model_name=model_name, detector=detector
+        submissions=[submission], image_of=_image_load, model_name=model_name, detector=detector
     )
     if isinstance(scored, Exception):
         raise scored
@@ -233,11 +233,15 @@ def _images_score(
 
 
 def _detections_scored(
-    *, submissions: Sequence[Subject], images: Sequence["Image.Image"], model_name: str, detector: "ScoringBase"
+    *,
+    submissions: Sequence[Subject],
+    image_of: Callable[[Subject], "Image.Image"],
+    model_name: str,
+    detector: "ScoringBase",
 ) -> list[_Scored | Exception]:
     """Each submission's Detection by this model version: its own earlier row (a redelivered task), one reused
-    from identical bytes, or scored now, every image not scored before in one network call. A row's latency is
-    its share of the batch's scoring time."""
+    from identical bytes, or scored now, every image not scored before in one network call (`image_of` is
+    asked only for those). A row's latency is its share of the batch's scoring time."""
     earlier = {
         detection.submission_id: detection
         for detection in Detection.objects.filter(
@@ -253,8 +257,9 @@ def _detections_scored(
     reusable = {submission.pk: reusable_by_bytes.get(submission.sha256) for submission in pending}
     overrides = threshold_overrides_get(model_name=model_name)
     fresh = [i for i, submission in enumerate(submissions) if submission.pk in reusable and not reusable[submission.pk]]
+    images = [image_of(submissions[i]) for i in fresh]
     started = time.perf_counter()
-    outcomes = dict(zip(fresh, _images_score(detector=detector, images=[images[i] for i in fresh]), strict=True))
+    outcomes = dict(zip(fresh, _images_score(detector=detector, images=images), strict=True))
     latency_ms = (time.perf_counter() - started) * 1000 / max(1, len(fresh))
     results: list[_Scored | Exception] = []
     for i, submission in enumerate(submissions):
@@ -344,12 +349,13 @@ def analyses_compute(*, submissions: Sequence[Subject]) -> list[Analysis | Analy
             originals = list(pool.map(partial(_attempt, _original_open), submissions))
         _transient_raise(originals)
         readable = [i for i, original in enumerate(originals) if isinstance(original, _Original)]
+        decoded = {submissions[i].pk: originals[i].image for i in readable}
         scored = dict(
             zip(
                 readable,
                 _detections_scored(
                     submissions=[submissions[i] for i in readable],
-                    images=[originals[i].image for i in readable],
+                    image_of=lambda submission: decoded[submission.pk],
                     model_name=model_name,
                     detector=detector,
                 ),
@@ -431,7 +437,7 @@ def scenery_suggestion_ask(*, data: bytes) -> str:
     head_card = scenery_head_card()
     if head_card is None:
         return ""
-    canonical = image_canonical(image_decode(data, max_pixels=settings.UPLOAD_MAX_PIXELS), size=head_card["image_size"])
+    canonical = image_canonical(image_decoded(data=data), size=head_card["image_size"])
     buffer = io.BytesIO()
     canonical.save(buffer, format="PNG")
     answer = task_ask(
