@@ -88,6 +88,8 @@ def analyses_run(*, task_id: str, submission_id: int) -> None:
     its submissions stay analysing under its id meanwhile.
     """
     taken = analyses_take(task_id=task_id, submission_id=submission_id)
+    if not taken:  # its submission is done or another task's: nothing to load or score
+        return
     submissions = list(Submission.objects.filter(pk__in=taken).order_by("pk"))
     for submission, analysis in zip(submissions, detection.analyses_compute(submissions=submissions), strict=True):
         if isinstance(analysis, detection.AnalysisRefused):
