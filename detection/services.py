@@ -363,8 +363,22 @@ def analyses_compute(*, submissions: Sequence[Subject]) -> list[Analysis | Analy
             )
         )
         _transient_raise(list(scored.values()))
+        usable = [i for i in readable if isinstance(scored[i], _Scored)]
+        suggested = dict(
+            zip(
+                usable,
+                scenery_suggestions_compute(
+                    images=[originals[i].image for i in usable],
+                    detector=detector,
+                    embeddings=[scored[i].embedding for i in usable],
+                ),
+                strict=True,
+            )
+        )
         return [
-            _analysis_made(submission=submission, original=originals[i], scored=scored.get(i), detector=detector)
+            _analysis_made(
+                submission=submission, original=originals[i], scored=scored.get(i), suggested=suggested.get(i)
+            )
             for i, submission in enumerate(submissions)
         ]
     except (*TRANSIENT_ERRORS, ServedElsewhere):
@@ -374,14 +388,13 @@ def analyses_compute(*, submissions: Sequence[Subject]) -> list[Analysis | Analy
 
 
 def _analysis_made(
-    *, submission: Subject, original: _Original | Exception, scored: _Scored | Exception | None, detector: "ScoringBase"
+    *, submission: Subject, original: _Original | Exception, scored: _Scored | Exception | None, suggested: str | None
 ) -> Analysis | AnalysisRefused:
     failure = original if isinstance(original, Exception) else scored
     if isinstance(failure, Exception):
         return _refusal(failure, submission=submission)
     evidence = evidence_record(submission=submission, findings=original.findings)
-    suggested = scenery_suggestion_compute(image=original.image, detector=detector, embedding=scored.embedding)
-    return Analysis(detection=scored.detection, evidence=evidence, suggested_scenery=suggested)
+    return Analysis(detection=scored.detection, evidence=evidence, suggested_scenery=suggested or "")
 
 
 def _refusal(exc: Exception, *, submission: Subject) -> AnalysisRefused:
@@ -401,32 +414,43 @@ def _same_encoder(card: ModelCard, head_card: dict) -> bool:
     )
 
 
-def scenery_suggestion_compute(
-    *, image: "Image.Image", detector: "ScoringBase | None" = None, embedding: "np.ndarray | None" = None
-) -> str:
-    """The scenery the head sees in the image (`other` when unsure): from `embedding` when `detector` computed it
-    with the head's encoder (the CLIP probe's analysis), else from that encoder; '' where no head is shipped, the
-    encoder is not installed or this process runs no torch. A suggestion never fails an analysis."""
+def scenery_suggestions_compute(
+    *,
+    images: Sequence["Image.Image"],
+    detector: "ScoringBase | None" = None,
+    embeddings: "Sequence[np.ndarray | None] | None" = None,
+) -> list[str]:
+    """The scenery the head sees in each image (`other` when unsure): from the embedding `detector` computed with
+    the head's encoder where there is one (the CLIP probe's analysis), the others in one pass of that encoder
+    (a CNN's batch, reused results); '' each where no head is shipped, the encoder is not installed or this
+    process runs no torch. A suggestion never fails an analysis."""
+    import numpy as np
+
     from detection.runtime import detector_get, scenery_head_get  # torch boundary: the worker's path only
 
     loaded = scenery_head_get() if settings.DETECTOR_FRAMEWORK == "torch" else None
-    if loaded is None:
-        return ""
+    if loaded is None or not images:
+        return [""] * len(images)
     head, head_card = loaded
+    reusable = embeddings is not None and detector is not None and _same_encoder(detector.card, head_card)
+    known = list(embeddings) if reusable else [None] * len(images)
     try:
-        if embedding is None or detector is None or not _same_encoder(detector.card, head_card):
+        missing = [i for i, embedding in enumerate(known) if embedding is None]
+        if missing:
             encoder = detector_get(name=head_card["encoder_model"])
             if not _same_encoder(encoder.card, head_card):
-                return ""
-            embedding = encoder.embeddings_arrays([encoder.canonical(image)])
-        return head.suggest(embedding)[0][0]
+                return [""] * len(images)
+            encoded = encoder.embeddings_arrays([encoder.canonical(images[i]) for i in missing])
+            for i, row in zip(missing, encoded, strict=True):
+                known[i] = row[None]
+        return [scenery for scenery, _ in head.suggest(np.concatenate(known))]
     except (NoTrainedWeights, ServedElsewhere):
-        return ""
+        return [""] * len(images)
     except (*TRANSIENT_ERRORS, SoftTimeLimitExceeded):
         raise
     except Exception:
         logger.exception("no scenery suggestion")
-        return ""
+        return [""] * len(images)
 
 
 def scenery_suggestion_ask(*, data: bytes) -> str:

@@ -37,4 +37,5 @@ def scenery_suggest(image: str) -> str:
     """The upload page's question, asked while the contributor waits: the canonical image travels base64 in the
     message (a few KB; nothing is stored for it), the answer through the result backend. Not acknowledged late and
     never retried: an answer that comes late is of no use (the message expires with the asker's wait)."""
-    return services.scenery_suggestion_compute(image=services.image_decoded(data=base64.b64decode(image)))
+    [scenery] = services.scenery_suggestions_compute(images=[services.image_decoded(data=base64.b64decode(image))])
+    return scenery

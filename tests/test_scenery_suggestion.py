@@ -1,12 +1,17 @@
 """The scenery suggestion: recorded by analysis beside the declared scenery, and answered to the upload page
 before the upload. A tiny head made here on the shipped CLIP encoder, not the shipped head."""
 
+import io
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from detection.core.clip_probe import ClipEncoder
 from detection.models import ModelSetting, Scenery
 from detection.runtime import detector_get
+from moderation import services
+from moderation.lifecycle import Action
+from moderation.tasks import submission_analyse
 from tests.conftest import FORCED_BANDS, login
 from tests.factories import image_bytes
 from tests.scenery_heads import ENCODER_MODEL, SUGGESTED
@@ -38,6 +43,36 @@ def test_with_the_clip_probe_active_the_suggestion_reuses_the_embedding_analysis
     assert submission.detections.get().model_name == ENCODER_MODEL
     assert submission.suggested_scenery == SUGGESTED
     assert calls == [1]
+
+
+def test_a_cnn_batch_gets_its_suggestions_from_one_pass_of_the_heads_encoder(
+    contributor, scenery_head, force_verdict, monkeypatch, django_capture_on_commit_callbacks
+):
+    force_verdict("real")  # cleared: no heatmap rendered after the verdicts
+    detector_get(name=ENCODER_MODEL)  # loaded (and self-tested) before counting
+    calls = []
+    embed = ClipEncoder.embed
+    monkeypatch.setattr(ClipEncoder, "embed", lambda self, batch: calls.append(len(batch)) or embed(self, batch))
+    images = [scenery_head, *(image_bytes(seed=seed, size=(320, 240)) for seed in (11, 12, 13))]
+    waiting = [
+        services.submission_transition(
+            submission_id=services.submission_create(
+                contributor=contributor, stream=io.BytesIO(data), original_name=f"{i}.jpg", scenery="sea"
+            ).pk,
+            action=Action.QUEUE,
+        )
+        for i, data in enumerate(images)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        submission_analyse.apply(args=[waiting[0].pk])
+    assert calls == [4]
+    for submission in waiting:
+        submission.refresh_from_db()
+    assert waiting[0].suggested_scenery == SUGGESTED
+    assert all(
+        submission.suggested_scenery in Scenery.values or submission.suggested_scenery == "other"
+        for submission in waiting
+    )
 
 
 def test_without_a_head_analysis_records_no_suggestion(contributor, submission_make, tiny_detector):
