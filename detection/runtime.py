@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 KERAS_QUEUE = "keras"
 TORCH_QUEUE = "gpu"
+# PyTorch models' heatmaps: a worker of their own (run at a lower CPU priority beside the analysis worker) keeps
+# a render from holding up the verdicts behind it; one worker may serve both queues.
+HEATMAP_QUEUE = "heatmaps"
 
 
 class ServedElsewhere(RuntimeError):
@@ -25,7 +28,7 @@ class ServedElsewhere(RuntimeError):
 
     def __init__(self, *, name: str, queue: str) -> None:
         super().__init__(f"{name} is served by the {queue} queue's workers")
-        self.queue = queue
+        self.name, self.queue = name, queue
 
 
 def detector_open_checked(*, weights_dir: Path, name: str, device: str, framework: str) -> "ScoringBase":

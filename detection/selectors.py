@@ -19,7 +19,7 @@ from detection.core.registry import (
 )
 from detection.core.scenery import HEAD_CARD
 from detection.models import Detection, Heatmap, ModelSetting, SelfTestResult, ThresholdChange, Verdict
-from detection.runtime import KERAS_QUEUE, TORCH_QUEUE
+from detection.runtime import HEATMAP_QUEUE, KERAS_QUEUE, TORCH_QUEUE
 
 
 def model_active_name() -> str:
@@ -45,6 +45,13 @@ def model_queue(*, name: str) -> str:
     """The Celery queue whose workers run this model: Keras bundles have their own TensorFlow worker."""
     card = model_card_get(name=name)
     return KERAS_QUEUE if card and architecture_get(card.arch).framework == TENSORFLOW else TORCH_QUEUE
+
+
+def heatmap_queue(*, name: str) -> str:
+    """The Celery queue whose workers render this model's heatmaps: the Keras worker its own, a heatmap worker
+    the PyTorch models' (see HEATMAP_QUEUE)."""
+    queue = model_queue(name=name)
+    return HEATMAP_QUEUE if queue == TORCH_QUEUE else queue
 
 
 def model_names_available() -> list[str]:

@@ -33,9 +33,9 @@ from detection.models import Detection, Evidence, Heatmap, Scenery, SelfTestResu
 from detection.runtime import TORCH_QUEUE, ServedElsewhere
 from detection.selectors import (
     detections_reusable_get,
+    heatmap_queue,
     model_active_name,
     model_card_get,
-    model_queue,
     scenery_head_card,
     threshold_overrides_get,
     thresholds_for,
@@ -474,12 +474,13 @@ def scenery_suggestion_ask(*, data: bytes) -> str:
 
 
 def heatmap_request(*, detection_id: int, layer: str, background: bool = False) -> None:
-    """Render a heatmap on the model's workers. Asked for by a moderator: sent now, BrokerUnavailable when the
-    broker is away (nothing records the request, so the moderator must be told rather than left waiting).
-    In the `background` (a flagged item's default layer, before anyone asked): sent once the caller commits,
-    behind every analysis waiting in that queue, so no verdict waits for a heatmap; the sweeper re-asks a lost one."""
+    """Render a heatmap on the workers of the model's heatmap queue. Asked for by a moderator: sent now,
+    BrokerUnavailable when the broker is away (nothing records the request, so the moderator must be told rather
+    than left waiting). In the `background` (a flagged item's default layer, before anyone asked): sent once the
+    caller commits, at background priority, so a worker serving analyses too takes it only when no analysis
+    waits; the sweeper re-asks a lost one."""
     model_name = Detection.objects.values_list("model_name", flat=True).get(pk=detection_id)
-    queue = model_queue(name=model_name)
+    queue = heatmap_queue(name=model_name)
     if background:
         task_send("detection.tasks.heatmap_make", detection_id, layer, queue=queue, background=True)
     else:

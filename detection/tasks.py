@@ -6,7 +6,7 @@ from celery import Task, shared_task
 
 from common.deferred import MODEL_TASK_OPTIONS, TRANSIENT_ERRORS, task_retry_later
 from detection import services
-from detection.runtime import ServedElsewhere
+from detection.runtime import HEATMAP_QUEUE, TORCH_QUEUE, ServedElsewhere
 
 
 def job_forward(task: Task, exc: ServedElsewhere) -> bool:
@@ -26,6 +26,8 @@ def heatmap_make(self, detection_id: int, layer: str) -> None:
     try:
         services.heatmap_render(detection_id=detection_id, layer=layer)
     except ServedElsewhere as exc:
+        if exc.queue == TORCH_QUEUE:  # a PyTorch model's heatmap belongs with the heatmap workers
+            exc = ServedElsewhere(name=exc.name, queue=HEATMAP_QUEUE)
         if not job_forward(self, exc):
             raise
     except TRANSIENT_ERRORS as exc:

@@ -207,7 +207,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "moderation.tasks.submission_analyse": {"queue": "gpu"},
     "moderation.tasks.submission_reanalyse": {"queue": "gpu"},
-    "detection.tasks.heatmap_make": {"queue": "gpu"},
+    "detection.tasks.heatmap_make": {"queue": "heatmaps"},
     "detection.tasks.scenery_suggest": {"queue": "gpu"},
 }
 # Redis hands an unacknowledged message to another worker after the visibility timeout: just above the analysis

@@ -60,7 +60,7 @@ def test_a_worker_killed_while_rendering_a_heatmap_has_recorded_the_verdict_and_
     # recording its row: the moment a killed worker leaves the most behind.
     blocker = psycopg.connect(database_url(), autocommit=False)
     try:
-        with worker_running(queues="gpu,default", env=worker_env, log_path=tmp_path / "worker-1.log") as first:
+        with worker_running(queues="gpu,heatmaps,default", env=worker_env, log_path=tmp_path / "worker-1.log") as first:
             blocker.execute(f"LOCK TABLE {Heatmap._meta.db_table} IN EXCLUSIVE MODE")
             login(client, contributor).post(reverse("upload"), {"files": [upload_file()], "scenery": "sea"})
             submission = Submission.objects.get()
@@ -80,7 +80,7 @@ def test_a_worker_killed_while_rendering_a_heatmap_has_recorded_the_verdict_and_
     assert Detection.objects.filter(submission=submission).exists() and not Heatmap.objects.exists()
 
     # The new worker finds the dead one's message only after the visibility timeout: nothing was acknowledged.
-    with worker_running(queues="gpu,default", env=worker_env, log_path=tmp_path / "worker-2.log") as second:
+    with worker_running(queues="gpu,heatmaps,default", env=worker_env, log_path=tmp_path / "worker-2.log") as second:
         wait_for(lambda: Heatmap.objects.exists(), seconds=180, what="the redelivered heatmap", processes=[second])
     assert Detection.objects.filter(submission=submission).count() == 1
     assert Detection.objects.get(submission=submission).heatmaps.count() == 1

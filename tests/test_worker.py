@@ -28,7 +28,7 @@ def worker(settings, tiny_weights_dir: Path, media_in_tmp: Path, tmp_path: Path)
         "DETECTOR_DEFAULT_MODEL": TINY_MODEL,
         "DJANGO_MEDIA_ROOT": str(media_in_tmp),
     }
-    with worker_running(queues="gpu,default", env=env, log_path=tmp_path / "worker.log") as process:
+    with worker_running(queues="gpu,heatmaps,default", env=env, log_path=tmp_path / "worker.log") as process:
         yield process
 
 
@@ -58,6 +58,32 @@ def test_an_upload_through_the_web_is_analysed_by_a_real_worker_over_redis(clien
         "analysing",
         "flagged",
     ]
+
+
+def test_a_heatmap_worker_of_its_own_renders_flagged_items_heatmaps_and_the_analysis_worker_renders_none(
+    client, contributor, force_verdict, tiny_weights_dir, media_in_tmp, tmp_path
+):
+    force_verdict("ai")
+    env = {
+        "DETECTOR_WEIGHTS_DIR": str(tiny_weights_dir),
+        "DETECTOR_DEFAULT_MODEL": TINY_MODEL,
+        "DJANGO_MEDIA_ROOT": str(media_in_tmp),
+    }
+    logs = {queues: tmp_path / f"worker-{queues}.log" for queues in ("gpu,default", "heatmaps")}
+    with ExitStack() as stack:
+        workers = [stack.enter_context(worker_running(queues=q, env=env, log_path=log)) for q, log in logs.items()]
+        login(client, contributor).post(reverse("upload"), {"files": [upload_file("field.jpg")], "scenery": "sea"})
+        submission = Submission.objects.get()
+        wait_for_state(submission, workers[0])
+        assert submission.state == State.FLAGGED
+        deadline = time.monotonic() + 60
+        while not submission.detections.get().heatmaps.exists():
+            assert all(w.poll() is None for w in workers) and time.monotonic() < deadline, "no heatmap rendered"
+            time.sleep(0.2)
+    analysis_log, heatmap_log = (log.read_text() for log in logs.values())
+    rendered = re.compile(r"detection\.tasks\.heatmap_make\[[^]]+\] succeeded")
+    assert "moderation.tasks.submission_analyse[" in analysis_log and not rendered.search(analysis_log)
+    assert rendered.search(heatmap_log)
 
 
 def test_two_workers_sharing_the_gpu_queue_analyse_every_upload_exactly_once_between_them(
