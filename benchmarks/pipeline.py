@@ -5,8 +5,11 @@
 
 For each model it starts the real stack in production settings (DJANGO_DEBUG=0): a PostgreSQL database of its
 own (--database-url: created, migrated, dropped at the end), a Redis database of its own (--redis-url: flushed
-before and after; the Redis and PostgreSQL servers themselves are never stopped), gunicorn, and one Celery
-worker (--pool solo, queues gpu,default) serving the model as DETECTOR_DEFAULT_MODEL. It creates an ingestion
+before and after; the Redis and PostgreSQL servers themselves are never stopped), gunicorn, one Celery
+worker (--pool solo, queues gpu,default) serving the model as DETECTOR_DEFAULT_MODEL and, as docker-compose runs
+them, a heatmap worker (queue heatmaps) at the lowest CPU priority (`nice -n 19`), so it renders flagged items'
+heatmaps on what the analysis worker leaves; `--heatmaps same-worker` has the analysis worker take them too
+(queues gpu,heatmaps,default: a render then holds up the verdicts queued behind it). It creates an ingestion
 account and its token, uploads distinct photos (generated at --photo-size, or the files under --images) one
 per request at --rate per second for --seconds, and waits until every upload has its verdict.
 
@@ -16,7 +19,7 @@ Reported per model, from the submissions' upload times and their "analysis start
   gives back the rate;
 - busy analyses/s: analyses per second of the worker's time inside analysis tasks (no broker hops; a batch's
   submissions share that time);
-- the share flagged (a flagged item's heatmap is made by the worker too);
+- the share flagged (each flagged item's heatmap is rendered in the background, on the same machine);
 - upload-to-verdict p50/p95/max, and the backlog drain time (last verdict after the last upload);
 - the ratio of sustained throughput to the engine alone: the same model, opened as the worker opens it,
   scoring already preprocessed images at batch 1 and 16 in this process (no queue, no database), at its
@@ -24,6 +27,10 @@ Reported per model, from the submissions' upload times and their "analysis start
   is printed: how much the machine's load moved meanwhile), and against batch 1 (one image per call); and decode
   + preprocessing alone, for scale. With --batch-size 1 8 the worker runs once per batch size (1 is one image
   per task, as before batching), so the same run compares them.
+
+With --backlog-first the analysis worker stops consuming during the uploads and resumes after the last one:
+the sustained rate is then the worker's own, with no web traffic on the same cores (as on a worker machine of
+its own), which a run at a steady rate on one 2-core machine cannot give.
 
 Absolute figures depend on the machine and its load; the ratios within one run are what to compare.
 """
@@ -114,7 +121,7 @@ def process_running(command: list[str], *, env: dict[str, str], log: Path, ready
             deadline = time.monotonic() + 90
             while not ready():
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{command[2]} did not start:\n{log.read_text()[-3000:]}")
+                    raise RuntimeError(f"{' '.join(command)} did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.2)
             yield process
         finally:
@@ -174,6 +181,29 @@ def uploads_send(*, port: int, token: str, photos: list[bytes], rate: float) -> 
                 pool.submit(upload, port=port, token=token, name=f"{i}.jpg", data=data, scenery=SCENERIES[i % 6])
             )
         return [future.result() for future in futures]
+
+
+def queues_idle_wait(url: str, *, timeout: float) -> None:
+    """Wait until the broker holds no message (priority lists included) and the worker none unacknowledged: the
+    warm-up's background work (a flagged item's heatmap) must not run inside the measured window."""
+    import redis
+
+    client, deadline = redis.Redis.from_url(url), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lists = [key for key in client.scan_iter() if client.type(key) == b"list"]
+        if not client.hlen("unacked") and not any(client.llen(key) for key in lists):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"the worker was still busy after the warm-up ({timeout:.0f} s)")
+
+
+def analysis_consuming(*, on: bool) -> None:
+    """Stop or resume the analysis worker's consuming of queue gpu (Celery remote control)."""
+    from portal.celery import app
+
+    control = app.control.add_consumer if on else app.control.cancel_consumer
+    if not control("gpu", destination=[f"analysis@{socket.gethostname()}"], reply=True, timeout=10):
+        raise RuntimeError("the analysis worker did not answer the remote control")
 
 
 def unfinished_wait(*, user, timeout: float) -> int:
@@ -288,14 +318,23 @@ def model_run(*, model: str, batch_size: int, args: argparse.Namespace, photos: 
     # machine the two differ, and their spread says how far to trust the ratio.
     before = engine.rates(seconds=args.engine_seconds)
     worker_log, port = scratch / f"worker-{model}.log", port_free()
-    worker = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "gpu,default", "--pool", "solo"]
+    worker = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo"]
+    worker += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"]
+    own = args.heatmaps == "own-worker"
+    heatmap_log = scratch / f"heatmap-worker-{model}.log"
     gunicorn = [sys.executable, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{port}"]
     with (
         process_running(
-            [*worker, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
+            [*worker, "-Q", "gpu,default" if own else "gpu,heatmaps,default", "-n", "analysis@%h"],
             env=env,
             log=worker_log,
             ready=lambda: "ready." in worker_log.read_text(),
+        ),
+        process_running(
+            ["nice", "-n", "19", *worker, "-Q", "heatmaps", "-n", "heatmaps@%h"] if own else ["sleep", "infinity"],
+            env=env,
+            log=heatmap_log,
+            ready=lambda: not own or "ready." in heatmap_log.read_text(),
         ),
         process_running(
             [*gunicorn, "--workers", str(args.web_workers), "--timeout", "120"],
@@ -308,12 +347,19 @@ def model_run(*, model: str, batch_size: int, args: argparse.Namespace, photos: 
         status = upload(port=port, token=token, name="warm.jpg", data=photos[0], scenery="sea")
         if status != 201 or unfinished_wait(user=user, timeout=300):
             raise RuntimeError(f"the warm-up upload was not analysed ({status}):\n{worker_log.read_text()[-3000:]}")
+        queues_idle_wait(args.redis_url, timeout=300)
         since = timezone.now()
+        if args.backlog_first:
+            analysis_consuming(on=False)
         statuses = uploads_send(port=port, token=token, photos=photos[1:], rate=args.rate)
+        if args.backlog_first:
+            analysis_consuming(on=True)
         left = unfinished_wait(user=user, timeout=args.drain_timeout)
         figures = {
             "model": model,
             "batch_size": batch_size,
+            "heatmaps": args.heatmaps,
+            "backlog_first": args.backlog_first,
             "refused_uploads": sum(s != 201 for s in statuses),
             "unfinished": left,
         }
@@ -365,6 +411,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long uploads are sent")
     parser.add_argument("--images", type=Path, help="a folder of distinct photos (default: generated ones)")
     parser.add_argument("--photo-size", default="1600x1200", help="width x height of generated photos")
+    parser.add_argument(
+        "--heatmaps",
+        choices=["own-worker", "same-worker"],
+        default="own-worker",
+        help="flagged items' heatmaps: a worker of their own at nice 19 (as deployed), or the analysis worker",
+    )
+    parser.add_argument(
+        "--backlog-first",
+        action="store_true",
+        help="every upload first, then analysis: the worker's rate with no web traffic beside it (latencies then "
+        "count the wait for the uploads to end)",
+    )
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--drain-timeout", type=float, default=900.0, help="seconds to wait for the last verdict")
     parser.add_argument("--engine-seconds", type=float, default=5.0, help="seconds per engine measurement")
