@@ -7,7 +7,7 @@ For each model it starts the real stack in production settings (DJANGO_DEBUG=0):
 own (--database-url: created, migrated, dropped at the end), a Redis database of its own (--redis-url: flushed
 before and after; the Redis and PostgreSQL servers themselves are never stopped), gunicorn, one Celery
 worker (--pool solo, queues gpu,default) serving the model as DETECTOR_DEFAULT_MODEL and, as docker-compose runs
-them, a heatmap worker (queue heatmaps) at the lowest CPU priority (`nice -n 19`), so it renders flagged items'
+them, a heatmap worker (queue heatmaps) under the idle CPU policy (`chrt --idle 0`), so it renders flagged items'
 heatmaps on what the analysis worker leaves; `--heatmaps same-worker` has the analysis worker take them too
 (queues gpu,heatmaps,default: a render then holds up the verdicts queued behind it). It creates an ingestion
 account and its token, uploads distinct photos (generated at --photo-size, or the files under --images) one
@@ -331,7 +331,7 @@ def model_run(*, model: str, batch_size: int, args: argparse.Namespace, photos: 
             ready=lambda: "ready." in worker_log.read_text(),
         ),
         process_running(
-            ["nice", "-n", "19", *worker, "-Q", "heatmaps", "-n", "heatmaps@%h"] if own else ["sleep", "infinity"],
+            ["chrt", "--idle", "0", *worker, "-Q", "heatmaps", "-n", "heatmaps@%h"] if own else ["sleep", "infinity"],
             env=env,
             log=heatmap_log,
             ready=lambda: not own or "ready." in heatmap_log.read_text(),
@@ -415,7 +415,7 @@ def main() -> None:
         "--heatmaps",
         choices=["own-worker", "same-worker"],
         default="own-worker",
-        help="flagged items' heatmaps: a worker of their own at nice 19 (as deployed), or the analysis worker",
+        help="flagged items' heatmaps: a worker of their own, idle CPU policy (as deployed), or the analysis worker",
     )
     parser.add_argument(
         "--backlog-first",

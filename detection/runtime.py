@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 KERAS_QUEUE = "keras"
 TORCH_QUEUE = "gpu"
-# PyTorch models' heatmaps: a worker of their own (run at a lower CPU priority beside the analysis worker) keeps
-# a render from holding up the verdicts behind it; one worker may serve both queues.
+# PyTorch models' heatmaps: a worker of their own (under the idle CPU policy beside the analysis worker) keeps a
+# render from holding up the verdicts behind it; one worker may serve both queues.
 HEATMAP_QUEUE = "heatmaps"
 
 
