@@ -33,6 +33,13 @@ class Command(BaseCommand):
         parser.add_argument("--image-size", type=int, default=128)
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--lr", type=float, default=1e-3)
+        parser.add_argument(
+            "--patience",
+            type=int,
+            default=4,
+            help="stop after this many epochs without a new best validation loss (the one-cycle learning rate "
+            "anneals only in the last epochs, so a fine-tuning run may want --patience at --epochs)",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
             "--holdout-source",
@@ -74,6 +81,7 @@ class Command(BaseCommand):
                 init=options["init"],
                 finetune=options["finetune"],
                 lr=options["lr"],
+                patience=options["patience"],
                 holdout_sources=options["holdout_sources"],
                 cache_dir=Path(settings.BASE_DIR) / "runs" / "cache",
                 starts_dir=Path(settings.BASE_DIR) / "runs" / "starts" if start else None,
