@@ -6,7 +6,8 @@ from celery import Task, shared_task
 
 from common.deferred import MODEL_TASK_OPTIONS, TRANSIENT_ERRORS, task_retry_later
 from detection import services
-from detection.runtime import HEATMAP_QUEUE, TORCH_QUEUE, ServedElsewhere
+from detection.runtime import ServedElsewhere
+from detection.selectors import heatmap_queue
 
 
 def job_forward(task: Task, exc: ServedElsewhere) -> bool:
@@ -26,9 +27,8 @@ def heatmap_make(self, detection_id: int, layer: str) -> None:
     try:
         services.heatmap_render(detection_id=detection_id, layer=layer)
     except ServedElsewhere as exc:
-        if exc.queue == TORCH_QUEUE:  # a PyTorch model's heatmap belongs with the heatmap workers
-            exc = ServedElsewhere(name=exc.name, queue=HEATMAP_QUEUE)
-        if not job_forward(self, exc):
+        # To the queue the model's heatmaps are sent to, not the one its analyses go to.
+        if not job_forward(self, ServedElsewhere(name=exc.name, queue=heatmap_queue(name=exc.name))):
             raise
     except TRANSIENT_ERRORS as exc:
         task_retry_later(self, exc)
