@@ -377,7 +377,7 @@ def analyses_compute(*, submissions: Sequence[Subject]) -> list[Analysis | Analy
         )
         return [
             _analysis_made(
-                submission=submission, original=originals[i], scored=scored.get(i), suggested=suggested.get(i)
+                submission=submission, original=originals[i], scored=scored.get(i), suggested=suggested.get(i, "")
             )
             for i, submission in enumerate(submissions)
         ]
@@ -388,13 +388,13 @@ def analyses_compute(*, submissions: Sequence[Subject]) -> list[Analysis | Analy
 
 
 def _analysis_made(
-    *, submission: Subject, original: _Original | Exception, scored: _Scored | Exception | None, suggested: str | None
+    *, submission: Subject, original: _Original | Exception, scored: _Scored | Exception | None, suggested: str
 ) -> Analysis | AnalysisRefused:
     failure = original if isinstance(original, Exception) else scored
     if isinstance(failure, Exception):
         return _refusal(failure, submission=submission)
     evidence = evidence_record(submission=submission, findings=original.findings)
-    return Analysis(detection=scored.detection, evidence=evidence, suggested_scenery=suggested or "")
+    return Analysis(detection=scored.detection, evidence=evidence, suggested_scenery=suggested)
 
 
 def _refusal(exc: Exception, *, submission: Subject) -> AnalysisRefused:
@@ -428,9 +428,10 @@ def scenery_suggestions_compute(
 
     from detection.runtime import detector_get, scenery_head_get  # torch boundary: the worker's path only
 
+    unsuggested = [""] * len(images)
     loaded = scenery_head_get() if settings.DETECTOR_FRAMEWORK == "torch" else None
     if loaded is None or not images:
-        return [""] * len(images)
+        return unsuggested
     head, head_card = loaded
     reusable = embeddings is not None and detector is not None and _same_encoder(detector.card, head_card)
     known = list(embeddings) if reusable else [None] * len(images)
@@ -439,18 +440,18 @@ def scenery_suggestions_compute(
         if missing:
             encoder = detector_get(name=head_card["encoder_model"])
             if not _same_encoder(encoder.card, head_card):
-                return [""] * len(images)
+                return unsuggested
             encoded = encoder.embeddings_arrays([encoder.canonical(images[i]) for i in missing])
             for i, row in zip(missing, encoded, strict=True):
                 known[i] = row[None]
         return [scenery for scenery, _ in head.suggest(np.concatenate(known))]
     except (NoTrainedWeights, ServedElsewhere):
-        return [""] * len(images)
+        return unsuggested
     except (*TRANSIENT_ERRORS, SoftTimeLimitExceeded):
         raise
     except Exception:
         logger.exception("no scenery suggestion")
-        return [""] * len(images)
+        return unsuggested
 
 
 def scenery_suggestion_ask(*, data: bytes) -> str:
