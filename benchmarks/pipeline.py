@@ -331,11 +331,13 @@ def model_run(*, model: str, batch_size: int, args: argparse.Namespace, photos: 
             ready=lambda: "ready." in worker_log.read_text(),
         ),
         process_running(
-            ["chrt", "--idle", "0", *worker, "-Q", "heatmaps", "-n", "heatmaps@%h"] if own else ["sleep", "infinity"],
+            ["chrt", "--idle", "0", *worker, "-Q", "heatmaps", "-n", "heatmaps@%h"],
             env=env,
             log=heatmap_log,
-            ready=lambda: not own or "ready." in heatmap_log.read_text(),
-        ),
+            ready=lambda: "ready." in heatmap_log.read_text(),
+        )
+        if own
+        else contextlib.nullcontext(),
         process_running(
             [*gunicorn, "--workers", str(args.web_workers), "--timeout", "120"],
             env=env,
