@@ -13,7 +13,8 @@ bundle of either kind), evaluate.
   each architecture names the loader `loading.detector_open` opens its bundles with.
 - card: `ModelCard.from_dict(d)` / `.to_dict()` (exact round trip; unknown keys in `.extra`), `Thresholds`;
   a changed card is a new value (`dataclasses.replace`).
-- nets: `net_build(arch, *, directory=None, card=None)` (each PyTorch architecture's builder, weights=None),
+- nets: `net_build(arch, *, directory=None, card=None, head="own")` (each PyTorch architecture's builder,
+  weights=None; `head="seed"` or a card's `head` puts the seed's Keras head on it),
   `gradcam_layers(model, arch) -> dict[str, nn.Module]`, `net_finetune_set`.
 - transforms: `image_augment` (training re-shoot); caches: `arrays_cache`, `embeddings_cache`, `embeddings_arrays`.
 - bundle: `<weights_dir>/<name>/{model.safetensors (fp16), card.json}`; `bundle_save(*, directory, model,

@@ -85,6 +85,7 @@ class ModelCard:
     image_size: int  # the canonical square side (clip_blocks: the working image's short side cap)
     thresholds: Thresholds
     preprocessing: str | None = None  # the input path and normalisation, in words
+    head: str | None = None  # a key of nets.HEADS other than the architecture's own ("seed"); None: its own
     split_file: str | None = None  # beside the bundle: the split its thresholds were chosen on
     data_fingerprint: str | None = None
     calibrated: str | None = None  # ISO time of the last `calibrate_detector`

@@ -22,6 +22,7 @@ __all__ = [
     "ARCHITECTURES",
     "BUILDERS",
     "FINETUNE_MODES",
+    "HEADS",
     "EfficientNetLite0",
     "gradcam_layers",
     "net_build",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 FINETUNE_MODES = ("head", "last-block", "all")
+# "own": the architecture's classifier as torchvision (or nets.py) builds it. "seed": the seed's Keras head after
+# global average pooling (BatchNorm, dropout 0.5, one linear layer), whose normalised, heavily dropped-out
+# features kept its ImageNet-started MobileNetV2 from memorising the training set in the first epochs.
+HEADS = ("own", "seed")
 
 
 class _SameConv2d(nn.Conv2d):
@@ -151,13 +156,35 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
 ARCHITECTURES = tuple(arch for arch in BUILDERS if architecture_get(arch).trainable)
 
 
-def net_build(arch: str, *, directory: Path | None = None, card: ModelCard | None = None) -> nn.Module:
-    """The net of `arch`, randomly initialised; a bundle's `directory` and `card` for a net built around files
-    of its bundle (the CLIP probe's encoder)."""
-    architecture_get(arch)
+def _seed_head_set(model: nn.Module, arch: str) -> None:
+    """Put the seed's head in place of the architecture's own, with as many inputs as its last linear layer."""
+    path = architecture_get(arch).head
+    own = model.get_submodule(path)
+    linear = own if isinstance(own, nn.Linear) else [m for m in own.modules() if isinstance(m, nn.Linear)][-1]
+    width = linear.in_features
+    model.set_submodule(
+        path, nn.Sequential(nn.BatchNorm1d(width), nn.Dropout(0.5), nn.Linear(width, linear.out_features))
+    )
+
+
+def net_build(
+    arch: str, *, directory: Path | None = None, card: ModelCard | None = None, head: str = "own"
+) -> nn.Module:
+    """The net of `arch`, randomly initialised, with `head` (a key of HEADS; a card's own `head` where a card is
+    given); a bundle's `directory` and `card` for a net built around files of its bundle (the CLIP probe's
+    encoder)."""
+    spec = architecture_get(arch)
     if arch not in BUILDERS:
         raise ValueError(f"{arch} is not a PyTorch architecture")
-    return BUILDERS[arch](directory=directory, card=card)
+    head = (card.head or "own") if card is not None else head
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+    if head != "own" and not spec.trainable:
+        raise ValueError(f"{arch} has no head to replace")
+    model = BUILDERS[arch](directory=directory, card=card)
+    if head == "seed":
+        _seed_head_set(model, arch)
+    return model
 
 
 def gradcam_layers(model: nn.Module, arch: str) -> dict[str, nn.Module]:

@@ -170,18 +170,19 @@ def _seed_all(seed: int) -> None:
 @dataclass(frozen=True)
 class _NetChoice:
     """Which net train_run trains and where it starts from: `start_file` is the arch's ImageNet start, loaded
-    before the `init` checkpoint; `finetune` names the part left unfrozen."""
+    before the `init` checkpoint; `finetune` names the part left unfrozen; `head` a key of nets.HEADS."""
 
     arch: str
     init: Path | None
     start_file: Path | None
     finetune: str
+    head: str
 
 
 def _net_make(*, net: _NetChoice) -> tuple[nn.Module, dict | None, list[str]]:
     """A fresh net of `arch`, from its ImageNet start and then a checkpoint if given, frozen but for the part
     `finetune` names; with what the start loaded and the checkpoint tensors skipped."""
-    model = net_build(net.arch)
+    model = net_build(net.arch, head=net.head)
     imagenet_start = start_load(model=model, arch=net.arch, path=net.start_file) if net.start_file else None
     skipped = model_init(model, init=net.init) if net.init else []
     net_finetune_set(model, net.arch, mode=net.finetune)
@@ -207,6 +208,7 @@ def _training_make(
         "init_sha256": file_sha256(checkpoint_file(net.init)) if net.init else None,
         "start": imagenet_start,
         "finetune": net.finetune,
+        "head": net.head,
         "device": str(device),
         "train_images": train_images,
         "val_images": val_images,
@@ -215,11 +217,13 @@ def _training_make(
     }
 
 
-def _card_make(*, settings: RunSettings, arch: str, thresholds: dict, metrics: dict, training: dict) -> ModelCard:
+def _card_make(*, settings: RunSettings, net: _NetChoice, thresholds: dict, metrics: dict, training: dict) -> ModelCard:
     return ModelCard.from_dict(
         {
             "name": settings.name,
-            "arch": arch,
+            "arch": net.arch,
+            # Only a head other than the architecture's own is written, so older cards read as they always did.
+            "head": None if net.head == "own" else net.head,
             "version": settings.version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
             "image_size": settings.image_size,
             "preprocessing": PREPROCESSING_DESCRIPTION,
@@ -261,7 +265,7 @@ def _run_train(
     )
     card = _card_make(
         settings=settings,
-        arch=net.arch,
+        net=net,
         thresholds=thresholds,
         metrics={"val": val_figures, "history": history, "best_epoch": best_epoch},
         training=training,
@@ -290,6 +294,7 @@ def train_run(
     init: Path | None = None,
     start_file: Path | None = None,
     finetune: str = "all",
+    head: str = "own",
     false_flag: float = 0.02,
     cache_dir: Path | None = None,
     split_file: str | None = None,
@@ -299,10 +304,11 @@ def train_run(
 ) -> ModelCard:
     """Train `arch` on `train`, stop early on `val` loss (`patience` epochs without a new best), calibrate
     thresholds on `val`, save the bundle to `out_dir/name/` and return its model card. `start_file` is the
-    arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any."""
+    arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any; `head` a key
+    of nets.HEADS."""
     settings = RunSettings.picked(locals())
     started = time.monotonic()
-    net = _NetChoice(arch=arch, init=init, start_file=start_file, finetune=finetune)
+    net = _NetChoice(arch=arch, init=init, start_file=start_file, finetune=finetune, head=head)
     return _run_train(settings=settings, net=net, train=train, val=val, started=started)
 
 
@@ -319,6 +325,7 @@ def detector_train(
     seed: int = 0,
     init: Path | None = None,
     finetune: str = "all",
+    head: str = "own",
     lr: float = 1e-3,
     patience: int = 4,
     holdout_sources: Sequence[str] | None = None,
@@ -352,6 +359,7 @@ def detector_train(
         init=init,
         start_file=start_file,
         finetune=finetune,
+        head=head,
         lr=lr,
         patience=patience,
         cache_dir=cache_dir,

@@ -137,6 +137,41 @@ def test_training_can_start_from_a_local_checkpoint(tiny_card, weights_dir, synt
     assert running and all(torch.equal(before[key], after[key]) for key in running)
 
 
+def test_a_net_trained_with_the_seeds_head_is_saved_and_loaded_with_that_head(tiny_card, synthetic_split, tmp_path):
+    splits = synthetic_split["splits"]
+    from detection.core.train import train_run
+
+    card = train_run(
+        arch="mobilenet_v2",
+        train=splits["train"],
+        val=splits["val"],
+        out_dir=tmp_path,
+        name="seed_head",
+        epochs=1,
+        image_size=tiny_card.image_size,
+        batch_size=8,
+        progress=False,
+        head="seed",
+    )
+    assert card.head == "seed" and card.training["head"] == "seed"
+    model, loaded = bundle_load(directory=tmp_path / "seed_head")
+    # GAP -> BatchNorm -> dropout 0.5 -> linear, as the seed's Keras model; dropout is off once loaded.
+    kinds = [type(layer) for layer in model.classifier]
+    assert kinds == [torch.nn.BatchNorm1d, torch.nn.Dropout, torch.nn.Linear] and not model.training
+    assert loaded.head == "seed" and model.classifier[0].running_var.ne(1).any()
+    image = torch.rand(2, 3, tiny_card.image_size, tiny_card.image_size)
+    with torch.no_grad():
+        assert torch.equal(model(image), model(image))
+    # A card that names no head (every card before heads had a choice) still gets the architecture's own.
+    assert tiny_card.head is None
+    assert isinstance(net_build("mobilenet_v2", card=tiny_card).classifier[1], torch.nn.Linear)
+
+
+def test_an_unknown_head_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown head 'mlp'; choose one of own, seed"):
+        net_build("mobilenet_v2", head="mlp")
+
+
 def test_occlusion_map_of_the_clip_probe_kind_has_the_image_shape(tiny_detector, synthetic_split):
     from detection.core.clip_probe import occlusion_map
     from detection.core.inference import cam_normalise

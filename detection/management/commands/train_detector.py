@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "Train an AI-image detector on data folders laid out {real,ai_generated}/{scenery}/*."
 
     def add_arguments(self, parser) -> None:
-        from detection.core.nets import ARCHITECTURES, FINETUNE_MODES
+        from detection.core.nets import ARCHITECTURES, FINETUNE_MODES, HEADS
         from detection.core.starts import STARTS
 
         parser.add_argument("--arch", required=True, choices=ARCHITECTURES)
@@ -30,6 +30,13 @@ class Command(BaseCommand):
             f"{', '.join(STARTS)} unless --init is given)",
         )
         parser.add_argument("--finetune", choices=FINETUNE_MODES, default="all")
+        parser.add_argument(
+            "--head",
+            choices=HEADS,
+            default="own",
+            help="the classifier after the features: the architecture's own, or the seed's Keras head "
+            "(BatchNorm, dropout 0.5, linear)",
+        )
         parser.add_argument("--image-size", type=int, default=128)
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--lr", type=float, default=1e-3)
@@ -80,6 +87,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 init=options["init"],
                 finetune=options["finetune"],
+                head=options["head"],
                 lr=options["lr"],
                 patience=options["patience"],
                 holdout_sources=options["holdout_sources"],
