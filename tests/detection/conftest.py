@@ -56,6 +56,22 @@ def tiny_card(synthetic_split: dict, weights_dir: Path) -> ModelCard:
     return card
 
 
+def one_epoch_train(split: dict, *, out_dir: Path, name: str, **options) -> ModelCard:
+    """A one-epoch MobileNetV2 run on the synthetic split: what a test of a training option needs."""
+    return train_run(
+        arch="mobilenet_v2",
+        train=split["splits"]["train"],
+        val=split["splits"]["val"],
+        out_dir=out_dir,
+        name=name,
+        epochs=1,
+        image_size=IMAGE_SIZE,
+        batch_size=8,
+        progress=False,
+        **options,
+    )
+
+
 @pytest.fixture(scope="session")
 def tiny_detector(tiny_card: dict, weights_dir: Path) -> Detector:
     return detector_load(weights_dir=weights_dir, name=tiny_card.name)

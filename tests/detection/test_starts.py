@@ -109,24 +109,11 @@ def test_the_key_mapping_refuses_a_missing_tensor_a_wrong_shape_and_a_tensor_of_
 
 
 def test_training_from_a_start_records_it_in_the_card(synthetic_split, tmp_path, monkeypatch):
-    from detection.core.train import train_run
-    from tests.detection.conftest import IMAGE_SIZE
+    from tests.detection.conftest import one_epoch_train
 
     path = tmp_path / "start.pt"
     _mobilenet_start_file(path)
     monkeypatch.setitem(STARTS, "mobilenet_v2", replace(STARTS["mobilenet_v2"], sha256=_sha256(path)))
-    splits = synthetic_split["splits"]
-    card = train_run(
-        arch="mobilenet_v2",
-        train=splits["train"],
-        val=splits["val"],
-        out_dir=tmp_path,
-        name="started",
-        epochs=1,
-        image_size=IMAGE_SIZE,
-        batch_size=8,
-        progress=False,
-        start_file=path,
-    )
+    card = one_epoch_train(synthetic_split, out_dir=tmp_path, name="started", start_file=path)
     assert card.training["start"]["sha256"] == _sha256(path)
     assert card.training["start"]["member"] == STARTS["mobilenet_v2"].member

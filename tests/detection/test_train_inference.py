@@ -14,6 +14,7 @@ from detection.core.inference import NoTrainedWeights, detector_load
 from detection.core.metrics import confusion_counts, precision_recall_f1
 from detection.core.nets import ARCHITECTURES, gradcam_layers, net_build, net_finetune_set
 from detection.core.registry import architecture_get
+from tests.detection.conftest import one_epoch_train
 
 
 def test_tiny_model_learns_the_synthetic_artefact_to_f1_above_0_9(tiny_detector, synthetic_split):
@@ -111,22 +112,8 @@ def test_finetune_head_freezes_everything_but_the_classifier():
 
 
 def test_training_can_start_from_a_local_checkpoint(tiny_card, weights_dir, synthetic_split, tmp_path):
-    splits = synthetic_split["splits"]
-    from detection.core.train import train_run
-
-    card = train_run(
-        arch="mobilenet_v2",
-        train=splits["train"],
-        val=splits["val"],
-        out_dir=tmp_path,
-        name="ft",
-        epochs=1,
-        image_size=tiny_card.image_size,
-        batch_size=8,
-        augment=True,
-        progress=False,
-        init=weights_dir / tiny_card.name,
-        finetune="head",
+    card = one_epoch_train(
+        synthetic_split, out_dir=tmp_path, name="ft", init=weights_dir / tiny_card.name, finetune="head"
     )
     assert card.training["init_skipped"] == [] and card.training["finetune"] == "head"
     init_file = weights_dir / tiny_card.name / "model.safetensors"
@@ -138,21 +125,7 @@ def test_training_can_start_from_a_local_checkpoint(tiny_card, weights_dir, synt
 
 
 def test_a_net_trained_with_the_seeds_head_is_saved_and_loaded_with_that_head(tiny_card, synthetic_split, tmp_path):
-    splits = synthetic_split["splits"]
-    from detection.core.train import train_run
-
-    card = train_run(
-        arch="mobilenet_v2",
-        train=splits["train"],
-        val=splits["val"],
-        out_dir=tmp_path,
-        name="seed_head",
-        epochs=1,
-        image_size=tiny_card.image_size,
-        batch_size=8,
-        progress=False,
-        head="seed",
-    )
+    card = one_epoch_train(synthetic_split, out_dir=tmp_path, name="seed_head", head="seed")
     assert card.head == "seed" and card.training["head"] == "seed"
     model, loaded = bundle_load(directory=tmp_path / "seed_head")
     # GAP -> BatchNorm -> dropout 0.5 -> linear, as the seed's Keras model; dropout is off once loaded.
