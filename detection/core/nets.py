@@ -159,8 +159,8 @@ ARCHITECTURES = tuple(arch for arch in BUILDERS if architecture_get(arch).traina
 def _seed_head_set(model: nn.Module, arch: str) -> None:
     """Put the seed's head in place of the architecture's own, with as many inputs as its last linear layer."""
     path = architecture_get(arch).head
-    own = model.get_submodule(path)
-    linear = own if isinstance(own, nn.Linear) else [m for m in own.modules() if isinstance(m, nn.Linear)][-1]
+    # modules() yields the head itself first, so a bare Linear head (ResNet's fc) is found as a Sequential's is.
+    linear = [m for m in model.get_submodule(path).modules() if isinstance(m, nn.Linear)][-1]
     width = linear.in_features
     model.set_submodule(
         path, nn.Sequential(nn.BatchNorm1d(width), nn.Dropout(0.5), nn.Linear(width, linear.out_features))
