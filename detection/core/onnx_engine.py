@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 import torch
 from PIL import Image
 from torch import nn
@@ -15,6 +14,7 @@ from torch import nn
 from detection.core.bundle import bundle_load
 from detection.core.card import ModelCard
 from detection.core.inference import BATCH_SIZE, NoTrainedWeights
+from detection.core.onnx_session import cpu_session
 from detection.core.preprocess import arrays_to_tensor, image_canonical
 from detection.core.verdicts import verdict_for
 
@@ -60,10 +60,7 @@ class OnnxDetector:
     """onnxruntime counterpart of `Detector.predict`/`verdict` for an exported bundle."""
 
     def __init__(self, *, path: Path, card: ModelCard, threads: int | None = None) -> None:
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads=threads)
         self.card = card
         self.name: str = card.name
         self.version: str = str(card.version)
