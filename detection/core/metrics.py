@@ -237,6 +237,35 @@ def detector_summary(
     }
 
 
+def peer_comparison(*, ours: dict, peers: dict[str, dict], rate: float = 0.03, ratio: float = 1.5) -> dict:
+    """Issue 18's two targets on one image set, from `detector_summary` results: ours catches at least `ratio`
+    times as many AI images as the best peer when each flags `rate` of the genuine photos, and at its own
+    threshold flags fewer genuine photos than every peer in every collection. A collection that neither
+    flags at all counts as met: nothing is there to beat."""
+    ours_recall = ours["recall_at_false_flag"][rate]
+    peer_recalls = {name: summary["recall_at_false_flag"][rate] for name, summary in peers.items()}
+    best_peer = max(peer_recalls, key=lambda name: peer_recalls[name] or 0.0) if peer_recalls else None
+    best = peer_recalls.get(best_peer)
+    achieved = None if ours_recall is None or best is None else ours_recall / best if best else math.inf
+    not_fewer = sorted(
+        (collection, name)
+        for name, summary in peers.items()
+        for collection, entry in ours["false_flags_by_source"].items()
+        if collection in summary["false_flags_by_source"]
+        and (entry["rate"] > 0 or summary["false_flags_by_source"][collection]["rate"] > 0)
+        and entry["rate"] >= summary["false_flags_by_source"][collection]["rate"]
+    )
+    return {
+        "best_peer": best_peer,
+        "ours_recall": ours_recall,
+        "best_peer_recall": best,
+        "ratio": achieved,
+        "ratio_met": achieved is not None and achieved >= ratio,
+        "collections_not_fewer": not_fewer,
+        "fewer_everywhere": not not_fewer,
+    }
+
+
 def wilson_interval(*, successes: float, n: float, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval of a proportion; `n` may be an effective (weighted) sample size. None when
     n is 0. Unlike the normal approximation it stays inside [0, 1] and is honest for few trials or p near 0."""

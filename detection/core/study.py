@@ -126,12 +126,14 @@ def study_run(
 
 
 def scores_csv_write(path: Path, protocol: Protocol, result: dict) -> None:
-    """One row per image: what a peer benchmark needs to compare on the very same folds."""
+    """One row per counted image (not the training-only aligned fakes): what a peer benchmark needs to
+    compare on the very same folds."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with Path(path).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "source", "generator", "unit", "fold", "score", "threshold"])
-        for i, sample in enumerate(protocol.samples):
+        for i in np.flatnonzero(protocol.counted):
+            sample = protocol.samples[i]
             writer.writerow(
                 [
                     sample.path,

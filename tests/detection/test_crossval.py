@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from detection.core.crossval import (
 )
 from detection.core.data import Sample
 from detection.core.metrics import recall_at_false_flag
+from detection.core.study import scores_csv_write
 
 
 def _samples() -> list[Sample]:
@@ -161,7 +163,7 @@ def test_a_limit_per_source_keeps_whole_groups_and_every_source():
     assert samples_limit(samples, per_unit=None) == samples
 
 
-def test_training_only_images_train_with_their_units_but_never_count_in_the_figures():
+def test_training_only_images_train_with_their_units_but_never_count_in_the_figures(tmp_path):
     samples = _samples()
     train_only = [sample.source == "tae_taesd" for sample in samples]
     protocol = Protocol(samples, k=3, train_only=train_only)
@@ -171,8 +173,17 @@ def test_training_only_images_train_with_their_units_but_never_count_in_the_figu
         trained_on.update(train.tolist())
         return lambda indices: protocol.labels[indices] * 0.98
 
-    report = crossval_report(protocol, crossval_run(protocol, fit=fit, false_flag=0.05, confidence=0.0))
+    result = crossval_run(protocol, fit=fit, false_flag=0.05, confidence=0.0)
+    report = crossval_report(protocol, result)
     tae = train_only.index(True)
     assert tae in trained_on
     assert "ai:tae_taesd" not in report["recall"]
     assert report["recall_by_generator"].keys().isdisjoint({"tae_taesd"})
+    # Nor in the scores a peer benchmark compares on: every counted image, with the fold that held it out.
+    scores_csv_write(tmp_path / "scores.csv", protocol, result)
+    with (tmp_path / "scores.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    counted = np.flatnonzero(~np.array(train_only))
+    assert [row["path"] for row in rows] == [str(samples[i].path) for i in counted]
+    assert {int(row["fold"]) for row in rows} == {0, 1, 2}
+    assert [float(row["threshold"]) for row in rows] == pytest.approx(result["high"][counted].tolist(), abs=1e-6)

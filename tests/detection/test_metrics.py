@@ -9,6 +9,7 @@ from detection.core.metrics import (
     false_flag_rate,
     false_flags_allowed,
     live_rates,
+    peer_comparison,
     precision_recall_f1,
     recall_at_false_flag,
     roc_auc,
@@ -207,3 +208,35 @@ def test_detector_summary_of_a_tiny_made_up_set_matches_a_hand_count():
     assert summary["roc_auc"] == pytest.approx(15 / 24)
     # No real flagged: above 0.9, only 0.95 is caught; one of six may be: above 0.7, 0.95 and 0.85.
     assert summary["recall_at_false_flag"] == {0.0: pytest.approx(1 / 4), 0.2: pytest.approx(2 / 4)}
+
+
+def _summary(genuine: list[tuple[str, float, bool]], ai: list[tuple[float, bool]]) -> dict:
+    """A detector's summary from (collection, score, flagged) of genuine photos and (score, flagged) of AI ones."""
+    rows = [(0, *photo) for photo in genuine] + [(1, "gen", *image) for image in ai]
+    labels, sources, scores, flagged = (list(column) for column in zip(*rows, strict=True))
+    return detector_summary(labels=labels, scores=scores, flagged=flagged, sources=sources, rates=(0.25,))
+
+
+def test_peer_comparison_names_the_best_peer_the_recall_ratio_and_each_collection_ours_does_not_flag_less():
+    # One genuine photo in four may be flagged in each: a caught AI image scores above the second highest.
+    ours = _summary(
+        [("camera", 0.1, False), ("camera", 0.2, False), ("stock", 0.3, False), ("stock", 0.4, True)],
+        [(0.9, True), (0.8, True), (0.25, False)],
+    )  # above 0.3: 2 of 3
+    strong = _summary(
+        [("camera", 0.1, False), ("camera", 0.6, True), ("stock", 0.2, False), ("stock", 0.4, True)],
+        [(0.9, True), (0.3, False), (0.2, False)],
+    )  # above 0.4: 1 of 3
+    weak = _summary(
+        [("camera", 0.5, False), ("camera", 0.6, False), ("stock", 0.7, False), ("stock", 0.8, False)],
+        [(0.1, False), (0.2, False), (0.3, False)],
+    )  # above 0.7: none
+    check = peer_comparison(ours=ours, peers={"strong": strong, "weak": weak}, rate=0.25, ratio=1.5)
+    assert check["best_peer"] == "strong"
+    assert (check["ours_recall"], check["best_peer_recall"]) == (pytest.approx(2 / 3), pytest.approx(1 / 3))
+    assert check["ratio"] == pytest.approx(2.0) and check["ratio_met"]
+    # stock: ours flags 1 of 2 as the strong peer does (not fewer); camera: 0 against 1 (fewer); against the
+    # weak peer ours flags more in stock, and neither flags camera, which is not held against ours.
+    assert check["collections_not_fewer"] == [("stock", "strong"), ("stock", "weak")]
+    assert not check["fewer_everywhere"]
+    assert not peer_comparison(ours=ours, peers={"strong": strong}, rate=0.25, ratio=2.5)["ratio_met"]
