@@ -127,19 +127,22 @@ def thresholds_calibrate(
     false_flag: float = 0.02,
     confidence: float = 0.95,
     uncertain_false_flag: float = 0.10,
+    collection_minimum: int = 1,
 ) -> dict:
     """`high` keeps the false-flag rate on new reals at most `false_flag` with probability `confidence`
     (a point estimate on validation overshoots about half the time), over all validation reals and over
-    each source (collection) in `real_sources` with enough of them to back the bound on its own, so an
-    average cannot hide a collection that is flagged more; `low` is where `uncertain_false_flag` of all
-    validation reals would be flagged. p >= high is "ai", p < low "real", between is "uncertain"."""
+    each source (collection) in `real_sources` with enough of them to back the bound on its own, and at
+    least `collection_minimum`, so an average cannot hide a collection that is flagged more; `low` is where
+    `uncertain_false_flag` of all validation reals would be flagged. p >= high is "ai", p < low "real",
+    between is "uncertain"."""
     scores = np.asarray(real_scores, dtype=np.float64)
     populations = {"all": scores}
     if real_sources is not None:
         sources = np.asarray(real_sources)
         for source in sorted(set(sources.tolist())):
             own = scores[sources == source]
-            if false_flags_allowed(len(own), rate=false_flag, confidence=confidence) >= 0 and len(own) < len(scores):
+            backed = false_flags_allowed(len(own), rate=false_flag, confidence=confidence) >= 0
+            if backed and collection_minimum <= len(own) < len(scores):
                 populations[source] = own
     high = max(threshold_for_false_flag(own, rate=false_flag, confidence=confidence) for own in populations.values())
     allowed = false_flags_allowed(len(scores), rate=false_flag, confidence=confidence)
@@ -154,6 +157,7 @@ def thresholds_calibrate(
         # False when validation holds too few reals to back the bound even with no flag at all.
         "false_flag_bound_met": allowed >= 0,
         "false_flag_populations": sorted(populations),
+        "collection_minimum": collection_minimum,
         "uncertain_false_flag": uncertain_false_flag,
     }
 

@@ -114,13 +114,18 @@ def study_run(
     k: int = 5,
     false_flag: float = 0.03,
     confidence: float = 0.0,
+    collection_minimum: int = 1,
     seed: int = 0,
 ) -> Iterator[tuple[str, dict]]:
     """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     for name in presets:
         result = crossval_run(
-            protocol, fit=probe_fit_for(data, protocol, PRESETS[name]), false_flag=false_flag, confidence=confidence
+            protocol,
+            fit=probe_fit_for(data, protocol, PRESETS[name]),
+            false_flag=false_flag,
+            confidence=confidence,
+            collection_minimum=collection_minimum,
         )
         yield name, {"report": crossval_report(protocol, result), "result": result, "protocol": protocol}
 
@@ -228,19 +233,15 @@ def _blocks_card(
 
 
 def _out_of_source(
-    data: StudyData, protocol: Protocol, config: ProbeConfig, *, false_flag: float, confidence: float, minimum_n: int
+    data: StudyData, protocol: Protocol, config: ProbeConfig, *, minimum_n: int, **calibration
 ) -> tuple[dict, dict, np.ndarray, dict]:
     """The protocol's result and report, the indices of the images it counts and the thresholds chosen on
     their scores: every image's score comes from a model that never saw its source, so thresholds that hold
-    on new ones."""
-    result = crossval_run(
-        protocol, fit=probe_fit_for(data, protocol, config), false_flag=false_flag, confidence=confidence
-    )
+    on new ones. `calibration`: thresholds_calibrate's options."""
+    result = crossval_run(protocol, fit=probe_fit_for(data, protocol, config), **calibration)
     report = crossval_report(protocol, result, minimum=minimum_n)
     counted = np.flatnonzero(protocol.counted)
-    thresholds = thresholds_out_of_source(
-        protocol, counted, result["scores"][counted], false_flag=false_flag, confidence=confidence
-    )
+    thresholds = thresholds_out_of_source(protocol, counted, result["scores"][counted], **calibration)
     return result, report, counted, thresholds
 
 
@@ -263,6 +264,7 @@ def clip_blocks_train(
     k: int = 5,
     false_flag: float = 0.03,
     confidence: float = 0.0,
+    collection_minimum: int = 1,
     test_split: dict | None = None,
     seed: int = 0,
     minimum_n: int = 10,
@@ -279,7 +281,13 @@ def clip_blocks_train(
     config = PRESETS[preset]
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     result, report, counted, thresholds = _out_of_source(
-        data, protocol, config, false_flag=false_flag, confidence=confidence, minimum_n=minimum_n
+        data,
+        protocol,
+        config,
+        minimum_n=minimum_n,
+        false_flag=false_flag,
+        confidence=confidence,
+        collection_minimum=collection_minimum,
     )
     head = probe_train(data.features, protocol.labels, protocol.units, config=config)
     directory = Path(out_dir) / name

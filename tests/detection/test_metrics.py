@@ -108,6 +108,10 @@ def test_a_collection_flagged_more_than_the_rest_sets_the_threshold_on_its_own()
     assert per_source["high"] > pooled["high"]
     allowed = false_flags_allowed(300, rate=0.02, confidence=0.95)
     assert np.sum(harsh >= per_source["high"]) <= allowed < np.sum(harsh >= pooled["high"])
+    # A minimum size leaves collections below it to the pooled bound alone.
+    large_only = thresholds_calibrate(scores, real_sources=sources, false_flag=0.02, collection_minimum=500)
+    assert large_only["false_flag_populations"] == ["all", "calm"]
+    assert large_only["high"] == pooled["high"]
 
 
 def test_false_flag_rate_at_equal_recall_matches_a_hand_count():

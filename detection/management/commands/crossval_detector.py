@@ -41,6 +41,9 @@ class Command(BaseCommand):
         parser.add_argument("--crops", type=int, default=1)
         parser.add_argument("--false-flag", type=float, default=0.03, help="target per held-out collection")
         parser.add_argument("--confidence", type=float, default=0.0)
+        parser.add_argument(
+            "--collection-minimum", type=int, default=1, help="smaller collections bound the threshold only pooled"
+        )
         parser.add_argument("--json", type=Path, help="write every preset's report here")
         parser.add_argument("--scores", type=Path, help="write the last preset's out-of-source scores (CSV)")
         parser.add_argument("--threads", type=int, default=2)
@@ -77,6 +80,7 @@ class Command(BaseCommand):
             k=options["k"],
             false_flag=options["false_flag"],
             confidence=options["confidence"],
+            collection_minimum=options["collection_minimum"],
         )
         try:
             for name, result in runs:

@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--crops", type=int, default=1)
         parser.add_argument("--false-flag", type=float, default=0.03)
         parser.add_argument("--confidence", type=float, default=0.0)
+        parser.add_argument(
+            "--collection-minimum", type=int, default=1, help="smaller collections bound the threshold only pooled"
+        )
         parser.add_argument("--scores", type=Path, help="also write the out-of-source scores as CSV here")
         parser.add_argument("--threads", type=int, default=2)
 
@@ -66,6 +69,7 @@ class Command(BaseCommand):
                 k=options["k"],
                 false_flag=options["false_flag"],
                 confidence=options["confidence"],
+                collection_minimum=options["collection_minimum"],
                 test_split=test_split,
             )
         except (FileNotFoundError, ValueError) as exc:
