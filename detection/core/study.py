@@ -280,15 +280,8 @@ def clip_blocks_train(
     data = seed_test_exclude(data, test_split)
     config = PRESETS[preset]
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
-    result, report, counted, thresholds = _out_of_source(
-        data,
-        protocol,
-        config,
-        minimum_n=minimum_n,
-        false_flag=false_flag,
-        confidence=confidence,
-        collection_minimum=collection_minimum,
-    )
+    calibration = {"false_flag": false_flag, "confidence": confidence, "collection_minimum": collection_minimum}
+    result, report, counted, thresholds = _out_of_source(data, protocol, config, minimum_n=minimum_n, **calibration)
     head = probe_train(data.features, protocol.labels, protocol.units, config=config)
     directory = Path(out_dir) / name
     training = {
