@@ -26,6 +26,18 @@ def study_arguments_add(parser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path(settings.BASE_DIR) / "var" / "cache")
 
 
+def protocol_arguments_add(parser) -> None:
+    """The protocol and calibration options the study's two commands share."""
+    parser.add_argument("--k", type=int, default=5, help="folds")
+    parser.add_argument("--crops", type=int, default=1)
+    parser.add_argument("--false-flag", type=float, default=0.03, help="target per held-out collection")
+    parser.add_argument("--confidence", type=float, default=0.0)
+    parser.add_argument(
+        "--collection-minimum", type=int, default=1, help="smaller collections bound the threshold only pooled"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+
+
 class Command(BaseCommand):
     help = (
         "Hold out whole real collections and whole generator families fold by fold, train and calibrate on the "
@@ -36,17 +48,10 @@ class Command(BaseCommand):
         from detection.core.study import PRESETS
 
         study_arguments_add(parser)
+        protocol_arguments_add(parser)
         parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=list(PRESETS))
-        parser.add_argument("--k", type=int, default=5, help="folds")
-        parser.add_argument("--crops", type=int, default=1)
-        parser.add_argument("--false-flag", type=float, default=0.03, help="target per held-out collection")
-        parser.add_argument("--confidence", type=float, default=0.0)
-        parser.add_argument(
-            "--collection-minimum", type=int, default=1, help="smaller collections bound the threshold only pooled"
-        )
         parser.add_argument("--json", type=Path, help="write every preset's report here")
         parser.add_argument("--scores", type=Path, help="write the last preset's out-of-source scores (CSV)")
-        parser.add_argument("--threads", type=int, default=2)
 
     def handle(self, *args, **options) -> None:
         import torch

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from detection.management.commands.crossval_detector import study_arguments_add
+from detection.management.commands.crossval_detector import protocol_arguments_add, study_arguments_add
 
 
 class Command(BaseCommand):
@@ -25,15 +25,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--test-split", type=Path, help="a split file whose test part is kept out of training, to evaluate on"
         )
-        parser.add_argument("--k", type=int, default=5)
-        parser.add_argument("--crops", type=int, default=1)
-        parser.add_argument("--false-flag", type=float, default=0.03)
-        parser.add_argument("--confidence", type=float, default=0.0)
-        parser.add_argument(
-            "--collection-minimum", type=int, default=1, help="smaller collections bound the threshold only pooled"
-        )
+        protocol_arguments_add(parser)
         parser.add_argument("--scores", type=Path, help="also write the out-of-source scores as CSV here")
-        parser.add_argument("--threads", type=int, default=2)
 
     def handle(self, *args, **options) -> None:
         import torch
