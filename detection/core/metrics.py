@@ -251,21 +251,19 @@ def peer_comparison(*, ours: dict, peers: dict[str, dict], rate: float = 0.03, r
     best_peer = max(peer_recalls, key=lambda name: peer_recalls[name] or 0.0) if peer_recalls else None
     best = peer_recalls.get(best_peer)
     achieved = None if ours_recall is None or best is None else ours_recall / best if best else math.inf
-    not_fewer = sorted(
-        (collection, name)
-        for name, summary in peers.items()
-        for collection, entry in ours["false_flags_by_source"].items()
-        if collection in summary["false_flags_by_source"]
-        and (entry["rate"] > 0 or summary["false_flags_by_source"][collection]["rate"] > 0)
-        and entry["rate"] >= summary["false_flags_by_source"][collection]["rate"]
-    )
+    not_fewer = []
+    for name, summary in peers.items():
+        for collection, entry in ours["false_flags_by_source"].items():
+            theirs = summary["false_flags_by_source"].get(collection)
+            if theirs is not None and entry["rate"] >= theirs["rate"] and (entry["rate"] or theirs["rate"]):
+                not_fewer.append((collection, name))
     return {
         "best_peer": best_peer,
         "ours_recall": ours_recall,
         "best_peer_recall": best,
         "ratio": achieved,
         "ratio_met": achieved is not None and achieved >= ratio,
-        "collections_not_fewer": not_fewer,
+        "collections_not_fewer": sorted(not_fewer),
         "fewer_everywhere": not not_fewer,
     }
 
