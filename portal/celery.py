@@ -1,8 +1,9 @@
 import logging
 import os
 
-from celery import Celery
-from celery.signals import worker_ready
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun, worker_ready
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -15,6 +16,16 @@ app.autodiscover_tasks()
 def tasks_import(sender: Celery, **kwargs) -> None:
     # Services send tasks by name (common.deferred), so every process's registry must know every app's tasks.
     sender.loader.import_default_modules()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def database_connections_tidy(task: Task | None = None, **kwargs) -> None:
+    # Django's rule around a web request, around a task (CELERY_DB_REUSE_MAX keeps Celery from reconnecting
+    # for each one): a connection that broke or outlived CONN_MAX_AGE is dropped, the next query opens a new
+    # one. An eager task runs inside its caller's transaction, on a connection that is not its to close.
+    if task is not None and not task.request.is_eager:
+        close_old_connections()
 
 
 @worker_ready.connect

@@ -201,6 +201,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Without this Celery's Django fixup reconnects to the database before and after every task, ignoring
+# CONN_MAX_AGE: a new PostgreSQL connection per task, 5 % of a worker's time draining a backlog of batched
+# analyses. It then reconnects only every this many tasks; portal/celery.py applies Django's own rule
+# between tasks instead, as between web requests.
+CELERY_DB_REUSE_MAX = 10_000
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Everything that runs a network goes to the GPU workers; jobs for a Keras model are sent to queue "keras"
 # instead (detection.selectors.model_queue), whose worker runs TensorFlow.
