@@ -44,6 +44,7 @@ TARGETS = {
     "heldout_source_false_flag_max": 0.10,
 }
 GALLERY_SIZE = 8
+VERDICTS = ("ai", "uncertain", "real")  # score >= high, between low and high, below low
 
 
 def _scale(img: Image.Image, factor: float, resample: Image.Resampling) -> Image.Image:
@@ -147,7 +148,7 @@ def _gallery(detector: ScoringBase, samples: Sequence[Sample], probs: np.ndarray
 
 def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *, low: float, high: float) -> dict:
     """The test split's figures: overall, the landscapes (every scenery but "other"), per scenery, the reals'
-    false-flag rate overall and per source, and the share of each verdict."""
+    false-flag rate overall and per source, and the count of each verdict, overall and per class."""
     sceneries = np.array([s.scenery for s in test])
     per_scenery = {
         name: metrics_block(labels[sceneries == name], probs[sceneries == name], high)
@@ -159,6 +160,7 @@ def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *
         if sample.label == 0:
             per_source[sample.source].append(float(p >= high))
     uncertain = (probs >= low) & (probs < high)
+    verdicts = np.where(probs >= high, "ai", np.where(uncertain, "uncertain", "real"))
     return {
         "overall": metrics_block(labels, probs, high),
         "landscapes": metrics_block(labels[sceneries != "other"], probs[sceneries != "other"], high),
@@ -166,10 +168,11 @@ def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *
         "false_flag_rate_real": float(np.mean(probs[real_mask] >= high)) if real_mask.any() else None,
         "false_flag_rate_real_per_source": {k: float(np.mean(v)) for k, v in sorted(per_source.items())},
         "uncertain_share": float(np.mean(uncertain)),
-        "verdicts": {
-            "ai": int(np.sum(probs >= high)),
-            "uncertain": int(np.sum(uncertain)),
-            "real": int(np.sum(probs < low)),
+        "verdicts": {verdict: int(np.sum(verdicts == verdict)) for verdict in VERDICTS},
+        # What a moderation team lives with: AI images that pass as genuine, genuine photos sent to a moderator.
+        "verdicts_by_class": {
+            name: {verdict: int(np.sum(verdicts[of_class] == verdict)) for verdict in VERDICTS}
+            for name, of_class in (("genuine", real_mask), ("ai", ~real_mask))
         },
     }
 
@@ -363,6 +366,7 @@ def report_html(report: dict, *, plots: dict[str, str], galleries: dict[str, lis
         false_flag_rate_real=_fmt(test["false_flag_rate_real"]),
         uncertain_share=_fmt(test["uncertain_share"]),
         verdicts=test["verdicts"],
+        verdicts_by_class=_table(test["verdicts_by_class"], VERDICTS),
         per_source=html.escape(json.dumps(test["false_flag_rate_real_per_source"])),
         heldout_rate=_fmt(report["heldout_sources"]["false_flag_rate"]),
         heldout=_table(report["heldout_sources"]["per_source"], ("n", "false_flag_rate")),

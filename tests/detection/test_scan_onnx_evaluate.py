@@ -45,6 +45,14 @@ def test_evaluation_writes_json_and_html_with_every_section(tiny_detector, synth
     rate = np.mean(probabilities >= tiny_detector.card.thresholds.high)
     assert saved["test"]["landscapes"]["false_flag_rate"] == pytest.approx(rate)
     assert report["targets"]["false_flag_met"] == (rate <= 0.02)
+    low, high = tiny_detector.card.thresholds.low, tiny_detector.card.thresholds.high
+    assert saved["test"]["verdicts_by_class"]["genuine"] == {
+        "ai": int(np.sum(probabilities >= high)),
+        "uncertain": int(np.sum((probabilities >= low) & (probabilities < high))),
+        "real": int(np.sum(probabilities < low)),
+    }
+    by_class = saved["test"]["verdicts_by_class"]
+    assert sum(by_class["ai"].values()) == len(synthetic_split["splits"]["test"]) - len(reals)
     page = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in page and "Shortcut probe" in page and "Robustness" in page
 
