@@ -161,6 +161,10 @@ def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *
             per_source[sample.source].append(float(p >= high))
     uncertain = (probs >= low) & (probs < high)
     verdicts = np.where(probs >= high, "ai", np.where(uncertain, "uncertain", "real"))
+    by_class = {
+        name: {verdict: int(np.sum(verdicts[of_class] == verdict)) for verdict in VERDICTS}
+        for name, of_class in (("genuine", real_mask), ("ai", ~real_mask))
+    }
     return {
         "overall": metrics_block(labels, probs, high),
         "landscapes": metrics_block(labels[sceneries != "other"], probs[sceneries != "other"], high),
@@ -169,12 +173,16 @@ def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *
         "false_flag_rate_real_per_source": {k: float(np.mean(v)) for k, v in sorted(per_source.items())},
         "uncertain_share": float(np.mean(uncertain)),
         "verdicts": {verdict: int(np.sum(verdicts == verdict)) for verdict in VERDICTS},
-        # What a moderation team lives with: AI images that pass as genuine, genuine photos sent to a moderator.
-        "verdicts_by_class": {
-            name: {verdict: int(np.sum(verdicts[of_class] == verdict)) for verdict in VERDICTS}
-            for name, of_class in (("genuine", real_mask), ("ai", ~real_mask))
-        },
+        "verdicts_by_class": by_class,
+        # What a moderation team lives with, beside F1 at `high` (the model settings page shows them).
+        "ai_passed_as_genuine": _share(by_class["ai"], "real"),
+        "genuine_to_moderator": _share(by_class["genuine"], "uncertain"),
     }
+
+
+def _share(counts: dict[str, int], verdict: str) -> float | None:
+    total = sum(counts.values())
+    return counts[verdict] / total if total else None
 
 
 def _heldout_block(detector: ScoringBase, heldout: Sequence[Sample], *, high: float) -> dict:

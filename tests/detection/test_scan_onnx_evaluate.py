@@ -53,6 +53,8 @@ def test_evaluation_writes_json_and_html_with_every_section(tiny_detector, synth
     }
     by_class = saved["test"]["verdicts_by_class"]
     assert sum(by_class["ai"].values()) == len(synthetic_split["splits"]["test"]) - len(reals)
+    assert saved["test"]["ai_passed_as_genuine"] == pytest.approx(by_class["ai"]["real"] / sum(by_class["ai"].values()))
+    assert saved["test"]["genuine_to_moderator"] == pytest.approx(by_class["genuine"]["uncertain"] / len(reals))
     page = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in page and "Shortcut probe" in page and "Robustness" in page
 
