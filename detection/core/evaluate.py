@@ -36,6 +36,7 @@ from detection.core.metrics import (
 )
 from detection.core.preprocess import image_decode, image_jpeg
 from detection.core.scoring import ScoringBase
+from detection.core.verdicts import verdict_for
 
 TARGETS = {
     "scenery_f1_min": 0.95,
@@ -159,8 +160,8 @@ def _test_block(test: Sequence[Sample], labels: np.ndarray, probs: np.ndarray, *
     for sample, p in zip(test, probs, strict=True):
         if sample.label == 0:
             per_source[sample.source].append(float(p >= high))
-    uncertain = (probs >= low) & (probs < high)
-    verdicts = np.where(probs >= high, "ai", np.where(uncertain, "uncertain", "real"))
+    verdicts = np.array([verdict_for(float(p), low=low, high=high) for p in probs], dtype=object)
+    uncertain = verdicts == "uncertain"
     by_class = {
         name: {verdict: int(np.sum(verdicts[of_class] == verdict)) for verdict in VERDICTS}
         for name, of_class in (("genuine", real_mask), ("ai", ~real_mask))
