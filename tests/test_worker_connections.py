@@ -24,22 +24,14 @@ def in_a_worker():
     signals.beat_embedded_init.disconnect(fixup.close_database)
 
 
-def task_start() -> None:
+def task_run():
+    """One task's signals around a query, as a worker sends them; the database connection the query ran on."""
     signals.task_prerun.send(sender=submission_analyse, task_id="t", task=submission_analyse, args=(), kwargs={})
-
-
-def task_end() -> None:
+    Submission.objects.exists()
+    used = connection.connection
     signals.task_postrun.send(
         sender=submission_analyse, task_id="t", task=submission_analyse, args=(), kwargs={}, retval=None, state="x"
     )
-
-
-def task_run():
-    """One task's signals around a query; the database connection the query ran on."""
-    task_start()
-    Submission.objects.exists()
-    used = connection.connection
-    task_end()
     return used
 
 
