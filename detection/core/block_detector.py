@@ -21,7 +21,7 @@ from detection.core.features import EMBED_SLICE, BlockEncoder
 from detection.core.files import CARD_FILE, MODEL_FILE, NoTrainedWeights, card_load, card_save
 from detection.core.preprocess import image_jpeg
 from detection.core.scoring import ScoringBase, cam_normalise
-from detection.core.views import VIEW_SIZE, WORKING_SHORT, image_at_least, image_working, views_make
+from detection.core.views import VIEW_SIZE, WORKING_SHORT, image_at_least, image_working, views_pyramid
 
 # The mild re-encoding a verdict must survive: what a platform's own pipeline may do to an upload.
 STABILITY_JPEG = 85
@@ -44,7 +44,8 @@ def block_bundle_save(*, directory: Path, head: ProbeHead, card: ModelCard) -> M
 
 def block_head_load(*, directory: Path, card: ModelCard) -> ProbeHead:
     tensors = {key: value.astype(np.float32) for key, value in load_file(str(Path(directory) / MODEL_FILE)).items()}
-    config = ProbeConfig(**{**card.probe, "blocks": tuple(card.probe["blocks"])})
+    probe = card.probe
+    config = ProbeConfig(**{**probe, "blocks": tuple(probe["blocks"]), "scales": tuple(probe.get("scales", ()))})
     return ProbeHead(
         config=config,
         mean=tensors["mean"],
@@ -86,10 +87,10 @@ class BlockDetector(ScoringBase):
         chunks = []
         for start in range(0, len(arrays), IMAGES_PER_CALL):
             views = [
-                views_make(Image.fromarray(array), crops=self.crops)
+                views_pyramid(Image.fromarray(array), crops=self.crops, scales=self.head.config.scales)
                 for array in arrays[start : start + IMAGES_PER_CALL]
             ]
-            chunks.append(self.encoder.features(np.concatenate(views)).reshape(len(views), 1 + self.crops, -1))
+            chunks.append(self.encoder.features(np.concatenate(views)).reshape(len(views), len(views[0]), -1))
         return np.concatenate(chunks)
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:

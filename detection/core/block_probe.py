@@ -26,7 +26,8 @@ class ProbeConfig:
     cls: bool = True
     patches: bool = True
     embed: bool = False
-    views: str = "all"  # "global", "crops" or "all"
+    views: str = "all"  # "global", "crops" or "all", at every scale
+    scales: tuple[int, ...] = ()  # smaller short sides whose views join the working image's (views_pyramid)
     aggregate: str = "mean"  # of the views' logits: "mean" or "max"
     balance: str = "source"  # row weights: "class" or "source" (each source equal within its class)
     weight_decay: float = 1e-3
@@ -35,10 +36,13 @@ class ProbeConfig:
         return feature_slices(blocks=self.blocks, cls=self.cls, patches=self.patches, embed=self.embed)
 
     def view_indices(self, count: int) -> list[int]:
-        return {"global": [0], "crops": list(range(1, count)), "all": list(range(count))}[self.views]
+        """Of `count` views laid out scale by scale, each scale's global view first."""
+        per_scale = count // (1 + len(self.scales))
+        keep = {"global": lambda i: i % per_scale == 0, "crops": lambda i: i % per_scale != 0}.get(self.views)
+        return [index for index in range(count) if keep is None or keep(index)]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "blocks": list(self.blocks)}
+        return {**asdict(self), "blocks": list(self.blocks), "scales": list(self.scales)}
 
 
 @dataclass

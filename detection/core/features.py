@@ -131,8 +131,10 @@ def features_extract(
     folder_of: Callable[[object], str],
     progress: Callable[[int, int], None] | None = None,
     batch_views: int = 12,
+    rescale: int | None = None,
 ) -> np.ndarray:
-    """N x (1 + crops) x FEATURE_DIM fp16 features of `samples`, computed where the cache lacks them."""
+    """N x (1 + crops) x FEATURE_DIM fp16 features of `samples`, computed where the cache lacks them; with
+    `rescale`, of each working image shrunk again to that short side (one layer of `views.views_pyramid`)."""
     from detection.core.preprocess import image_decode
     from detection.core.views import image_working, views_make
 
@@ -150,12 +152,14 @@ def features_extract(
     for index, sample in enumerate(samples):
         data = sample.path.read_bytes()
         cap = short_caps[folder_of(sample)]
-        key = f"{hashlib.sha256(data).hexdigest()[:32]}_cap{cap}_crops{crops}"
+        key = f"{hashlib.sha256(data).hexdigest()[:32]}_cap{cap}_crops{crops}" + (f"_s{rescale}" if rescale else "")
         cached = cache.get(key)
         if cached is not None:
             out[index] = cached
             continue
         working = image_working(image_decode(data), short=cap)
+        if rescale:
+            working = image_working(working, short=rescale)
         pending.append((index, key, views_make(working, crops=crops)))
         if len(pending) * (1 + crops) >= batch_views:
             flush()

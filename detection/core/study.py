@@ -11,8 +11,9 @@ import csv
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ PRESETS: dict[str, ProbeConfig] = {
     "+source-balance": ProbeConfig(),
     "+l2x10": ProbeConfig(weight_decay=1e-2),
     "+l2x100": ProbeConfig(weight_decay=1e-1),
+    "+scales": ProbeConfig(weight_decay=1e-1, scales=(160,)),
 }
 
 
@@ -52,6 +54,23 @@ class StudyData:
     features: np.ndarray  # N x views x FEATURE_DIM, fp16
     caps: dict[str, int]
     train_only: np.ndarray  # bool per sample: from a folder that only trains (content-aligned fakes)
+    rescaled: dict[int, np.ndarray] = field(default_factory=dict)  # short side -> the views shrunk to it
+
+    def views_for(self, config: ProbeConfig) -> np.ndarray:
+        """The working image's views, then those of each of `config.scales`, as the detector lays them out."""
+        missing = [short for short in config.scales if short not in self.rescaled]
+        if missing:
+            raise ValueError(f"no features at short side {missing[0]}: pass it to study_data(scales=...)")
+        return np.concatenate([self.features, *(self.rescaled[short] for short in config.scales)], axis=1)
+
+    def subset(self, keep: Sequence[int]) -> StudyData:
+        return StudyData(
+            samples=[self.samples[i] for i in keep],
+            features=self.features[keep],
+            caps=self.caps,
+            train_only=self.train_only[keep],
+            rescaled={short: features[keep] for short, features in self.rescaled.items()},
+        )
 
 
 def study_data(
@@ -64,9 +83,11 @@ def study_data(
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     train_only_folders: Sequence[Path] = (),
+    scales: Sequence[int] = (),
 ) -> StudyData:
-    """Every folder's samples (at most `per_unit` per source), their features computed where not cached.
-    `train_only_folders` (content-aligned fakes) join training, never the figures."""
+    """Every folder's samples (at most `per_unit` per source), their features computed where not cached,
+    also at each smaller short side of `scales`. `train_only_folders` (content-aligned fakes) join training,
+    never the figures."""
     samples: list[Sample] = []
     caps: dict[str, int] = {}
     train_only: list[bool] = []
@@ -82,27 +103,33 @@ def study_data(
     def folder_of(sample: Sample) -> str:
         return next(name for path, name in root.items() if sample.path.resolve().is_relative_to(path))
 
-    encoder = BlockEncoder(path=encoder_path, threads=threads)
-    features = features_extract(
+    extract = partial(
+        features_extract,
         samples,
-        encoder=encoder,
+        encoder=BlockEncoder(path=encoder_path, threads=threads),
         cache=FeatureCache(directory=cache_dir, recipe=RECIPE),
         crops=crops,
         short_caps=caps,
         folder_of=folder_of,
         progress=progress,
     )
-    return StudyData(samples=samples, features=features, caps=caps, train_only=np.array(train_only, dtype=bool))
+    return StudyData(
+        samples=samples,
+        features=extract(),
+        caps=caps,
+        train_only=np.array(train_only, dtype=bool),
+        rescaled={short: extract(rescale=short) for short in scales},
+    )
 
 
 def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig):
     """The `fit` of `crossval_run`: train a probe on the given indices, score others with it."""
 
+    views = data.views_for(config)
+
     def fit(train: np.ndarray):
-        head = probe_train(
-            data.features[train], protocol.labels[train], [protocol.units[i] for i in train], config=config
-        )
-        return lambda indices: head.scores(data.features[indices])
+        head = probe_train(views[train], protocol.labels[train], [protocol.units[i] for i in train], config=config)
+        return lambda indices: head.scores(views[indices])
 
     return fit
 
@@ -193,21 +220,25 @@ def seed_test_exclude(data: StudyData, test_split: dict | None) -> StudyData:
         for i, sample in enumerate(data.samples)
         if sample.path not in paths and not (data.train_only[i] and sample.group.split(":", 1)[-1] in groups)
     ]
-    return StudyData(
-        samples=[data.samples[i] for i in keep],
-        features=data.features[keep],
-        caps=data.caps,
-        train_only=data.train_only[keep],
-    )
+    return data.subset(keep)
 
 
 def _blocks_card(
-    *, name: str, crops: int, thresholds: dict, report: dict, training: dict, split_file: str | None
+    *,
+    name: str,
+    crops: int,
+    scales: Sequence[int],
+    thresholds: dict,
+    report: dict,
+    training: dict,
+    split_file: str | None,
 ) -> dict:
     """The shipped clip_blocks card, but the probe's configuration (block_detector.block_bundle_save adds it)."""
     from detection.core.block_detector import STABILITY_JPEG, STABILITY_SCALE
     from detection.core.clip_probe import ENCODER_FILE, ENCODER_ORIGIN, ENCODER_SHA256
     from detection.core.encoder_graph import DERIVATION
+
+    rescaled = "".join(f"; the same views of the working image shrunk to a {short} px short side" for short in scales)
 
     card = {
         "name": name,
@@ -218,7 +249,7 @@ def _blocks_card(
         "preprocessing": (
             f"decode -> EXIF transpose -> RGB -> short side at most {WORKING_SHORT} px (Lanczos) -> JPEG 90 -> "
             f"views: the whole frame squashed to 224 px and {crops} crop(s) of 224 px at that scale along the long "
-            "side -> CLIP mean/std; each view's logit from 12 blocks' CLS and patch-mean tokens, averaged"
+            f"side{rescaled} -> CLIP mean/std; each view's logit from 12 blocks' CLS and patch-mean tokens, averaged"
         ),
         "stability": {"scale": STABILITY_SCALE, "jpeg": STABILITY_JPEG},
         "encoder_file": ENCODER_FILE,
@@ -282,7 +313,7 @@ def clip_blocks_train(
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     calibration = {"false_flag": false_flag, "confidence": confidence, "collection_minimum": collection_minimum}
     result, report, counted, thresholds = _out_of_source(data, protocol, config, minimum_n=minimum_n, **calibration)
-    head = probe_train(data.features, protocol.labels, protocol.units, config=config)
+    head = probe_train(data.views_for(config), protocol.labels, protocol.units, config=config)
     directory = Path(out_dir) / name
     training = {
         "preset": preset,
@@ -296,7 +327,13 @@ def clip_blocks_train(
     split_file = _test_split_save(directory=directory, test_split=test_split) if test_split else None
     card = ModelCard.from_dict(
         _blocks_card(
-            name=name, crops=crops, thresholds=thresholds, report=report, training=training, split_file=split_file
+            name=name,
+            crops=crops,
+            scales=config.scales,
+            thresholds=thresholds,
+            report=report,
+            training=training,
+            split_file=split_file,
         )
     )
     card = block_bundle_save(directory=directory, head=head, card=card)

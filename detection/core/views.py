@@ -5,10 +5,14 @@ Here every image, whatever its class or size, is first brought to one *working i
 to at most `WORKING_SHORT` px (the newer shared sets are stored that way; uploads are far larger), then
 JPEG-encoded at one fixed quality, so size and codec carry no class signal. From it come the global
 view (the whole frame squashed to the encoder's square, sides included) and crops of that square at the
-working image's own scale along the long side (fine detail, no further downscaling).
+working image's own scale along the long side (fine detail, no further downscaling). A detector may also
+look at the working image shrunk again to smaller short sides (`views_pyramid`): the same content at the
+scales other sets were trained at, so a head does not meet a scale for the first time in production.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -67,3 +71,11 @@ def views_make(working: Image.Image, *, crops: int, size: int = VIEW_SIZE) -> np
     arrays = [np.asarray(global_view)]
     arrays += [np.asarray(working.crop(box)) for box in crop_boxes(*working.size, count=crops, size=size)]
     return np.stack(arrays)
+
+
+def views_pyramid(working: Image.Image, *, crops: int, scales: Sequence[int] = ()) -> np.ndarray:
+    """The views of `working`, then those of `working` re-shrunk to each short side in `scales` (never
+    enlarged, JPEG again): (1 + len(scales)) * (1 + crops) views, scale by scale."""
+    layers = [views_make(working, crops=crops)]
+    layers += [views_make(image_working(working, short=short), crops=crops) for short in scales]
+    return np.concatenate(layers)

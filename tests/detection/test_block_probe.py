@@ -37,3 +37,11 @@ def test_source_balance_gives_each_collection_of_a_class_the_same_weight():
     assert np.isclose(weights[100:].sum(), 1.0)
     plain = row_weights(labels, sources, balance="class")
     assert np.isclose(plain[:90].sum(), 0.9)
+
+
+def test_with_scales_the_global_and_crop_views_are_picked_at_every_scale():
+    two_scales = {"scales": (160,)}
+    assert ProbeConfig(views="global", **two_scales).view_indices(4) == [0, 2]
+    assert ProbeConfig(views="crops", **two_scales).view_indices(4) == [1, 3]
+    assert ProbeConfig(views="all", **two_scales).view_indices(4) == [0, 1, 2, 3]
+    assert ProbeConfig(views="crops").view_indices(3) == [1, 2]

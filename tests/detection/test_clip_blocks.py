@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from detection.core.block_detector import BlockDetector, image_reencode
 from detection.core.data import Sample
 from detection.core.loading import detector_open, golden_make
 from detection.core.selftest import golden_check
-from detection.core.study import StudyData, clip_blocks_train, seed_test_exclude, study_data
+from detection.core.study import PRESETS, StudyData, clip_blocks_train, seed_test_exclude, study_data
 from detection.core.verdicts import verdict_stable
 from tests.detection.synthetic import image_synthetic
 
@@ -88,6 +90,24 @@ def test_the_bundle_serves_through_detector_open_and_passes_its_self_test(traine
     assert probability == pytest.approx(p_ai, abs=1e-5) and 0.0 <= variant <= 1.0
     heat = detector.heatmap(ai)
     assert heat.shape == detector.canonical(ai).shape[:2] and heat.min() >= 0.0 and heat.max() <= 1.0
+
+
+def test_a_head_trained_across_scales_is_served_the_very_views_it_was_trained_on(trained, tmp_path, monkeypatch):
+    # The tiny images are 96 px: shrunk again to 64 px here (160 in the shipped preset).
+    monkeypatch.setitem(PRESETS, "+scales", dataclasses.replace(PRESETS["+scales"], scales=(64,)))
+    with pytest.raises(ValueError, match="short side 64"):
+        trained["data"].views_for(PRESETS["+scales"])
+    data = study_data(
+        folders=[trained["folder"]], encoder_path=ENCODER, cache_dir=tmp_path / "cache", crops=1, scales=(64,)
+    )
+    assert data.rescaled[64].shape == data.features.shape
+    clip_blocks_train(data, preset="+scales", out_dir=tmp_path, name="scaled", encoder_path=ENCODER, crops=1, k=3)
+    assert json.loads((tmp_path / "scaled" / "card.json").read_text())["probe"]["scales"] == [64]
+    detector = BlockDetector(directory=tmp_path / "scaled")
+    served = detector._features([detector.canonical(Image.open(data.samples[0].path))])[0]
+    assert served.shape == (4, data.features.shape[2])
+    assert np.allclose(served.astype(np.float16), data.views_for(detector.head.config)[0], atol=2e-2)
+    assert not np.allclose(served[0], served[2], atol=2e-2), "the second scale's views are their own"
 
 
 def test_a_drifted_head_is_refused_by_its_self_test(trained, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from detection.core.features import BLOCKS, FEATURE_DIM, WIDTH, BlockEncoder, feature_slices
-from detection.core.views import VIEW_SIZE, crop_boxes, image_working, views_make
+from detection.core.views import VIEW_SIZE, crop_boxes, image_working, views_make, views_pyramid
 
 ENCODER = Path(__file__).resolve().parents[2] / "detection/weights/clip_probe_aug/clip_encoder.float.onnx"
 
@@ -44,6 +44,15 @@ def test_the_views_are_the_whole_frame_then_crops_at_working_scale_across_the_lo
 def test_an_image_smaller_than_a_view_is_enlarged_for_its_crop():
     views = views_make(_photo(150, 150), crops=1)
     assert views.shape == (2, VIEW_SIZE, VIEW_SIZE, 3)
+
+
+def test_the_pyramid_adds_the_views_of_the_working_image_shrunk_again_scale_by_scale():
+    working = image_working(_photo(640, 480))
+    views = views_pyramid(working, crops=1, scales=(160,))
+    assert views.shape == (4, VIEW_SIZE, VIEW_SIZE, 3)
+    assert np.array_equal(views[:2], views_make(working, crops=1))
+    assert np.array_equal(views[2:], views_make(image_working(working, short=160), crops=1))
+    assert image_working(working, short=160).size == (214, 160)
 
 
 def test_feature_slices_pick_the_chosen_blocks_columns():

@@ -57,12 +57,13 @@ class Command(BaseCommand):
         import torch
 
         from detection.clip_encoder import encoder_installed
-        from detection.core.study import scores_csv_write, study_data, study_run
+        from detection.core.study import PRESETS, scores_csv_write, study_data, study_run
 
         torch.set_num_threads(options["threads"])
         try:
             data = study_data(
                 folders=options["data"],
+                scales=sorted({short for name in options["presets"] for short in PRESETS[name].scales}),
                 encoder_path=encoder_installed(weights_dir=Path(settings.DETECTOR_WEIGHTS_DIR)),
                 cache_dir=options["cache_dir"],
                 crops=options["crops"],

@@ -34,7 +34,7 @@ class Command(BaseCommand):
         from detection.clip_encoder import encoder_installed
         from detection.core.data import split_load
         from detection.core.loading import golden_make
-        from detection.core.study import clip_blocks_train, scores_csv_write, study_data
+        from detection.core.study import PRESETS, clip_blocks_train, scores_csv_write, study_data
 
         torch.set_num_threads(options["threads"])
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
@@ -51,6 +51,7 @@ class Command(BaseCommand):
                 per_unit=options["per_unit"],
                 threads=options["threads"],
                 train_only_folders=options["aligned"],
+                scales=PRESETS[options["preset"]].scales,
             )
             trained = clip_blocks_train(
                 data,
