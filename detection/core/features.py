@@ -134,9 +134,10 @@ def features_extract(
     rescale: int | None = None,
 ) -> np.ndarray:
     """N x (1 + crops) x FEATURE_DIM fp16 features of `samples`, computed where the cache lacks them; with
-    `rescale`, of each working image shrunk again to that short side (one layer of `views.views_pyramid`)."""
+    `rescale`, of each working image shrunk again to that short side (`views.image_rescaled`: one layer of
+    `views.views_pyramid`)."""
     from detection.core.preprocess import image_decode
-    from detection.core.views import image_working, views_make
+    from detection.core.views import image_rescaled, image_working, views_make
 
     out = np.zeros((len(samples), 1 + crops, FEATURE_DIM), dtype=np.float16)
     pending: list[tuple[int, str, np.ndarray]] = []
@@ -152,14 +153,17 @@ def features_extract(
     for index, sample in enumerate(samples):
         data = sample.path.read_bytes()
         cap = short_caps[folder_of(sample)]
-        key = f"{hashlib.sha256(data).hexdigest()[:32]}_cap{cap}_crops{crops}" + (f"_s{rescale}" if rescale else "")
+        base_key = f"{hashlib.sha256(data).hexdigest()[:32]}_cap{cap}_crops{crops}"
+        key = f"{base_key}_s{rescale}" if rescale else base_key
         cached = cache.get(key)
+        if cached is None and rescale and cap <= rescale:
+            cached = cache.get(base_key)  # a working image this small is not shrunk again: the same views
         if cached is not None:
             out[index] = cached
             continue
         working = image_working(image_decode(data), short=cap)
         if rescale:
-            working = image_working(working, short=rescale)
+            working = image_rescaled(working, short=rescale)
         pending.append((index, key, views_make(working, crops=crops)))
         if len(pending) * (1 + crops) >= batch_views:
             flush()

@@ -73,9 +73,15 @@ def views_make(working: Image.Image, *, crops: int, size: int = VIEW_SIZE) -> np
     return np.stack(arrays)
 
 
+def image_rescaled(working: Image.Image, *, short: int) -> Image.Image:
+    """`working` shrunk again to a short side of `short` and re-encoded; `working` itself when it is no
+    larger (the 150 px seed photos): never enlarged, and not re-encoded for nothing."""
+    return working if min(working.size) <= short else image_working(working, short=short)
+
+
 def views_pyramid(working: Image.Image, *, crops: int, scales: Sequence[int] = ()) -> np.ndarray:
-    """The views of `working`, then those of `working` re-shrunk to each short side in `scales` (never
-    enlarged, JPEG again): (1 + len(scales)) * (1 + crops) views, scale by scale."""
+    """The views of `working`, then those of `image_rescaled(working, short)` for each short side in
+    `scales`: (1 + len(scales)) * (1 + crops) views, scale by scale."""
     layers = [views_make(working, crops=crops)]
-    layers += [views_make(image_working(working, short=short), crops=crops) for short in scales]
+    layers += [views_make(image_rescaled(working, short=short), crops=crops) for short in scales]
     return np.concatenate(layers)

@@ -53,6 +53,10 @@ def test_the_pyramid_adds_the_views_of_the_working_image_shrunk_again_scale_by_s
     assert np.array_equal(views[:2], views_make(working, crops=1))
     assert np.array_equal(views[2:], views_make(image_working(working, short=160), crops=1))
     assert image_working(working, short=160).size == (214, 160)
+    small = image_working(_photo(150, 200))
+    assert np.array_equal(views_pyramid(small, crops=1, scales=(160,))[2:], views_make(small, crops=1)), (
+        "a working image no larger than the scale is neither enlarged nor re-encoded"
+    )
 
 
 def test_feature_slices_pick_the_chosen_blocks_columns():
