@@ -325,17 +325,8 @@ def clip_blocks_train(
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     split_file = _test_split_save(directory=directory, test_split=test_split) if test_split else None
-    card = ModelCard.from_dict(
-        _blocks_card(
-            name=name,
-            crops=crops,
-            scales=config.scales,
-            thresholds=thresholds,
-            report=report,
-            training=training,
-            split_file=split_file,
-        )
-    )
+    figures = {"thresholds": thresholds, "report": report, "training": training, "split_file": split_file}
+    card = ModelCard.from_dict(_blocks_card(name=name, crops=crops, scales=config.scales, **figures))
     card = block_bundle_save(directory=directory, head=head, card=card)
     if not (directory / ENCODER_FILE).is_file():
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)
