@@ -38,8 +38,12 @@ class ProbeConfig:
     def view_indices(self, count: int) -> list[int]:
         """Of `count` views laid out scale by scale, each scale's global view first."""
         per_scale = count // (1 + len(self.scales))
-        keep = {"global": lambda i: i % per_scale == 0, "crops": lambda i: i % per_scale != 0}.get(self.views)
-        return [index for index in range(count) if keep is None or keep(index)]
+        keep = {
+            "global": lambda i: i % per_scale == 0,
+            "crops": lambda i: i % per_scale != 0,
+            "all": lambda i: True,
+        }[self.views]
+        return [index for index in range(count) if keep(index)]
 
     def to_dict(self) -> dict:
         return {**asdict(self), "blocks": list(self.blocks), "scales": list(self.scales)}

@@ -276,6 +276,19 @@ def _out_of_source(
     return result, report, counted, thresholds
 
 
+def _training_record(data: StudyData, protocol: Protocol, *, preset: str, started: float) -> dict:
+    """The card's `training` entry: what the shipped head was fitted on, and how long it all took."""
+    return {
+        "preset": preset,
+        "images": len(data.samples),
+        "sources": sorted(set(protocol.units)),
+        "folders": sorted(data.caps),
+        "short_side_caps": data.caps,
+        "seconds": round(time.monotonic() - started, 1),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def _test_split_save(*, directory: Path, test_split: dict) -> str:
     """Save only the test part of `test_split` as the bundle's split file (every other image of the shared
     sets may have trained this model); returns its name."""
@@ -315,18 +328,18 @@ def clip_blocks_train(
     result, report, counted, thresholds = _out_of_source(data, protocol, config, minimum_n=minimum_n, **calibration)
     head = probe_train(data.views_for(config), protocol.labels, protocol.units, config=config)
     directory = Path(out_dir) / name
-    training = {
-        "preset": preset,
-        "images": len(data.samples),
-        "sources": sorted(set(protocol.units)),
-        "folders": sorted(data.caps),
-        "short_side_caps": data.caps,
-        "seconds": round(time.monotonic() - started, 1),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
     split_file = _test_split_save(directory=directory, test_split=test_split) if test_split else None
-    figures = {"thresholds": thresholds, "report": report, "training": training, "split_file": split_file}
-    card = ModelCard.from_dict(_blocks_card(name=name, crops=crops, scales=config.scales, **figures))
+    card = ModelCard.from_dict(
+        _blocks_card(
+            name=name,
+            crops=crops,
+            scales=config.scales,
+            thresholds=thresholds,
+            report=report,
+            training=_training_record(data, protocol, preset=preset, started=started),
+            split_file=split_file,
+        )
+    )
     card = block_bundle_save(directory=directory, head=head, card=card)
     if not (directory / ENCODER_FILE).is_file():
         shutil.copyfile(encoder_path, directory / ENCODER_FILE)
