@@ -165,14 +165,27 @@ def clip_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
     return result
 
 
+def _photo_seed_size(photo: bytes) -> bytes:
+    """`photo` as the seed set's genuine photos come: 150 x 150, JPEG q 90."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(photo)).convert("RGB").resize((150, 150)).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def blocks_measure(name: str, threads: int, seconds: float, weights: str) -> dict:
     """The multi-view CLIP-blocks model on the same 12 MP JPEG, bytes to verdict: the probability alone and
-    with its stability check (the re-encoded working image scored too), as a worker analyses one upload."""
+    with its stability check (the re-encoded working image scored too), as a worker analyses one upload;
+    and the checked verdict of a seed-size upload, whose views repeat across scales."""
     from detection.core.loading import detector_open
     from detection.core.preprocess import image_decode
 
     detector = detector_open(weights_dir=Path(weights), name=name, threads=threads)
     photo = _photo_12mp()
+    small = _photo_seed_size(photo)
     decode = 1 / _rate(lambda: image_decode(photo, max_pixels=100_000_000), images=1, seconds=seconds)
     alone = 1 / _rate(
         lambda: detector.predict([image_decode(photo, max_pixels=100_000_000)]), images=1, seconds=seconds
@@ -180,11 +193,14 @@ def blocks_measure(name: str, threads: int, seconds: float, weights: str) -> dic
     checked = 1 / _rate(
         lambda: detector.predict_checked(image_decode(photo, max_pixels=100_000_000)), images=1, seconds=seconds
     )
+    checked_small = 1 / _rate(lambda: detector.predict_checked(image_decode(small)), images=1, seconds=seconds)
     return {
         "arch": f"{name} (clip_blocks)",
         "decode_12mp_s": decode,
         "blocks_12mp_s": alone,
         "blocks_12mp_checked_s": checked,
+        "blocks_150px_checked_s": checked_small,
+        "checked_150px_vs_12mp": checked_small / checked,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 

@@ -86,11 +86,14 @@ class BlockDetector(ScoringBase):
         # A few images per encoder call: every block's tokens of a view take 7 MB while they are pooled.
         chunks = []
         for start in range(0, len(arrays), IMAGES_PER_CALL):
-            views = [
-                views_pyramid(Image.fromarray(array), crops=self.crops, scales=self.head.config.scales)
-                for array in arrays[start : start + IMAGES_PER_CALL]
-            ]
-            chunks.append(self.encoder.features(np.concatenate(views)).reshape(len(views), len(views[0]), -1))
+            views = np.stack(
+                [
+                    views_pyramid(Image.fromarray(array), crops=self.crops, scales=self.head.config.scales)
+                    for array in arrays[start : start + IMAGES_PER_CALL]
+                ]
+            )
+            features = views_encode_once(self.encoder, views.reshape(-1, *views.shape[2:]))
+            chunks.append(features.reshape(*views.shape[:2], -1))
         return np.concatenate(chunks)
 
     def predict_arrays(self, arrays: Sequence[np.ndarray]) -> list[float]:
@@ -133,6 +136,18 @@ class BlockDetector(ScoringBase):
             np.maximum(region, max(float(logit) - baseline + 1.0, 0.0), out=region)
         heat = np.asarray(Image.fromarray(heat).resize((array.shape[1], array.shape[0]), Image.Resampling.BILINEAR))
         return cam_normalise(heat)
+
+
+def views_encode_once(encoder: BlockEncoder, views: np.ndarray) -> np.ndarray:
+    """`encoder.features(views)`, each distinct view encoded once: an upload no larger than a pyramid scale
+    repeats its views there (`views.image_rescaled`), a square one's crop is its whole frame, and the
+    encoder's time is nearly all of a verdict's."""
+    keys = [view.tobytes() for view in views]
+    first: dict[bytes, int] = {}
+    for position, key in enumerate(keys):
+        first.setdefault(key, position)
+    slot = {key: index for index, key in enumerate(first)}
+    return encoder.features(views[list(first.values())])[[slot[key] for key in keys]]
 
 
 def grid_boxes(width: int, height: int, *, grid: int = MAP_GRID, size: int = VIEW_SIZE) -> list[tuple[int, ...]]:

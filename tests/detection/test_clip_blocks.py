@@ -18,6 +18,7 @@ from detection.core.loading import detector_open, golden_make
 from detection.core.selftest import golden_check
 from detection.core.study import PRESETS, StudyData, clip_blocks_train, seed_test_exclude, study_data
 from detection.core.verdicts import verdict_stable
+from detection.core.views import views_pyramid
 from tests.detection.synthetic import image_synthetic
 
 ENCODER = Path(__file__).resolve().parents[2] / "detection/weights/clip_probe_aug/clip_encoder.float.onnx"
@@ -92,22 +93,44 @@ def test_the_bundle_serves_through_detector_open_and_passes_its_self_test(traine
     assert heat.shape == detector.canonical(ai).shape[:2] and heat.min() >= 0.0 and heat.max() <= 1.0
 
 
-def test_a_head_trained_across_scales_is_served_the_very_views_it_was_trained_on(trained, tmp_path, monkeypatch):
-    # The tiny images are 96 px: shrunk again to 64 px here (160 in the shipped preset).
-    monkeypatch.setitem(PRESETS, "+scales", dataclasses.replace(PRESETS["+scales"], scales=(64,)))
-    with pytest.raises(ValueError, match="short side 64"):
-        trained["data"].views_for(PRESETS["+scales"])
-    data = study_data(
-        folders=[trained["folder"]], encoder_path=ENCODER, cache_dir=tmp_path / "cache", crops=1, scales=(64,)
-    )
+@pytest.fixture(scope="module")
+def scaled(trained, tmp_path_factory) -> dict:
+    """A head trained across two scales; the tiny images are 96 px, shrunk again to 64 px here (160 shipped)."""
+    root = tmp_path_factory.mktemp("scaled")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(PRESETS, "+scales", dataclasses.replace(PRESETS["+scales"], scales=(64,)))
+        with pytest.raises(ValueError, match="short side 64"):
+            trained["data"].views_for(PRESETS["+scales"])
+        data = study_data(
+            folders=[trained["folder"]], encoder_path=ENCODER, cache_dir=root / "cache", crops=1, scales=(64,)
+        )
+        clip_blocks_train(data, preset="+scales", out_dir=root, name="scaled", encoder_path=ENCODER, crops=1, k=3)
+    return {"data": data, "detector": BlockDetector(directory=root / "scaled"), "card": root / "scaled" / "card.json"}
+
+
+def test_a_head_trained_across_scales_is_served_the_very_views_it_was_trained_on(scaled):
+    data, detector = scaled["data"], scaled["detector"]
     assert data.rescaled[64].shape == data.features.shape
-    clip_blocks_train(data, preset="+scales", out_dir=tmp_path, name="scaled", encoder_path=ENCODER, crops=1, k=3)
-    assert json.loads((tmp_path / "scaled" / "card.json").read_text())["probe"]["scales"] == [64]
-    detector = BlockDetector(directory=tmp_path / "scaled")
+    assert json.loads(scaled["card"].read_text())["probe"]["scales"] == [64]
     served = detector._features([detector.canonical(Image.open(data.samples[0].path))])[0]
     assert served.shape == (4, data.features.shape[2])
     assert np.allclose(served.astype(np.float16), data.views_for(detector.head.config)[0], atol=2e-2)
     assert not np.allclose(served[0], served[2], atol=2e-2), "the second scale's views are their own"
+
+
+def test_an_upload_already_as_small_as_a_scale_has_each_of_its_views_encoded_once(scaled, monkeypatch):
+    detector = scaled["detector"]
+    encoded = []
+    encode = detector.encoder.features
+    monkeypatch.setattr(detector.encoder, "features", lambda views: encoded.append(len(views)) or encode(views))
+    small = detector.canonical(image_synthetic(np.random.default_rng(3), ai=True, size=64))
+    large = detector.canonical(image_synthetic(np.random.default_rng(4), ai=True, size=96))
+    features = detector._features([small, large])
+    # A square image's crop is its whole frame; the 64 px image's second scale repeats its first.
+    assert encoded == [1 + 2]
+    assert np.allclose(features[0], features[0, :1]) and not np.allclose(features[1, 0], features[1, 2])
+    alone = [encode(views_pyramid(Image.fromarray(array), crops=1, scales=(64,))) for array in (small, large)]
+    assert np.allclose(features, np.stack(alone), atol=1e-3)
 
 
 def test_a_drifted_head_is_refused_by_its_self_test(trained, tmp_path):
