@@ -122,16 +122,32 @@ def study_data(
     )
 
 
-def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig):
-    """The `fit` of `crossval_run`: train a probe on the given indices, score others with it."""
+def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig, *, trainable: np.ndarray | None = None):
+    """The `fit` of `crossval_run`: train a probe on the given indices (those of them `trainable` allows),
+    score others with it."""
 
     views = data.views_for(config)
 
     def fit(train: np.ndarray):
+        if trainable is not None:
+            train = train[trainable[train]]
         head = probe_train(views[train], protocol.labels[train], [protocol.units[i] for i in train], config=config)
         return lambda indices: head.scores(views[indices])
 
     return fit
+
+
+def pairs_variants(data: StudyData) -> dict[str, np.ndarray]:
+    """What may train in the ablation of the content-aligned pairs, by row name: no pair, then each decoder's
+    pairs alone (its round trips and their photos' copies, which share a group). Every other image always
+    trains; with all pairs is the preset's own row."""
+    groups = np.array([sample.group for sample in data.samples])
+    fakes = [sample for sample, only in zip(data.samples, data.train_only, strict=True) if only and sample.label]
+    variants = {"without pairs": ~data.train_only}
+    for source in sorted({sample.source for sample in fakes}):
+        paired = [sample.group for sample in fakes if sample.source == source]
+        variants[f"{source} pairs only"] = ~data.train_only | np.isin(groups, paired)
+    return variants
 
 
 def study_run(
@@ -143,13 +159,18 @@ def study_run(
     confidence: float = 0.0,
     collection_minimum: int = 1,
     seed: int = 0,
+    pairs_ablation: bool = False,
 ) -> Iterator[tuple[str, dict]]:
-    """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it."""
+    """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; with
+    `pairs_ablation`, then the last preset again per `pairs_variants` row, on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
-    for name in presets:
+    runs = [(name, PRESETS[name], None) for name in presets]
+    if pairs_ablation:
+        runs += [(f"{presets[-1]}, {row}", PRESETS[presets[-1]], mask) for row, mask in pairs_variants(data).items()]
+    for name, config, trainable in runs:
         result = crossval_run(
             protocol,
-            fit=probe_fit_for(data, protocol, PRESETS[name]),
+            fit=probe_fit_for(data, protocol, config, trainable=trainable),
             false_flag=false_flag,
             confidence=confidence,
             collection_minimum=collection_minimum,

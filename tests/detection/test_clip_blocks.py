@@ -12,11 +12,21 @@ import pytest
 import torch
 from PIL import Image
 
+from detection.core import study
 from detection.core.block_detector import BlockDetector, image_reencode
 from detection.core.data import Sample
+from detection.core.features import FEATURE_DIM
 from detection.core.loading import detector_open, golden_make
 from detection.core.selftest import golden_check
-from detection.core.study import PRESETS, StudyData, clip_blocks_train, seed_test_exclude, study_data
+from detection.core.study import (
+    PRESETS,
+    StudyData,
+    clip_blocks_train,
+    pairs_variants,
+    seed_test_exclude,
+    study_data,
+    study_run,
+)
 from detection.core.verdicts import verdict_stable
 from detection.core.views import views_pyramid
 from tests.detection.synthetic import image_synthetic
@@ -191,3 +201,59 @@ def test_training_against_the_seed_test_split_leaves_out_its_photos_and_their_al
     ]
     assert kept.features[:, 0, 0].tolist() == [1, 4, 5]
     assert kept.train_only.tolist() == [False, True, False]
+
+
+def _with_pairs() -> StudyData:
+    """Three genuine collections and three generators of 4 images each, and two decoders' content-aligned
+    pairs (a photo's copy and its round trip, one group), 3 per decoder, training only."""
+    samples, train_only = [], []
+    for label, sources in ((0, ("phones", "museum", "streets")), (1, ("gena", "genb", "genc"))):
+        for source in sources:
+            samples += [
+                Sample(Path(f"{source}/{i}.jpg"), label, "other", f"{source}{i}", source, source) for i in range(4)
+            ]
+            train_only += [False] * 4
+    for decoder in ("taesd", "taef1"):
+        for i in range(3):
+            group = f"aligned:{decoder}{i}"
+            samples += [
+                Sample(Path(f"aligned/real/{decoder}{i}.jpg"), 0, "other", group, "phones"),
+                Sample(Path(f"aligned/tae_{decoder}/{i}.jpg"), 1, "other", group, f"tae_{decoder}", f"tae_{decoder}"),
+            ]
+            train_only += [True, True]
+    labels = np.array([sample.label for sample in samples])
+    features = np.random.default_rng(0).normal(size=(len(samples), 2, FEATURE_DIM)) + labels[:, None, None]
+    return StudyData(samples=samples, features=features.astype(np.float16), caps={}, train_only=np.array(train_only))
+
+
+def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone(monkeypatch):
+    data = _with_pairs()
+    variants = pairs_variants(data)
+    assert list(variants) == ["without pairs", "tae_taef1 pairs only", "tae_taesd pairs only"]
+    assert variants["without pairs"].tolist() == (~data.train_only).tolist()
+    taesd = [str(data.samples[i].path) for i in np.flatnonzero(variants["tae_taesd pairs only"] & data.train_only)]
+    assert sorted(taesd) == sorted(
+        [f"aligned/real/taesd{i}.jpg" for i in range(3)] + [f"aligned/tae_taesd/{i}.jpg" for i in range(3)]
+    )
+
+    # The units each row's probes trained on (a row's fits all run before it is yielded).
+    trained_units: list[set[str]] = [set()]
+    train = study.probe_train
+
+    def probe_train_spy(features, labels, units, *, config):
+        trained_units[-1].update(units)
+        return train(features, labels, units, config=config)
+
+    monkeypatch.setattr(study, "probe_train", probe_train_spy)
+    rows = {}
+    for name, result in study_run(data, presets=["+l2x100"], k=3, false_flag=0.3, pairs_ablation=True):
+        rows[name] = trained_units[-1]
+        trained_units.append(set())
+        assert set(result["report"]["recall"]) == {"ai:gena", "ai:genb", "ai:genc"}, "pairs never count"
+    decoders = {name: {unit for unit in units if unit.startswith("ai:tae_")} for name, units in rows.items()}
+    assert decoders == {
+        "+l2x100": {"ai:tae_taesd", "ai:tae_taef1"},
+        "+l2x100, without pairs": set(),
+        "+l2x100, tae_taef1 pairs only": {"ai:tae_taef1"},
+        "+l2x100, tae_taesd pairs only": {"ai:tae_taesd"},
+    }

@@ -52,6 +52,11 @@ class Command(BaseCommand):
         parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=list(PRESETS))
         parser.add_argument("--json", type=Path, help="write every preset's report here")
         parser.add_argument("--scores", type=Path, help="write the last preset's out-of-source scores (CSV)")
+        parser.add_argument(
+            "--pairs-ablation",
+            action="store_true",
+            help="then the last preset again without the --aligned pairs and with each decoder's alone",
+        )
 
     def handle(self, *args, **options) -> None:
         import torch
@@ -74,6 +79,8 @@ class Command(BaseCommand):
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        if options["pairs_ablation"] and not data.train_only.any():
+            raise CommandError("--pairs-ablation needs content-aligned pairs: give --aligned FOLDER")
         self.stdout.write(f"{len(data.samples)} images, {options['k']} folds, target {options['false_flag']:.0%}")
         self.stdout.write(
             "preset | false flags mean / worst collection | to human | recall mean / worst "
@@ -87,14 +94,15 @@ class Command(BaseCommand):
             false_flag=options["false_flag"],
             confidence=options["confidence"],
             collection_minimum=options["collection_minimum"],
+            pairs_ablation=options["pairs_ablation"],
         )
         try:
             for name, result in runs:
                 self._report(name, result["report"], reports, options)
+                if options["scores"] and name == options["presets"][-1]:
+                    scores_csv_write(options["scores"], result["protocol"], result["result"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        if options["scores"]:
-            scores_csv_write(options["scores"], result["protocol"], result["result"])
 
     def _report(self, name: str, report: dict, reports: dict, options: dict) -> None:
         """One table row as soon as its preset is done, and the JSON rewritten with it."""
