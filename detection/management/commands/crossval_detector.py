@@ -52,6 +52,7 @@ class Command(BaseCommand):
         parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=list(PRESETS))
         parser.add_argument("--json", type=Path, help="write every preset's report here")
         parser.add_argument("--scores", type=Path, help="write the last preset's out-of-source scores (CSV)")
+        parser.add_argument("--seed", type=int, default=0, help="deals equal-sized units to folds in another order")
         parser.add_argument(
             "--pairs-ablation",
             action="store_true",
@@ -94,6 +95,7 @@ class Command(BaseCommand):
             false_flag=options["false_flag"],
             confidence=options["confidence"],
             collection_minimum=options["collection_minimum"],
+            seed=options["seed"],
             pairs_ablation=options["pairs_ablation"],
         )
         try:
