@@ -142,12 +142,10 @@ def views_encode_once(encoder: BlockEncoder, views: np.ndarray) -> np.ndarray:
     """`encoder.features(views)`, each distinct view encoded once: an upload no larger than a pyramid scale
     repeats its views there (`views.image_rescaled`), a square one's crop is its whole frame, and the
     encoder's time is nearly all of a verdict's."""
-    keys = [view.tobytes() for view in views]
-    first: dict[bytes, int] = {}
-    for position, key in enumerate(keys):
-        first.setdefault(key, position)
-    slot = {key: index for index, key in enumerate(first)}
-    return encoder.features(views[list(first.values())])[[slot[key] for key in keys]]
+    slots: dict[bytes, int] = {}
+    inverse = np.array([slots.setdefault(view.tobytes(), len(slots)) for view in views])
+    _, firsts = np.unique(inverse, return_index=True)
+    return encoder.features(views[firsts])[inverse]
 
 
 def grid_boxes(width: int, height: int, *, grid: int = MAP_GRID, size: int = VIEW_SIZE) -> list[tuple[int, ...]]:

@@ -102,3 +102,13 @@ def test_compare_command_ranks_models_on_one_split_and_refuses_two(
     assert line_a.split(": ")[1] == line_b.split(": ")[1]  # the same weights on the same images
     with pytest.raises(CommandError, match="c was tested on another split than a"):
         call_command("compare_detectors", models=["a", "c"], stdout=io.StringIO())
+
+
+def test_crossval_command_refuses_a_pairs_ablation_without_pairs_before_computing_any_feature(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="give --aligned FOLDER"):
+        call_command(
+            "crossval_detector", "--pairs-ablation", "--data", str(tmp_path / "absent"), "--cache-dir", str(tmp_path)
+        )
+    assert not any(tmp_path.iterdir()), "no feature cache was started"

@@ -65,6 +65,8 @@ class Command(BaseCommand):
         from detection.clip_encoder import encoder_installed
         from detection.core.study import PRESETS, scores_csv_write, study_data, study_run
 
+        if options["pairs_ablation"] and not options["aligned"]:
+            raise CommandError("--pairs-ablation needs content-aligned pairs: give --aligned FOLDER")
         torch.set_num_threads(options["threads"])
         try:
             data = study_data(
@@ -80,8 +82,6 @@ class Command(BaseCommand):
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        if options["pairs_ablation"] and not data.train_only.any():
-            raise CommandError("--pairs-ablation needs content-aligned pairs: give --aligned FOLDER")
         self.stdout.write(f"{len(data.samples)} images, {options['k']} folds, target {options['false_flag']:.0%}")
         self.stdout.write(
             "preset | false flags mean / worst collection | to human | recall mean / worst "
