@@ -137,7 +137,7 @@ def features_extract(
     `rescale`, of each working image shrunk again to that short side (`views.image_rescaled`: one layer of
     `views.views_pyramid`)."""
     from detection.core.preprocess import image_decode
-    from detection.core.views import image_rescaled, image_working, views_make
+    from detection.core.views import image_rescaled, image_working, rescale_needed, views_make
 
     out = np.zeros((len(samples), 1 + crops, FEATURE_DIM), dtype=np.float16)
     pending: list[tuple[int, str, np.ndarray]] = []
@@ -156,8 +156,8 @@ def features_extract(
         base_key = f"{hashlib.sha256(data).hexdigest()[:32]}_cap{cap}_crops{crops}"
         key = f"{base_key}_s{rescale}" if rescale else base_key
         cached = cache.get(key)
-        if cached is None and rescale and cap <= rescale:
-            cached = cache.get(base_key)  # a working image this small is not shrunk again: the same views
+        if cached is None and rescale and not rescale_needed(cap, short=rescale):
+            cached = cache.get(base_key)  # no working image of this folder is larger than `cap`: the same views
         if cached is not None:
             out[index] = cached
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -83,11 +83,12 @@ def study_data(
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     train_only_folders: Sequence[Path] = (),
+    aligned_decoders: Collection[str] | None = None,
     scales: Sequence[int] = (),
 ) -> StudyData:
     """Every folder's samples (at most `per_unit` per source), their features computed where not cached,
     also at each smaller short side of `scales`. `train_only_folders` (content-aligned fakes) join training,
-    never the figures."""
+    never the figures; with `aligned_decoders`, only those decoders' pairs do."""
     samples: list[Sample] = []
     caps: dict[str, int] = {}
     train_only: list[bool] = []
@@ -98,6 +99,11 @@ def study_data(
         kept = samples_limit(scanned, per_unit=per_unit)
         samples.extend(kept)
         train_only += [folder in train_only_folders] * len(kept)
+    if aligned_decoders is not None:
+        only = np.array(train_only, dtype=bool)
+        keep = ~only | pairs_of(samples, only, decoders=aligned_decoders)
+        samples = [sample for sample, kept in zip(samples, keep, strict=True) if kept]
+        train_only = only[keep].tolist()
     root = {Path(folder).resolve(): Path(folder).name for folder in everything}
 
     def folder_of(sample: Sample) -> str:
@@ -137,16 +143,31 @@ def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig, *, t
     return fit
 
 
+def pairs_of(samples: Sequence[Sample], train_only: np.ndarray, *, decoders: Collection[str]) -> np.ndarray:
+    """Per sample, whether it belongs to a content-aligned pair of one of `decoders`: the round trip (source
+    `tae_<decoder>`) or its photo's copy, which shares the round trip's group."""
+    groups = np.array([sample.group for sample in samples])
+    paired = [
+        sample.group
+        for sample, only in zip(samples, train_only, strict=True)
+        if only and sample.label and sample.source.removeprefix("tae_") in decoders
+    ]
+    return train_only & np.isin(groups, paired)
+
+
 def pairs_variants(data: StudyData) -> dict[str, np.ndarray]:
     """What may train in the ablation of the content-aligned pairs, by row name: no pair, then each decoder's
-    pairs alone (its round trips and their photos' copies, which share a group). Every other image always
-    trains; with all pairs is the preset's own row."""
-    groups = np.array([sample.group for sample in data.samples])
+    pairs alone, then all decoders' but one. Every other image always trains; with all pairs is the preset's
+    own row."""
     fakes = [sample for sample, only in zip(data.samples, data.train_only, strict=True) if only and sample.label]
-    variants = {"without pairs": ~data.train_only}
-    for source in sorted({sample.source for sample in fakes}):
-        paired = [sample.group for sample in fakes if sample.source == source]
-        variants[f"{source} pairs only"] = ~data.train_only | np.isin(groups, paired)
+    decoders = sorted({sample.source.removeprefix("tae_") for sample in fakes})
+    others = ~data.train_only
+    variants = {"without pairs": others}
+    for decoder in decoders:
+        variants[f"{decoder} pairs only"] = others | pairs_of(data.samples, data.train_only, decoders={decoder})
+    for decoder in decoders:
+        kept = set(decoders) - {decoder}
+        variants[f"all pairs but {decoder}'s"] = others | pairs_of(data.samples, data.train_only, decoders=kept)
     return variants
 
 

@@ -73,10 +73,15 @@ def views_make(working: Image.Image, *, crops: int, size: int = VIEW_SIZE) -> np
     return np.stack(arrays)
 
 
+def rescale_needed(short_side: int, *, short: int) -> bool:
+    """Whether a working image with this short side is shrunk for the scale `short`: one no larger (the
+    150 px seed photos) is looked at as it is, never enlarged, and not re-encoded for nothing."""
+    return short_side > short
+
+
 def image_rescaled(working: Image.Image, *, short: int) -> Image.Image:
-    """`working` shrunk again to a short side of `short` and re-encoded; `working` itself when it is no
-    larger (the 150 px seed photos): never enlarged, and not re-encoded for nothing."""
-    return working if min(working.size) <= short else image_working(working, short=short)
+    """`working` shrunk again to a short side of `short` and re-encoded, where `rescale_needed`."""
+    return image_working(working, short=short) if rescale_needed(min(working.size), short=short) else working
 
 
 def views_pyramid(working: Image.Image, *, crops: int, scales: Sequence[int] = ()) -> np.ndarray:

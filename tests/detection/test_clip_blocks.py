@@ -226,15 +226,22 @@ def _with_pairs() -> StudyData:
     return StudyData(samples=samples, features=features.astype(np.float16), caps={}, train_only=np.array(train_only))
 
 
-def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone(monkeypatch):
+def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_then_all_but_one(monkeypatch):
     data = _with_pairs()
     variants = pairs_variants(data)
-    assert list(variants) == ["without pairs", "tae_taef1 pairs only", "tae_taesd pairs only"]
+    assert list(variants) == [
+        "without pairs",
+        "taef1 pairs only",
+        "taesd pairs only",
+        "all pairs but taef1's",
+        "all pairs but taesd's",
+    ]
     assert variants["without pairs"].tolist() == (~data.train_only).tolist()
-    taesd = [str(data.samples[i].path) for i in np.flatnonzero(variants["tae_taesd pairs only"] & data.train_only)]
+    taesd = [str(data.samples[i].path) for i in np.flatnonzero(variants["taesd pairs only"] & data.train_only)]
     assert sorted(taesd) == sorted(
         [f"aligned/real/taesd{i}.jpg" for i in range(3)] + [f"aligned/tae_taesd/{i}.jpg" for i in range(3)]
     )
+    assert variants["all pairs but taef1's"].tolist() == variants["taesd pairs only"].tolist()
 
     # The units each row's probes trained on (a row's fits all run before it is yielded).
     trained_units: list[set[str]] = [set()]
@@ -254,6 +261,41 @@ def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone(
     assert decoders == {
         "+l2x100": {"ai:tae_taesd", "ai:tae_taef1"},
         "+l2x100, without pairs": set(),
-        "+l2x100, tae_taef1 pairs only": {"ai:tae_taef1"},
-        "+l2x100, tae_taesd pairs only": {"ai:tae_taesd"},
+        "+l2x100, taef1 pairs only": {"ai:tae_taef1"},
+        "+l2x100, taesd pairs only": {"ai:tae_taesd"},
+        "+l2x100, all pairs but taef1's": {"ai:tae_taesd"},
+        "+l2x100, all pairs but taesd's": {"ai:tae_taef1"},
     }
+
+
+def test_training_on_some_decoders_pairs_never_encodes_the_others(tmp_path):
+    """Both sides of a pair go with its decoder: the copy of the photo as well as the round trip."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for decoder in ("taesd", "taef1"):
+        for i in range(2):
+            for label, folder in (("real", "real/phones"), ("ai_generated", f"ai_generated/tae_{decoder}")):
+                path = Path(folder) / f"{decoder}{i}.png"
+                (tmp_path / "aligned" / path).parent.mkdir(parents=True, exist_ok=True)
+                image_synthetic(rng, ai=label != "real", size=64).save(tmp_path / "aligned" / path)
+                source = "phones" if label == "real" else f"tae_{decoder}"
+                rows.append([path, label, "other", f"other:{decoder}{i}", source, "" if label == "real" else source])
+    with (tmp_path / "aligned" / "groups.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["path", "label", "scenery", "group", "source", "generator"], *rows])
+
+    data = study_data(
+        folders=[],
+        train_only_folders=[tmp_path / "aligned"],
+        aligned_decoders={"taesd"},
+        encoder_path=ENCODER,
+        cache_dir=tmp_path / "cache",
+        threads=2,
+    )
+    assert sorted(str(s.path.relative_to(tmp_path / "aligned")) for s in data.samples) == [
+        "ai_generated/tae_taesd/taesd0.png",
+        "ai_generated/tae_taesd/taesd1.png",
+        "real/phones/taesd0.png",
+        "real/phones/taesd1.png",
+    ]
+    assert data.train_only.all() and data.features.shape[0] == 4
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 4, "the FLUX.1 pairs were never encoded"

@@ -19,8 +19,13 @@ def study_arguments_add(parser) -> None:
         type=Path,
         default=[SHARED / name for name in ("landscapes", "real-diverse", "real-stock", "ai-older", "ai-diverse")],
     )
+    from detection.core.tae import DECODERS
+
     parser.add_argument(
         "--aligned", nargs="*", type=Path, default=[], help="make_aligned_fakes folders: training-only pairs"
+    )
+    parser.add_argument(
+        "--aligned-decoders", nargs="+", choices=DECODERS, help="only these decoders' --aligned pairs (default: all)"
     )
     parser.add_argument("--per-unit", type=int, default=500, help="at most this many images per source")
     parser.add_argument("--cache-dir", type=Path, default=Path(settings.BASE_DIR) / "var" / "cache")
@@ -56,7 +61,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pairs-ablation",
             action="store_true",
-            help="then the last preset again without the --aligned pairs and with each decoder's alone",
+            help=(
+                "then the last preset again without the --aligned pairs, with each decoder's alone and with all "
+                "decoders' but one"
+            ),
         )
 
     def handle(self, *args, **options) -> None:
@@ -77,6 +85,7 @@ class Command(BaseCommand):
                 crops=options["crops"],
                 per_unit=options["per_unit"],
                 train_only_folders=options["aligned"],
+                aligned_decoders=options["aligned_decoders"],
                 threads=options["threads"],
                 progress=lambda done, total: self.stderr.write(f"features {done}/{total}") if done % 240 < 6 else None,
             )

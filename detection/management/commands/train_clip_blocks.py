@@ -51,6 +51,7 @@ class Command(BaseCommand):
                 per_unit=options["per_unit"],
                 threads=options["threads"],
                 train_only_folders=options["aligned"],
+                aligned_decoders=options["aligned_decoders"],
                 scales=PRESETS[options["preset"]].scales,
             )
             trained = clip_blocks_train(
