@@ -155,17 +155,21 @@ def pairs_of(samples: Sequence[Sample], train_only: np.ndarray, *, decoders: Col
     return train_only & np.isin(groups, paired)
 
 
-def pairs_variants(data: StudyData) -> dict[str, np.ndarray]:
-    """What may train in the ablation of the content-aligned pairs, by row name: no pair, then each decoder's
-    pairs alone, then all decoders' but one. Every other image always trains; with all pairs is the preset's
-    own row."""
+# The kinds of row in the ablation of the content-aligned pairs.
+PAIRS_ROWS = ("without", "alone", "all-but")
+
+
+def pairs_variants(data: StudyData, *, rows: Collection[str] = PAIRS_ROWS) -> dict[str, np.ndarray]:
+    """What may train in the ablation of the content-aligned pairs, by row name, for the kinds in `rows`: no
+    pair, then each decoder's pairs alone, then all decoders' but one. Every other image always trains; with
+    all pairs is the preset's own row."""
     fakes = [sample for sample, only in zip(data.samples, data.train_only, strict=True) if only and sample.label]
     decoders = sorted({sample.source.removeprefix("tae_") for sample in fakes})
     others = ~data.train_only
-    variants = {"without pairs": others}
-    for decoder in decoders:
+    variants = {"without pairs": others} if "without" in rows else {}
+    for decoder in decoders if "alone" in rows else ():
         variants[f"{decoder} pairs only"] = others | pairs_of(data.samples, data.train_only, decoders={decoder})
-    for decoder in decoders:
+    for decoder in decoders if "all-but" in rows else ():
         kept = set(decoders) - {decoder}
         variants[f"all pairs but {decoder}'s"] = others | pairs_of(data.samples, data.train_only, decoders=kept)
     return variants
@@ -180,14 +184,15 @@ def study_run(
     confidence: float = 0.0,
     collection_minimum: int = 1,
     seed: int = 0,
-    pairs_ablation: bool = False,
+    pairs_ablation: Collection[str] = (),
 ) -> Iterator[tuple[str, dict]]:
-    """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; with
-    `pairs_ablation`, then the last preset again per `pairs_variants` row, on the very same folds."""
+    """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; then
+    the last preset again per `pairs_variants` row of the kinds in `pairs_ablation`, on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     runs = [(name, PRESETS[name], None) for name in presets]
     if pairs_ablation:
-        runs += [(f"{presets[-1]}, {row}", PRESETS[presets[-1]], mask) for row, mask in pairs_variants(data).items()]
+        variants = pairs_variants(data, rows=pairs_ablation)
+        runs += [(f"{presets[-1]}, {row}", PRESETS[presets[-1]], mask) for row, mask in variants.items()]
     for name, config, trainable in runs:
         result = crossval_run(
             protocol,

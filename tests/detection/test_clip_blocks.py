@@ -242,6 +242,7 @@ def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_
         [f"aligned/real/taesd{i}.jpg" for i in range(3)] + [f"aligned/tae_taesd/{i}.jpg" for i in range(3)]
     )
     assert variants["all pairs but taef1's"].tolist() == variants["taesd pairs only"].tolist()
+    assert list(pairs_variants(data, rows=["all-but"])) == ["all pairs but taef1's", "all pairs but taesd's"]
 
     # The units each row's probes trained on (a row's fits all run before it is yielded).
     trained_units: list[set[str]] = [set()]
@@ -253,7 +254,8 @@ def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_
 
     monkeypatch.setattr(study, "probe_train", probe_train_spy)
     rows = {}
-    for name, result in study_run(data, presets=["+l2x100"], k=3, false_flag=0.3, pairs_ablation=True):
+    runs = study_run(data, presets=["+l2x100"], k=3, false_flag=0.3, pairs_ablation=("without", "alone", "all-but"))
+    for name, result in runs:
         rows[name] = trained_units[-1]
         trained_units.append(set())
         assert set(result["report"]["recall"]) == {"ai:gena", "ai:genb", "ai:genc"}, "pairs never count"

@@ -50,7 +50,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        from detection.core.study import PRESETS
+        from detection.core.study import PAIRS_ROWS, PRESETS
 
         study_arguments_add(parser)
         protocol_arguments_add(parser)
@@ -65,6 +65,13 @@ class Command(BaseCommand):
                 "then the last preset again without the --aligned pairs, with each decoder's alone and with all "
                 "decoders' but one"
             ),
+        )
+        parser.add_argument(
+            "--pairs-rows",
+            nargs="+",
+            choices=PAIRS_ROWS,
+            default=list(PAIRS_ROWS),
+            help="only these kinds of --pairs-ablation row",
         )
 
     def handle(self, *args, **options) -> None:
@@ -105,7 +112,7 @@ class Command(BaseCommand):
             confidence=options["confidence"],
             collection_minimum=options["collection_minimum"],
             seed=options["seed"],
-            pairs_ablation=options["pairs_ablation"],
+            pairs_ablation=options["pairs_rows"] if options["pairs_ablation"] else (),
         )
         try:
             for name, result in runs:
