@@ -89,6 +89,8 @@ def study_data(
     """Every folder's samples (at most `per_unit` per source), their features computed where not cached,
     also at each smaller short side of `scales`. `train_only_folders` (content-aligned fakes) join training,
     never the figures; with `aligned_decoders`, only those decoders' pairs do."""
+    if aligned_decoders and not train_only_folders:
+        raise ValueError("only some decoders' content-aligned pairs were asked for, but no aligned folder was given")
     samples: list[Sample] = []
     caps: dict[str, int] = {}
     train_only: list[bool] = []

@@ -301,3 +301,5 @@ def test_training_on_some_decoders_pairs_never_encodes_the_others(tmp_path):
     ]
     assert data.train_only.all() and data.features.shape[0] == 4
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 4, "the FLUX.1 pairs were never encoded"
+    with pytest.raises(ValueError, match="no aligned folder"):
+        study_data(folders=[], aligned_decoders={"taesd"}, encoder_path=ENCODER, cache_dir=tmp_path / "cache")

@@ -13,14 +13,14 @@ SHARED = Path(settings.BASE_DIR).parent / "shared" / "datasets"
 
 def study_arguments_add(parser) -> None:
     """The data options the study's two commands share: the shared sets and content-aligned fakes."""
+    from detection.core.tae import DECODERS
+
     parser.add_argument(
         "--data",
         nargs="+",
         type=Path,
         default=[SHARED / name for name in ("landscapes", "real-diverse", "real-stock", "ai-older", "ai-diverse")],
     )
-    from detection.core.tae import DECODERS
-
     parser.add_argument(
         "--aligned", nargs="*", type=Path, default=[], help="make_aligned_fakes folders: training-only pairs"
     )
