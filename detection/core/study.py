@@ -104,7 +104,7 @@ def study_data(
     if aligned_decoders is not None:
         only = np.array(train_only, dtype=bool)
         keep = ~only | pairs_of(samples, only, decoders=aligned_decoders)
-        samples = [sample for sample, kept in zip(samples, keep, strict=True) if kept]
+        samples = [sample for sample, wanted in zip(samples, keep, strict=True) if wanted]
         train_only = only[keep].tolist()
     root = {Path(folder).resolve(): Path(folder).name for folder in everything}
 
@@ -145,14 +145,19 @@ def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig, *, t
     return fit
 
 
+def _roundtrip_decoder(sample: Sample) -> str:
+    """The decoder of a content-aligned round trip, whose source `make_aligned_fakes` names `tae_<decoder>`."""
+    return sample.source.removeprefix("tae_")
+
+
 def pairs_of(samples: Sequence[Sample], train_only: np.ndarray, *, decoders: Collection[str]) -> np.ndarray:
-    """Per sample, whether it belongs to a content-aligned pair of one of `decoders`: the round trip (source
-    `tae_<decoder>`) or its photo's copy, which shares the round trip's group."""
+    """Per sample, whether it belongs to a content-aligned pair of one of `decoders`: the round trip or its
+    photo's copy, which shares the round trip's group."""
     groups = np.array([sample.group for sample in samples])
     paired = [
         sample.group
         for sample, only in zip(samples, train_only, strict=True)
-        if only and sample.label and sample.source.removeprefix("tae_") in decoders
+        if only and sample.label and _roundtrip_decoder(sample) in decoders
     ]
     return train_only & np.isin(groups, paired)
 
@@ -166,7 +171,7 @@ def pairs_variants(data: StudyData, *, rows: Collection[str] = PAIRS_ROWS) -> di
     pair, then each decoder's pairs alone, then all decoders' but one. Every other image always trains; with
     all pairs is the preset's own row."""
     fakes = [sample for sample, only in zip(data.samples, data.train_only, strict=True) if only and sample.label]
-    decoders = sorted({sample.source.removeprefix("tae_") for sample in fakes})
+    decoders = sorted({_roundtrip_decoder(sample) for sample in fakes})
     others = ~data.train_only
     variants = {"without pairs": others} if "without" in rows else {}
     for decoder in decoders if "alone" in rows else ():
