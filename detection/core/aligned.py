@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from detection.core.data import LABEL_NAMES, Sample, folder_scan
+from detection.core.data import LABEL_NAMES, Sample, folder_scan, roundtrip_source
 from detection.core.preprocess import CANONICAL_JPEG_QUALITY, image_decode
 from detection.core.tae import DECODERS, TAE_DIR, crop_box, psnr, roundtrip
 
@@ -59,7 +59,7 @@ class Pair:
 
     @staticmethod
     def fake_rel(name: str, decoder: str) -> str:
-        return f"ai_generated/tae_{decoder}/{name}.jpg"
+        return f"ai_generated/{roundtrip_source(decoder)}/{name}.jpg"
 
 
 def decoder_for_group(group: str) -> str:
@@ -102,7 +102,8 @@ def groups_write(*, out: Path, pairs: Sequence[Pair]) -> int:
         for decoder in DECODERS:
             rel = Pair.fake_rel(pair.name, decoder)
             if (out / rel).is_file():
-                rows.append([rel, "ai_generated", sample.scenery, sample.group, f"tae_{decoder}", f"tae_{decoder}"])
+                source = roundtrip_source(decoder)
+                rows.append([rel, "ai_generated", sample.scenery, sample.group, source, source])
     partial = out / "groups.csv.partial"
     with partial.open("w", newline="") as handle:
         writer = csv.writer(handle)

@@ -57,7 +57,7 @@ def unit_of(sample: Sample) -> str:
     whose folder names no generator, `ai:<source>`."""
     if sample.label == 0:
         return f"real:{sample.source}"
-    if sample.generator and sample.generator != "unknown" and not sample.source.startswith("tae_"):
+    if sample.generator and sample.generator != "unknown" and sample.roundtrip_decoder is None:
         return f"ai:{generator_family(sample.generator)}"
     return f"ai:{sample.source}"
 

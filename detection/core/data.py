@@ -37,6 +37,19 @@ class Sample:
     source: str
     generator: str = ""  # groups.csv `generator` column where a folder has one (the AI model, or a camera)
 
+    @property
+    def roundtrip_decoder(self) -> str | None:
+        """The decoder whose content-aligned round trip this image is (its source names it), else None."""
+        return self.source.removeprefix(ROUNDTRIP_PREFIX) if self.source.startswith(ROUNDTRIP_PREFIX) else None
+
+
+# A content-aligned round trip's source and generator: one source per decoder in a leave-source-out protocol.
+ROUNDTRIP_PREFIX = "tae_"
+
+
+def roundtrip_source(decoder: str) -> str:
+    return f"{ROUNDTRIP_PREFIX}{decoder}"
+
 
 def labels_both(train: Sequence[Sample], val: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
     """The labels of a training and a validation split; ValueError unless each holds both classes."""

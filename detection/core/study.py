@@ -145,11 +145,6 @@ def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig, *, t
     return fit
 
 
-def _roundtrip_decoder(sample: Sample) -> str:
-    """The decoder of a content-aligned round trip, whose source `make_aligned_fakes` names `tae_<decoder>`."""
-    return sample.source.removeprefix("tae_")
-
-
 def pairs_of(samples: Sequence[Sample], train_only: np.ndarray, *, decoders: Collection[str]) -> np.ndarray:
     """Per sample, whether it belongs to a content-aligned pair of one of `decoders`: the round trip or its
     photo's copy, which shares the round trip's group."""
@@ -157,7 +152,7 @@ def pairs_of(samples: Sequence[Sample], train_only: np.ndarray, *, decoders: Col
     paired = [
         sample.group
         for sample, only in zip(samples, train_only, strict=True)
-        if only and sample.label and _roundtrip_decoder(sample) in decoders
+        if only and sample.label and sample.roundtrip_decoder in decoders
     ]
     return train_only & np.isin(groups, paired)
 
@@ -171,7 +166,7 @@ def pairs_variants(data: StudyData, *, rows: Collection[str] = PAIRS_ROWS) -> di
     pair, then each decoder's pairs alone, then all decoders' but one. Every other image always trains; with
     all pairs is the preset's own row."""
     fakes = [sample for sample, only in zip(data.samples, data.train_only, strict=True) if only and sample.label]
-    decoders = sorted({_roundtrip_decoder(sample) for sample in fakes})
+    decoders = sorted({sample.roundtrip_decoder for sample in fakes})
     others = ~data.train_only
     variants = {"without pairs": others} if "without" in rows else {}
     for decoder in decoders if "alone" in rows else ():
