@@ -9,6 +9,7 @@ keep the low-level traces a generator leaves, which the last layer has abstracte
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -132,11 +133,14 @@ def features_extract(
     progress: Callable[[int, int], None] | None = None,
     batch_views: int = 12,
     rescale: int | None = None,
+    reshot: int = 0,
 ) -> np.ndarray:
     """N x (1 + crops) x FEATURE_DIM fp16 features of `samples`, computed where the cache lacks them; with
     `rescale`, of each working image shrunk again to that short side (`views.image_rescaled`: one layer of
-    `views.views_pyramid`)."""
+    `views.views_pyramid`); with `reshot` = k > 0, of the k-th re-shot copy of each working image
+    (`transforms.image_reshot`, seeded by the image's content and k, so the cache stays valid)."""
     from detection.core.preprocess import image_decode
+    from detection.core.transforms import image_reshot
     from detection.core.views import image_rescaled, image_working, rescale_needed, views_make
 
     out = np.zeros((len(samples), 1 + crops, FEATURE_DIM), dtype=np.float16)
@@ -153,7 +157,8 @@ def features_extract(
     for index, sample in enumerate(samples):
         data = sample.path.read_bytes()
         cap = short_caps[folder_of(sample)]
-        base_key = f"{hashlib.sha256(data).hexdigest()[:32]}_cap{cap}_crops{crops}"
+        content = hashlib.sha256(data).hexdigest()[:32]
+        base_key = f"{content}_cap{cap}_crops{crops}" + (f"_reshot{reshot}" if reshot else "")
         key = f"{base_key}_s{rescale}" if rescale else base_key
         cached = cache.get(key)
         if cached is None and rescale and not rescale_needed(cap, short=rescale):
@@ -162,6 +167,8 @@ def features_extract(
             out[index] = cached
             continue
         working = image_working(image_decode(data), short=cap)
+        if reshot:
+            working = image_reshot(working, rng=random.Random(f"{content}:{reshot}"))
         if rescale:
             working = image_rescaled(working, short=rescale)
         pending.append((index, key, views_make(working, crops=crops)))

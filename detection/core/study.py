@@ -53,8 +53,18 @@ class StudyData:
     samples: list[Sample]
     features: np.ndarray  # N x views x FEATURE_DIM, fp16
     caps: dict[str, int]
-    train_only: np.ndarray  # bool per sample: from a folder that only trains (content-aligned fakes)
+    train_only: np.ndarray  # bool per sample: only trains (content-aligned pairs, re-shot copies)
     rescaled: dict[int, np.ndarray] = field(default_factory=dict)  # short side -> the views shrunk to it
+    reshot: np.ndarray | None = None  # per sample: k for the k-th re-shot copy of an image, 0 for the image
+
+    def __post_init__(self) -> None:
+        if self.reshot is None:
+            self.reshot = np.zeros(len(self.samples), dtype=int)
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """Per sample, whether it is one side of a content-aligned pair."""
+        return self.train_only & (self.reshot == 0)
 
     def views_for(self, config: ProbeConfig) -> np.ndarray:
         """The working image's views, then those of each of `config.scales`, as the detector lays them out."""
@@ -70,6 +80,7 @@ class StudyData:
             caps=self.caps,
             train_only=self.train_only[keep],
             rescaled={short: features[keep] for short, features in self.rescaled.items()},
+            reshot=self.reshot[keep],
         )
 
 
@@ -85,35 +96,24 @@ def study_data(
     train_only_folders: Sequence[Path] = (),
     aligned_decoders: Collection[str] | None = None,
     scales: Sequence[int] = (),
+    reshot_copies: int = 0,
 ) -> StudyData:
     """Every folder's samples (at most `per_unit` per source), their features computed where not cached,
     also at each smaller short side of `scales`. `train_only_folders` (content-aligned fakes) join training,
-    never the figures; with `aligned_decoders`, only those decoders' pairs do."""
-    if aligned_decoders and not train_only_folders:
-        raise ValueError("only some decoders' content-aligned pairs were asked for, but no aligned folder was given")
-    samples: list[Sample] = []
-    caps: dict[str, int] = {}
-    train_only: list[bool] = []
-    everything = [*folders, *train_only_folders]
-    for folder in everything:
-        scanned = folder_scan(folder=Path(folder))
-        caps[Path(folder).name] = folder_short_cap(scanned, ceiling=WORKING_SHORT)
-        kept = samples_limit(scanned, per_unit=per_unit)
-        samples.extend(kept)
-        train_only += [folder in train_only_folders] * len(kept)
-    if aligned_decoders is not None:
-        only = np.array(train_only, dtype=bool)
-        keep = ~only | pairs_of(samples, only, decoders=aligned_decoders)
-        samples = [sample for sample, wanted in zip(samples, keep, strict=True) if wanted]
-        train_only = only[keep].tolist()
-    root = {Path(folder).resolve(): Path(folder).name for folder in everything}
+    never the figures; with `aligned_decoders`, only those decoders' pairs do. `reshot_copies` adds that many
+    randomly re-shot copies of each image but the pairs (`transforms.image_reshot`: crop, colour, blur, noise,
+    JPEG 30-95, on both classes alike), training only, each with its image's source and group, so held out
+    with it."""
+    samples, caps, train_only = _samples_scan(
+        folders=folders, train_only_folders=train_only_folders, per_unit=per_unit, aligned_decoders=aligned_decoders
+    )
+    root = {Path(folder).resolve(): Path(folder).name for folder in [*folders, *train_only_folders]}
 
     def folder_of(sample: Sample) -> str:
         return next(name for path, name in root.items() if sample.path.resolve().is_relative_to(path))
 
     extract = partial(
         features_extract,
-        samples,
         encoder=BlockEncoder(path=encoder_path, threads=threads),
         cache=FeatureCache(directory=cache_dir, recipe=RECIPE),
         crops=crops,
@@ -121,13 +121,46 @@ def study_data(
         folder_of=folder_of,
         progress=progress,
     )
+    originals = [sample for sample, only in zip(samples, train_only, strict=True) if not only]
+
+    def with_copies(**options) -> np.ndarray:
+        copies = (extract(originals, reshot=k, **options) for k in range(1, reshot_copies + 1))
+        return np.concatenate([extract(samples, **options), *copies])
+
     return StudyData(
-        samples=samples,
-        features=extract(),
+        samples=samples + originals * reshot_copies,
+        features=with_copies(),
         caps=caps,
-        train_only=np.array(train_only, dtype=bool),
-        rescaled={short: extract(rescale=short) for short in scales},
+        train_only=np.array(train_only + [True] * len(originals) * reshot_copies, dtype=bool),
+        rescaled={short: with_copies(rescale=short) for short in scales},
+        reshot=np.repeat(np.arange(reshot_copies + 1), [len(samples)] + [len(originals)] * reshot_copies),
     )
+
+
+def _samples_scan(
+    *,
+    folders: Sequence[Path],
+    train_only_folders: Sequence[Path],
+    per_unit: int | None,
+    aligned_decoders: Collection[str] | None,
+) -> tuple[list[Sample], dict[str, int], list[bool]]:
+    """The samples of `study_data`, each folder's short-side cap and, per sample, whether it only trains."""
+    if aligned_decoders and not train_only_folders:
+        raise ValueError("only some decoders' content-aligned pairs were asked for, but no aligned folder was given")
+    samples: list[Sample] = []
+    caps: dict[str, int] = {}
+    train_only: list[bool] = []
+    for folder in [*folders, *train_only_folders]:
+        scanned = folder_scan(folder=Path(folder))
+        caps[Path(folder).name] = folder_short_cap(scanned, ceiling=WORKING_SHORT)
+        kept = samples_limit(scanned, per_unit=per_unit)
+        samples.extend(kept)
+        train_only += [folder in train_only_folders] * len(kept)
+    if aligned_decoders is None:
+        return samples, caps, train_only
+    only = np.array(train_only, dtype=bool)
+    keep = ~only | pairs_of(samples, only, decoders=aligned_decoders)
+    return [sample for sample, wanted in zip(samples, keep, strict=True) if wanted], caps, only[keep].tolist()
 
 
 def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig, *, trainable: np.ndarray | None = None):
@@ -145,16 +178,16 @@ def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig, *, t
     return fit
 
 
-def pairs_of(samples: Sequence[Sample], train_only: np.ndarray, *, decoders: Collection[str]) -> np.ndarray:
-    """Per sample, whether it belongs to a content-aligned pair of one of `decoders`: the round trip or its
-    photo's copy, which shares the round trip's group."""
+def pairs_of(samples: Sequence[Sample], pairs: np.ndarray, *, decoders: Collection[str]) -> np.ndarray:
+    """Per sample, whether it belongs to a content-aligned pair (`pairs`: whether it is a side of one) of one of
+    `decoders`: the round trip or its photo's copy, which shares the round trip's group."""
     groups = np.array([sample.group for sample in samples])
     paired = [
         sample.group
-        for sample, only in zip(samples, train_only, strict=True)
-        if only and sample.label and sample.roundtrip_decoder in decoders
+        for sample, side in zip(samples, pairs, strict=True)
+        if side and sample.label and sample.roundtrip_decoder in decoders
     ]
-    return train_only & np.isin(groups, paired)
+    return pairs & np.isin(groups, paired)
 
 
 # The kinds of row in the ablation of the content-aligned pairs.
@@ -165,15 +198,16 @@ def pairs_variants(data: StudyData, *, rows: Collection[str] = PAIRS_ROWS) -> di
     """What may train in the ablation of the content-aligned pairs, by row name, for the kinds in `rows`: no
     pair, then each decoder's pairs alone, then all decoders' but one. Every other image always trains; with
     all pairs is the preset's own row."""
-    fakes = [sample for sample, only in zip(data.samples, data.train_only, strict=True) if only and sample.label]
+    pairs = data.pairs
+    fakes = [sample for sample, side in zip(data.samples, pairs, strict=True) if side and sample.label]
     decoders = sorted({sample.roundtrip_decoder for sample in fakes})
-    others = ~data.train_only
+    others = ~pairs
     variants = {"without pairs": others} if "without" in rows else {}
     for decoder in decoders if "alone" in rows else ():
-        variants[f"{decoder} pairs only"] = others | pairs_of(data.samples, data.train_only, decoders={decoder})
+        variants[f"{decoder} pairs only"] = others | pairs_of(data.samples, pairs, decoders={decoder})
     for decoder in decoders if "all-but" in rows else ():
         kept = set(decoders) - {decoder}
-        variants[f"all pairs but {decoder}'s"] = others | pairs_of(data.samples, data.train_only, decoders=kept)
+        variants[f"all pairs but {decoder}'s"] = others | pairs_of(data.samples, pairs, decoders=kept)
     return variants
 
 
@@ -187,14 +221,19 @@ def study_run(
     collection_minimum: int = 1,
     seed: int = 0,
     pairs_ablation: Collection[str] = (),
+    reshot_ablation: bool = False,
 ) -> Iterator[tuple[str, dict]]:
     """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; then
-    the last preset again per `pairs_variants` row of the kinds in `pairs_ablation`, on the very same folds."""
+    the last preset again per `pairs_variants` row of the kinds in `pairs_ablation`, and with
+    `reshot_ablation` without the re-shot copies, on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     runs = [(name, PRESETS[name], None) for name in presets]
-    if pairs_ablation:
-        variants = pairs_variants(data, rows=pairs_ablation)
-        runs += [(f"{presets[-1]}, {row}", PRESETS[presets[-1]], mask) for row, mask in variants.items()]
+    variants = pairs_variants(data, rows=pairs_ablation) if pairs_ablation else {}
+    if reshot_ablation:
+        if not data.reshot.any():
+            raise ValueError("the ablation of re-shot copies needs some: give reshot_copies")
+        variants["without re-shot copies"] = data.reshot == 0
+    runs += [(f"{presets[-1]}, {row}", PRESETS[presets[-1]], mask) for row, mask in variants.items()]
     for name, config, trainable in runs:
         result = crossval_run(
             protocol,
@@ -259,15 +298,17 @@ def lso_summary(report: dict) -> dict:
 
 
 def seed_test_exclude(data: StudyData, test_split: dict | None) -> StudyData:
-    """`data` without the images of the test part of `test_split` (the seed test split), nor the training-only
-    content-aligned pairs made from them: a pair's group is its photo's under the aligned folder's name
-    (`aligned:landscapes:7`), and a round trip of a test photo would teach the head that very photo's content."""
+    """`data` without the images of the test part of `test_split` (the seed test split), their re-shot copies
+    (the same path) nor the content-aligned pairs made from them: a pair's group is its photo's under the
+    aligned folder's name (`aligned:landscapes:7`), and a round trip of a test photo would teach the head that
+    very photo's content."""
     test = test_split["splits"]["test"] if test_split else []
     paths, groups = {sample.path for sample in test}, {sample.group for sample in test}
+    pairs = data.pairs
     keep = [
         i
         for i, sample in enumerate(data.samples)
-        if sample.path not in paths and not (data.train_only[i] and sample.group.split(":", 1)[-1] in groups)
+        if sample.path not in paths and not (pairs[i] and sample.group.split(":", 1)[-1] in groups)
     ]
     return data.subset(keep)
 
@@ -330,6 +371,7 @@ def _training_record(data: StudyData, protocol: Protocol, *, preset: str, starte
     return {
         "preset": preset,
         "images": len(data.samples),
+        "reshot_copies": int(data.reshot.max(initial=0)),
         "sources": sorted(set(protocol.units)),
         "folders": sorted(data.caps),
         "short_side_caps": data.caps,

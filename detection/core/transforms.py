@@ -15,20 +15,38 @@ _RESAMPLERS = (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC, Image.Resampl
 
 
 def image_augment(array: np.ndarray, *, size: int, rng: random.Random) -> np.ndarray:
-    """A random "re-shoot" of a base image ending in the canonical JPEG step: random crop and
-    rescale, flips, colour jitter, blur, noise and JPEG at quality 30-95 on both classes alike, so
-    sharpness, blockiness and colour cast of either data set stop being class cues."""
+    """A random "re-shoot" of a square base image, enlarged back to `size`: random crop and rescale, then
+    `image_degrade`."""
     img = Image.fromarray(array)
     side = img.size[0]
     crop = max(size // 2, round(side * math.sqrt(rng.uniform(0.45, 1.0))))
     left, top = rng.randint(0, side - crop), rng.randint(0, side - crop)
     img = img.crop((left, top, left + crop, top + crop)).resize((size, size), rng.choice(_RESAMPLERS))
+    return image_degrade(img, rng=rng)
+
+
+def image_reshot(img: Image.Image, *, rng: random.Random) -> Image.Image:
+    """A random "re-shoot" of a working image at its own scale (a crop of 45-100 % of its area, never
+    enlarged, so pixels keep the size the detector sees them at), then `image_degrade`."""
+    width, height = img.size
+    factor = math.sqrt(rng.uniform(0.45, 1.0))
+    crop_w, crop_h = max(1, round(width * factor)), max(1, round(height * factor))
+    left, top = rng.randint(0, width - crop_w), rng.randint(0, height - crop_h)
+    return Image.fromarray(image_degrade(img.crop((left, top, left + crop_w, top + crop_h)), rng=rng))
+
+
+def image_degrade(img: Image.Image, *, rng: random.Random) -> np.ndarray:
+    """Flips, colour jitter, blur, noise, a low-resolution pass and JPEG at quality 30-95, on both classes
+    alike, so sharpness, blockiness and colour cast of either data set stop being class cues; the size is
+    kept and the canonical JPEG step ends it."""
+    width, height = img.size
     if rng.random() < 0.5:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     if rng.random() < 0.3:
         # Low-resolution source: shrink and enlarge again.
-        small = max(16, round(size * rng.uniform(0.45, 0.9)))
-        img = img.resize((small, small), rng.choice(_RESAMPLERS)).resize((size, size), rng.choice(_RESAMPLERS))
+        factor = rng.uniform(0.45, 0.9)
+        small = (max(16, round(width * factor)), max(16, round(height * factor)))
+        img = img.resize(small, rng.choice(_RESAMPLERS)).resize((width, height), rng.choice(_RESAMPLERS))
     if rng.random() < 0.8:
         for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
             img = enhancer(img).enhance(rng.uniform(0.75, 1.25))

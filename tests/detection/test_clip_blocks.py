@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 
 from detection.core import study
 from detection.core.block_detector import BlockDetector, image_reencode
+from detection.core.crossval import Protocol
 from detection.core.data import Sample
 from detection.core.features import FEATURE_DIM
 from detection.core.loading import detector_open, golden_make
@@ -27,6 +29,7 @@ from detection.core.study import (
     study_data,
     study_run,
 )
+from detection.core.transforms import image_reshot
 from detection.core.verdicts import verdict_stable
 from detection.core.views import views_pyramid
 from tests.detection.synthetic import image_synthetic
@@ -303,3 +306,49 @@ def test_training_on_some_decoders_pairs_never_encodes_the_others(tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 4, "the FLUX.1 pairs were never encoded"
     with pytest.raises(ValueError, match="no aligned folder"):
         study_data(folders=[], aligned_decoders={"taesd"}, encoder_path=ENCODER, cache_dir=tmp_path / "cache")
+
+
+def test_a_re_shot_copy_is_cropped_at_its_own_scale_and_the_same_for_the_same_seed():
+    image = image_synthetic(np.random.default_rng(1), ai=False, size=96).resize((150, 100))
+    copy = image_reshot(image, rng=random.Random("photo:1"))
+    width, height = copy.size
+    assert width <= 150 and height <= 100 and width * height >= 0.44 * 150 * 100, "cropped, never enlarged"
+    assert width / height == pytest.approx(1.5, abs=0.05)
+    assert copy.tobytes() == image_reshot(image, rng=random.Random("photo:1")).tobytes()
+    assert copy.tobytes() != image_reshot(image, rng=random.Random("photo:2")).tobytes()
+
+
+def test_re_shot_copies_train_beside_their_images_are_held_out_with_them_and_never_count(trained, monkeypatch):
+    originals, cache = trained["data"], trained["folder"].parent / "cache"
+    n = len(originals.samples)
+    before = set(cache.rglob("*.npy"))
+    data = study_data(folders=[trained["folder"]], encoder_path=ENCODER, cache_dir=cache, crops=1, reshot_copies=1)
+    assert data.samples == originals.samples * 2 and data.reshot.tolist() == [0] * n + [1] * n
+    assert data.train_only.tolist() == [False] * n + [True] * n and not data.pairs.any()
+    assert np.array_equal(data.features[:n], originals.features)
+    assert len(set(cache.rglob("*.npy")) - before) == n, "each copy encoded once, and cached"
+    assert (np.abs(data.features[n:].astype(np.float32) - data.features[:n]).mean(axis=(1, 2)) > 0).all()
+
+    protocol = Protocol(data.samples, k=3, train_only=data.train_only)
+    assert protocol.counted.tolist() == [True] * n + [False] * n
+    for fold in range(3):
+        train = set(protocol.train_for([fold]).tolist())
+        assert all((i in train) == (i + n in train) for i in range(n)), "a copy is held out with its image"
+
+    sizes: list[list[int]] = [[]]
+    train = study.probe_train
+
+    def probe_train_spy(features, labels, units, *, config):
+        sizes[-1].append(len(labels))
+        return train(features, labels, units, config=config)
+
+    monkeypatch.setattr(study, "probe_train", probe_train_spy)
+    rows = []
+    for name, result in study_run(data, presets=["+l2x100"], k=3, false_flag=0.3, reshot_ablation=True):
+        rows.append(name)
+        sizes.append([])
+        assert sum(result["report"]["false_flags"][unit]["n"] for unit in result["report"]["false_flags"]) == n // 2
+    assert rows == ["+l2x100", "+l2x100, without re-shot copies"]
+    assert sizes[0] == [2 * size for size in sizes[1]], "each fit trains on its images' copies too, or on none"
+    with pytest.raises(ValueError, match="re-shot copies"):
+        next(study_run(originals, presets=["+l2x100"], k=3, reshot_ablation=True))

@@ -104,11 +104,15 @@ def test_compare_command_ranks_models_on_one_split_and_refuses_two(
         call_command("compare_detectors", models=["a", "c"], stdout=io.StringIO())
 
 
-def test_crossval_command_refuses_a_pairs_ablation_without_pairs_before_computing_any_feature(tmp_path):
+@pytest.mark.parametrize(
+    ("ablation", "message"),
+    [("--pairs-ablation", "give --aligned FOLDER"), ("--reshot-ablation", "give --reshot-copies N")],
+)
+def test_crossval_command_refuses_an_ablation_without_what_it_leaves_out_before_computing_any_feature(
+    tmp_path, ablation, message
+):
     from django.core.management import CommandError, call_command
 
-    with pytest.raises(CommandError, match="give --aligned FOLDER"):
-        call_command(
-            "crossval_detector", "--pairs-ablation", "--data", str(tmp_path / "absent"), "--cache-dir", str(tmp_path)
-        )
+    with pytest.raises(CommandError, match=message):
+        call_command("crossval_detector", ablation, "--data", str(tmp_path / "absent"), "--cache-dir", str(tmp_path))
     assert not any(tmp_path.iterdir()), "no feature cache was started"

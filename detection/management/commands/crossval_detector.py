@@ -27,6 +27,12 @@ def study_arguments_add(parser) -> None:
     parser.add_argument(
         "--aligned-decoders", nargs="+", choices=DECODERS, help="only these decoders' --aligned pairs (default: all)"
     )
+    parser.add_argument(
+        "--reshot-copies",
+        type=int,
+        default=0,
+        help="training-only re-shot copies of each image (crop, colour, blur, noise, JPEG 30-95; both classes alike)",
+    )
     parser.add_argument("--per-unit", type=int, default=500, help="at most this many images per source")
     parser.add_argument("--cache-dir", type=Path, default=Path(settings.BASE_DIR) / "var" / "cache")
 
@@ -73,6 +79,9 @@ class Command(BaseCommand):
             default=list(PAIRS_ROWS),
             help="only these kinds of --pairs-ablation row",
         )
+        parser.add_argument(
+            "--reshot-ablation", action="store_true", help="then the last preset again without the re-shot copies"
+        )
 
     def handle(self, *args, **options) -> None:
         import torch
@@ -82,6 +91,8 @@ class Command(BaseCommand):
 
         if options["pairs_ablation"] and not options["aligned"]:
             raise CommandError("--pairs-ablation needs content-aligned pairs: give --aligned FOLDER")
+        if options["reshot_ablation"] and not options["reshot_copies"]:
+            raise CommandError("--reshot-ablation needs re-shot copies: give --reshot-copies N")
         torch.set_num_threads(options["threads"])
         try:
             data = study_data(
@@ -93,6 +104,7 @@ class Command(BaseCommand):
                 per_unit=options["per_unit"],
                 train_only_folders=options["aligned"],
                 aligned_decoders=options["aligned_decoders"],
+                reshot_copies=options["reshot_copies"],
                 threads=options["threads"],
                 progress=lambda done, total: self.stderr.write(f"features {done}/{total}") if done % 240 < 6 else None,
             )
@@ -113,6 +125,7 @@ class Command(BaseCommand):
             collection_minimum=options["collection_minimum"],
             seed=options["seed"],
             pairs_ablation=options["pairs_rows"] if options["pairs_ablation"] else (),
+            reshot_ablation=options["reshot_ablation"],
         )
         try:
             for name, result in runs:

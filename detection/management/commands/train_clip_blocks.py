@@ -52,6 +52,7 @@ class Command(BaseCommand):
                 threads=options["threads"],
                 train_only_folders=options["aligned"],
                 aligned_decoders=options["aligned_decoders"],
+                reshot_copies=options["reshot_copies"],
                 scales=PRESETS[options["preset"]].scales,
             )
             trained = clip_blocks_train(
