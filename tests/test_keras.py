@@ -180,6 +180,53 @@ def test_a_keras_model_that_is_no_binary_classifier_is_refused(quadrant_split, t
     assert not (tmp_path / "weights" / "three").exists()
 
 
+def seed_network_train(*args: object, weights: Path) -> subprocess.CompletedProcess:
+    """`manage.py train_keras_mobilenet` at a size and length a test affords (no ImageNet start)."""
+    return tf_child(
+        "manage.py",
+        "train_keras_mobilenet",
+        *args,
+        "--no-imagenet-start",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--name",
+        "seed_tiny",
+        env={"DETECTOR_WEIGHTS_DIR": str(weights)},
+    )
+
+
+def test_the_seed_network_trains_on_extra_folders_only_and_its_card_counts_them(quadrant_split, tmp_path):
+    rng = np.random.default_rng(5)
+    for label, quadrant in (("real", None), ("ai_generated", (0, 0))):
+        folder = tmp_path / "extra" / label / "street"
+        folder.mkdir(parents=True)
+        for i in range(6):
+            image_with_artefact(rng, size=TINY_SIZE, quadrant=quadrant).save(folder / f"{i}.png")
+    result = seed_network_train("--split", quadrant_split, "--extra-train", tmp_path / "extra", weights=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    splits = json.loads(quadrant_split.read_text())["splits"]
+    card = json.loads((tmp_path / "seed_tiny" / "card.json").read_text())
+    assert card["training"]["extra_train"] == {"extra": 12}
+    assert card["training"]["train_images"] == len(splits["train"]) + 12
+    assert card["training"]["val_images"] == len(splits["val"])
+    report = json.loads((tmp_path / "seed_tiny" / "report.json").read_text())
+    assert report["test"]["overall"]["n"] == len(splits["test"])
+    assert "street" not in report["test"]["per_scenery"]
+
+
+def test_a_folder_the_split_deals_from_is_refused_as_extra_training_data(quadrant_split, tmp_path):
+    result = seed_network_train(
+        "--split", quadrant_split, "--extra-train", quadrant_split.parent / "data", weights=tmp_path
+    )
+    assert result.returncode != 0
+    assert "the split already deals this folder to validation and test" in result.stderr
+    assert not (tmp_path / "seed_tiny").exists()
+
+
 def test_the_torchvision_imagenet_start_maps_exactly_into_the_keras_mobilenet(tmp_path):
     import torch
     import torchvision

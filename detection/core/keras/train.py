@@ -153,7 +153,9 @@ def _model_fit(
     return _history(fitted.history)
 
 
-def _payload_make(*, settings: RunSettings, init_origin: dict | None, train_images: int, val_images: int) -> dict:
+def _payload_make(
+    *, settings: RunSettings, init_origin: dict | None, extra_train: dict[str, int], train_images: int, val_images: int
+) -> dict:
     """The card before calibration: its thresholds, metrics and timing are filled in once the saved (fp16)
     model has scored the validation split."""
     return {
@@ -182,6 +184,7 @@ def _payload_make(*, settings: RunSettings, init_origin: dict | None, train_imag
             "batchnorm_momentum": TRAIN_BN_MOMENTUM,
             "init": init_origin,
             "train_images": train_images,
+            **({"extra_train": extra_train} if extra_train else {}),
             "val_images": val_images,
             "framework": f"keras {keras.__version__}",
         },
@@ -193,6 +196,7 @@ def _run_train(
     settings: RunSettings,
     init_npz: Path | None,
     init_origin: dict | None,
+    extra_train: dict[str, int],
     train: Sequence[Sample],
     val: Sequence[Sample],
     started: float,
@@ -210,7 +214,13 @@ def _run_train(
         val=(val_arrays, val_labels),
         class_weights=class_weights,
     )
-    payload = _payload_make(settings=settings, init_origin=init_origin, train_images=len(train), val_images=len(val))
+    payload = _payload_make(
+        settings=settings,
+        init_origin=init_origin,
+        extra_train=extra_train,
+        train_images=len(train),
+        val_images=len(val),
+    )
     directory = Path(settings.out_dir) / settings.name
     keras_bundle_save(directory=directory, model=model, card=ModelCard.from_dict(payload))
     detector = keras_detector_load(weights_dir=settings.out_dir, name=settings.name)
@@ -245,6 +255,7 @@ def keras_mobilenet_train(
     augment: bool = True,
     init_npz: Path | None = None,
     init_origin: dict | None = None,
+    extra_train: dict[str, int] | None = None,
     false_flag: float = 0.02,
     cache_dir: Path | None = None,
     split_file: str | None = None,
@@ -253,9 +264,16 @@ def keras_mobilenet_train(
     progress: bool = True,
 ) -> ModelCard:
     """Train, keep the epoch with the lowest class-balanced validation loss, save `out_dir/name/` in fp16 and
-    calibrate its thresholds on the validation split scored by the saved (fp16) model. Returns the card."""
+    calibrate its thresholds on the validation split scored by the saved (fp16) model. Returns the card.
+    `extra_train` counts the images per data folder that `train` holds beyond the split's training part."""
     settings = RunSettings.picked(locals())
     started = time.monotonic()
     return _run_train(
-        settings=settings, init_npz=init_npz, init_origin=init_origin, train=train, val=val, started=started
+        settings=settings,
+        init_npz=init_npz,
+        init_origin=init_origin,
+        extra_train=extra_train or {},
+        train=train,
+        val=val,
+        started=started,
     )

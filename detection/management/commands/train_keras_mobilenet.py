@@ -38,6 +38,24 @@ def _imagenet_start_export(*, runs: Path) -> tuple[Path, dict]:
     return init_npz, init_origin
 
 
+def _extra_train_scan(*, folders: list[Path], split_file: Path) -> dict[Path, list]:
+    """The samples of each training-only folder; a folder the split already deals from is refused, as its
+    validation and test images would be trained on."""
+    from detection.core.data import folder_scan, split_load
+
+    try:
+        dealt = set(split_load(path=split_file)["folders"])
+        for folder in folders:
+            if folder.name in dealt:
+                raise ValueError(
+                    f"--extra-train {folder}: the split already deals this folder to validation and test; "
+                    "give it with --data"
+                )
+        return {folder: folder_scan(folder=folder) for folder in folders}
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+
+
 class Command(BaseCommand):
     help = (
         "Train the seed's Keras MobileNetV2 (150 px seed architecture at the canonical size, GAP, BN, dropout "
@@ -52,6 +70,13 @@ class Command(BaseCommand):
             help="split file to train on (default: the shipped mobilenet_v2 bundle's)",
         )
         parser.add_argument("--data", nargs="+", type=Path, help="where the split's data folders live now")
+        parser.add_argument(
+            "--extra-train",
+            nargs="+",
+            type=Path,
+            default=[],
+            help="data folders whose images are added to the training part only, never validated or tested on",
+        )
         parser.add_argument("--name", default="mobilenet_v2_keras")
         parser.add_argument("--epochs", type=int, default=10)
         parser.add_argument("--image-size", type=int, default=128)
@@ -86,6 +111,7 @@ class Command(BaseCommand):
         weights_dir = Path(settings.DETECTOR_WEIGHTS_DIR)
         split_file = options["split"] or weights_dir / "mobilenet_v2" / "split.json"
         runs = Path(settings.BASE_DIR) / "runs"
+        extra = _extra_train_scan(folders=options["extra_train"], split_file=split_file)
         init_npz = init_origin = None
         if not options["no_imagenet_start"]:
             init_npz, init_origin = _imagenet_start_export(runs=runs)
@@ -94,7 +120,8 @@ class Command(BaseCommand):
                 directory=weights_dir / options["name"], folders=options["data"], split_file=split_file
             )
             card = keras_mobilenet_train(
-                train=split["splits"]["train"],
+                train=[*split["splits"]["train"], *(sample for samples in extra.values() for sample in samples)],
+                extra_train={folder.name: len(samples) for folder, samples in extra.items()},
                 val=split["splits"]["val"],
                 out_dir=weights_dir,
                 name=options["name"],
