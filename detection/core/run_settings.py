@@ -24,7 +24,7 @@ class RunSettings:
     image_size: int
     batch_size: int
     seed: int
-    augment: bool
+    augment: str  # one of detection.core.transforms.AUGMENTS
     patience: int
     lr: float
     weight_decay: float
@@ -50,7 +50,7 @@ def run_arrays_load(
     train_arrays = arrays_cache(
         train,
         size=settings.image_size,
-        kind="base" if settings.augment else "canonical",
+        kind="canonical" if settings.augment == "none" else "base",
         cache_dir=settings.cache_dir,
         progress=settings.progress,
     )

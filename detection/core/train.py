@@ -24,7 +24,7 @@ from detection.core.nets import net_build, net_finetune_set, net_train_mode
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_to_tensor
 from detection.core.run_settings import RunSettings, class_weights_balanced, run_arrays_load, run_training_record
 from detection.core.starts import start_fetch, start_load
-from detection.core.transforms import image_augment
+from detection.core.transforms import arrays_augmented
 
 
 def _val_probabilities(model: nn.Module, arrays: np.ndarray, device: torch.device, batch_size: int) -> np.ndarray:
@@ -67,7 +67,7 @@ class _Fitting:
     rng: random.Random
     batch_size: int
     image_size: int
-    augment: bool
+    augment: str
 
 
 def _fitting_make(model: nn.Module, labels: np.ndarray, *, device: torch.device, settings: RunSettings) -> _Fitting:
@@ -113,10 +113,7 @@ def _epoch_train(fitting: _Fitting, arrays: np.ndarray, labels: np.ndarray, *, d
         index = order[start : start + fitting.batch_size]
         if len(index) < 2:
             continue  # BatchNorm needs two samples
-        if fitting.augment:
-            batch = [image_augment(arrays[i], size=fitting.image_size, rng=fitting.rng) for i in index]
-        else:
-            batch = [arrays[i] for i in index]
+        batch = arrays_augmented(arrays, index, augment=fitting.augment, size=fitting.image_size, rng=fitting.rng)
         total += _step(fitting, batch, labels[index]) * len(index)
         seen += len(index)
         bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
@@ -287,7 +284,7 @@ def train_run(
     image_size: int,
     batch_size: int = 32,
     seed: int = 0,
-    augment: bool = True,
+    augment: str = "reshoot",
     patience: int = 4,
     lr: float = 1e-3,
     weight_decay: float = 0.05,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
@@ -12,17 +13,33 @@ from PIL import Image, ImageEnhance, ImageFilter
 from detection.core.preprocess import CANONICAL_JPEG_QUALITY, image_jpeg
 
 _RESAMPLERS = (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC, Image.Resampling.BILINEAR)
+# What a trainer does to each training image every epoch: the full re-shoot, its crop and mirror only, or nothing.
+AUGMENTS = ("reshoot", "geometric", "none")
 
 
-def image_augment(array: np.ndarray, *, size: int, rng: random.Random) -> np.ndarray:
+def image_augment(array: np.ndarray, *, size: int, rng: random.Random, photometric: bool = True) -> np.ndarray:
     """A random "re-shoot" of a square base image, enlarged back to `size`: random crop and rescale, then
-    `image_degrade`."""
+    `image_degrade`; without `photometric`, only a mirror and the canonical JPEG after the crop."""
     img = Image.fromarray(array)
     side = img.size[0]
     crop = max(size // 2, round(side * math.sqrt(rng.uniform(0.45, 1.0))))
     left, top = rng.randint(0, side - crop), rng.randint(0, side - crop)
     img = img.crop((left, top, left + crop, top + crop)).resize((size, size), rng.choice(_RESAMPLERS))
-    return image_degrade(img, rng=rng)
+    if photometric:
+        return image_degrade(img, rng=rng)
+    if rng.random() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return np.asarray(image_jpeg(img, quality=CANONICAL_JPEG_QUALITY))
+
+
+def arrays_augmented(
+    arrays: np.ndarray, index: Sequence[int], *, augment: str, size: int, rng: random.Random
+) -> list[np.ndarray]:
+    """The training images at `index` as one step sees them, by `augment` (one of AUGMENTS); base arrays
+    unless "none", which takes the canonical ones as they are."""
+    if augment == "none":
+        return [arrays[i] for i in index]
+    return [image_augment(arrays[i], size=size, rng=rng, photometric=augment == "reshoot") for i in index]
 
 
 def image_reshot(img: Image.Image, *, rng: random.Random) -> Image.Image:

