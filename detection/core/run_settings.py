@@ -11,6 +11,7 @@ import numpy as np
 
 from detection.core.caches import arrays_cache
 from detection.core.data import Sample
+from detection.core.transforms import AUGMENTS
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class RunSettings:
     image_size: int
     batch_size: int
     seed: int
-    augment: str  # one of detection.core.transforms.AUGMENTS
+    augment: str  # one of AUGMENTS
     patience: int
     lr: float
     weight_decay: float
@@ -34,6 +35,10 @@ class RunSettings:
     data_fingerprint: str | None
     version: str | None
     progress: bool
+
+    def __post_init__(self) -> None:
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"augment {self.augment!r}: one of {', '.join(AUGMENTS)}")
 
     @classmethod
     def picked(cls, arguments: dict[str, object]) -> RunSettings:

@@ -14,6 +14,7 @@ from detection.core.inference import NoTrainedWeights, detector_load
 from detection.core.metrics import confusion_counts, precision_recall_f1
 from detection.core.nets import ARCHITECTURES, gradcam_layers, net_build, net_finetune_set
 from detection.core.registry import architecture_get
+from detection.core.train import train_run
 from tests.detection.conftest import one_epoch_train
 
 
@@ -143,6 +144,22 @@ def test_a_net_trained_with_the_seeds_head_is_saved_and_loaded_with_that_head(ti
 def test_an_unknown_head_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown head 'mlp'; choose one of own, seed"):
         net_build("mobilenet_v2", head="mlp")
+
+
+def test_an_unknown_augmentation_is_refused_by_name_before_any_image_is_read(synthetic_split, tmp_path):
+    with pytest.raises(ValueError, match="augment 'colour': one of reshoot, geometric, none"):
+        train_run(
+            arch="mobilenet_v2",
+            train=synthetic_split["splits"]["train"],
+            val=synthetic_split["splits"]["val"],
+            out_dir=tmp_path,
+            name="refused",
+            epochs=1,
+            image_size=32,
+            augment="colour",
+            cache_dir=tmp_path / "cache",
+        )
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "refused").exists()
 
 
 def test_occlusion_map_of_the_clip_probe_kind_has_the_image_shape(tiny_detector, synthetic_split):
