@@ -243,7 +243,7 @@ def keras_mobilenet_train(
     out_dir: Path,
     name: str,
     epochs: int,
-    image_size: int = 128,
+    image_size: int = 150,
     batch_size: int = 32,
     seed: int = 0,
     lr: float = 5e-4,

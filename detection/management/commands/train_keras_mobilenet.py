@@ -81,7 +81,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--name", default="mobilenet_v2_keras")
         parser.add_argument("--epochs", type=int, default=10)
-        parser.add_argument("--image-size", type=int, default=128)
+        parser.add_argument(
+            "--image-size",
+            type=int,
+            default=150,
+            help="input side, the seed's 150 px by default (the seed set's genuine photos are served as they are, "
+            "every training image is resampled by the re-shoot)",
+        )
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--lr", type=float, default=5e-4)
         parser.add_argument("--seed", type=int, default=0)
