@@ -26,8 +26,9 @@ if TYPE_CHECKING:  # the TensorFlow trainers share this module and must never lo
 
 
 def _base_size(size: int) -> int:
-    # Training crops come from a slightly larger square so random crops/rescales have room; still at
-    # most 150 px for size 128, so the 150 px real photos are downsampled like everything else.
+    # Training crops come from a slightly larger square so random crops/rescales have room. At size 128 that
+    # is 144 px, so the seed set's 150 px real photos are downsampled like everything else; at 150 (the Keras
+    # seed network) they are enlarged to 168, and the re-shoot's crop and rescale resample both classes anyway.
     return size * 9 // 8
 
 
