@@ -37,4 +37,7 @@ bundle of either kind), evaluate.
 - clip_probe: arch "clip_probe", a linear probe on a frozen CLIP ViT-B/16 encoder (ONNX, sha256-checked);
   loads through the same `detector_load`; its heatmap (layer "occlusion") is an occlusion map. clip_train:
   `clip_probe_train`, `probe_fit`.
+- crossval: the leave-source-out `Protocol`, `crossval_run` (thresholds from inner folds), `outer_scores` and
+  `ranking_report` (one model per fold, ranking figures only); cnn_study: `cnn_fit_for`, a CNN fine-tuned per
+  fold for `outer_scores`; study: the CLIP-feature levers over that protocol.
 """

@@ -201,6 +201,17 @@ def recall_at_false_flag(*, labels: Sequence[int], scores: Sequence[float], rate
     return float(np.mean(s[y] >= threshold))
 
 
+def scores_fused(*scores: Sequence[float]) -> np.ndarray:
+    """Several detectors' probabilities for the same images as one score: the mean of their logits, each
+    standardised over these images, so no detector weighs more for its scale and nothing is fitted on labels."""
+    fused = []
+    for probabilities in scores:
+        p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-6, 1 - 1e-6)
+        logits = np.log(p / (1 - p))
+        fused.append((logits - logits.mean()) / (logits.std() or 1.0))
+    return np.mean(fused, axis=0)
+
+
 def flag_counts_by(*, keys: Sequence[str], flagged: Sequence[bool]) -> dict[str, dict]:
     """Per key (a collection, a generator): how many of its images were flagged, of how many, and the share."""
     counts: dict[str, list[int]] = {}

@@ -268,6 +268,21 @@ def scores_csv_write(path: Path, protocol: Protocol, result: dict) -> None:
             )
 
 
+def scores_csv_read(path: Path, protocol: Protocol) -> np.ndarray:
+    """Another detector's out-of-source scores (`scores_csv_write`'s file) in `protocol`'s sample order; refused
+    (ValueError) unless they cover the same counted images dealt to the same folds."""
+    with Path(path).open(newline="") as handle:
+        rows = {str(Path(row["path"]).resolve()): row for row in csv.DictReader(handle)}
+    counted = np.flatnonzero(protocol.counted)
+    keys = [str(protocol.samples[i].path.resolve()) for i in counted]
+    dealt = [int(rows[key]["fold"]) for key in keys if key in rows]
+    if set(keys) != set(rows) or dealt != protocol.folds[counted].tolist():
+        raise ValueError(f"{path} scores other images or other folds than this protocol deals")
+    scores = np.full(len(protocol.samples), np.nan)
+    scores[counted] = [float(rows[key]["score"]) for key in keys]
+    return scores
+
+
 def lso_summary(report: dict) -> dict:
     """What a card, the README and the model settings page quote from a leave-source-out report."""
     keys = (

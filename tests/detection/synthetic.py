@@ -61,3 +61,24 @@ def image_with_artefact(rng: np.random.Generator, *, size: int, quadrant: tuple[
             ..., None
         ] * 30.0
     return Image.fromarray(np.clip(field, 0, 255).round().astype(np.uint8))
+
+
+def folder_of_sources(root: Path) -> Path:
+    """Three genuine collections and three generators, 6 images each, with sources and generators named: units
+    enough for a leave-source-out protocol of three folds."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, names in (("real", ("phones", "museum", "streets")), ("ai_generated", ("genA v1", "genB", "genC"))):
+        for name in names:
+            for i in range(6):
+                path = Path(label) / "other" / f"{name.replace(' ', '_')}_{i}.png"
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                image_synthetic(rng, ai=label != "real", size=96).save(root / path)
+                source = name if label == "real" else "web"
+                generator = "" if label == "real" else name
+                rows.append([path, label, "other", f"{name}{i}", source, generator])
+    with (root / "groups.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "scenery", "group", "source", "generator"])
+        writer.writerows(rows)
+    return root

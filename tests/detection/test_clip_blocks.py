@@ -32,36 +32,16 @@ from detection.core.study import (
 from detection.core.transforms import image_reshot
 from detection.core.verdicts import verdict_stable
 from detection.core.views import views_pyramid
-from tests.detection.synthetic import image_synthetic
+from tests.detection.synthetic import folder_of_sources, image_synthetic
 
 ENCODER = Path(__file__).resolve().parents[2] / "detection/weights/clip_probe_aug/clip_encoder.float.onnx"
-
-
-def _folder(root: Path) -> Path:
-    """Three genuine collections and three generators, 6 images each, with sources and generators named."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for label, names in (("real", ("phones", "museum", "streets")), ("ai_generated", ("genA v1", "genB", "genC"))):
-        for name in names:
-            for i in range(6):
-                path = Path(label) / "other" / f"{name.replace(' ', '_')}_{i}.png"
-                (root / path).parent.mkdir(parents=True, exist_ok=True)
-                image_synthetic(rng, ai=label != "real", size=96).save(root / path)
-                source = name if label == "real" else "web"
-                generator = "" if label == "real" else name
-                rows.append([path, label, "other", f"{name}{i}", source, generator])
-    with (root / "groups.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label", "scenery", "group", "source", "generator"])
-        writer.writerows(rows)
-    return root
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict:
     torch.set_num_threads(2)
     root = tmp_path_factory.mktemp("blocks")
-    folder = _folder(root / "tiny")
+    folder = folder_of_sources(root / "tiny")
     data = study_data(folders=[folder], encoder_path=ENCODER, cache_dir=root / "cache", crops=1, threads=2)
     weights = root / "weights"
     out = clip_blocks_train(

@@ -116,3 +116,70 @@ def test_crossval_command_refuses_an_ablation_without_what_it_leaves_out_before_
     with pytest.raises(CommandError, match=message):
         call_command("crossval_detector", ablation, "--data", str(tmp_path / "absent"), "--cache-dir", str(tmp_path))
     assert not any(tmp_path.iterdir()), "no feature cache was started"
+
+
+def _crossval_cnn(folder, tmp_path, *extra: str) -> str:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(
+        "crossval_detector",
+        "--cnn",
+        "mobilenet_v2",
+        "--no-imagenet-start",
+        "--cnn-epochs",
+        "1",
+        "--cnn-image-size",
+        "32",
+        "--k",
+        "3",
+        "--data",
+        str(folder),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        *extra,
+        stdout=out,
+    )
+    return out.getvalue()
+
+
+def test_a_cnn_crossval_trains_one_model_per_fold_on_the_other_folds_and_fuses_with_another_detector(tmp_path):
+    import csv
+
+    from detection.core.bundle import card_load
+    from detection.core.crossval import Protocol
+    from detection.core.data import folder_scan
+    from tests.detection.synthetic import folder_of_sources
+
+    folder = folder_of_sources(tmp_path / "tiny")
+    _crossval_cnn(folder, tmp_path, "--scores", str(tmp_path / "cnn.csv"))
+    protocol = Protocol(folder_scan(folder=folder), k=3)
+    for fold in range(3):
+        training = card_load(directory=tmp_path / "cache" / "crossval_mobilenet_v2" / f"fold{fold}").training
+        # Early stopping's share of groups included: all it saw is outside its fold.
+        assert training["train_images"] + training["val_images"] == len(protocol.train_for([fold]))
+    with (tmp_path / "cnn.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(protocol.samples)
+    assert all(0.0 <= float(row["score"]) <= 1.0 for row in rows)
+    # Fused with its own scores, a detector ranks exactly as alone.
+    lines = _crossval_cnn(folder, tmp_path, "--fuse-with", str(tmp_path / "cnn.csv")).splitlines()
+    alone, fused = (line for line in lines if "ROC AUC" in line)
+    assert fused.startswith("mobilenet_v2 + cnn.csv")
+    assert alone.split("|")[1:] == fused.split("|")[1:]
+
+
+def test_a_cnn_crossval_refuses_scores_of_another_deal_before_training(tmp_path):
+    import csv
+
+    from django.core.management import CommandError
+
+    from tests.detection.synthetic import folder_of_sources
+
+    folder = folder_of_sources(tmp_path / "tiny")
+    with (tmp_path / "other.csv").open("w", newline="") as handle:
+        rows = [["path", "label", "unit", "fold", "score"], ["/elsewhere.jpg", 1, "ai:x", 0, 0.5]]
+        csv.writer(handle).writerows(rows)
+    with pytest.raises(CommandError, match="other images or other folds"):
+        _crossval_cnn(folder, tmp_path, "--fuse-with", str(tmp_path / "other.csv"))
+    assert not (tmp_path / "cache" / "crossval_mobilenet_v2").exists()

@@ -13,12 +13,14 @@ from detection.core.crossval import (
     crossval_report,
     crossval_run,
     generator_family,
+    outer_scores,
+    ranking_report,
     samples_limit,
     unit_of,
 )
 from detection.core.data import Sample
-from detection.core.metrics import recall_at_false_flag
-from detection.core.study import scores_csv_write
+from detection.core.metrics import recall_at_false_flag, roc_auc, scores_fused
+from detection.core.study import scores_csv_read, scores_csv_write
 
 
 def _samples() -> list[Sample]:
@@ -187,3 +189,50 @@ def test_training_only_images_train_with_their_units_but_never_count_in_the_figu
     assert [row["path"] for row in rows] == [str(samples[i].path) for i in counted]
     assert {int(row["fold"]) for row in rows} == {0, 1, 2}
     assert [float(row["threshold"]) for row in rows] == pytest.approx(result["high"][counted].tolist(), abs=1e-6)
+
+
+def test_outer_scores_come_from_one_model_per_fold_that_never_saw_that_fold():
+    protocol = Protocol(_samples(), k=3)
+    fits: list[set[int]] = []
+
+    def fit(train: np.ndarray):
+        members = set(train.tolist())
+        fits.append(members)
+
+        def score(indices: np.ndarray) -> np.ndarray:
+            assert not members & set(indices.tolist()), "scored an image its model trained on"
+            return protocol.labels[indices] * 0.5 + np.linspace(0, 0.4, len(indices))
+
+        return score
+
+    scores = outer_scores(protocol, fit=fit)
+    assert len(fits) == 3  # no inner folds
+    assert not np.isnan(scores).any()
+    report = ranking_report(protocol, scores)
+    assert report["roc_auc"] == roc_auc(labels=protocol.labels, scores=scores)
+    assert report["recall_at_false_flags"]["0.03"] == recall_at_false_flag(
+        labels=protocol.labels, scores=scores, rate=0.03
+    )
+    held = protocol.folds == 1
+    assert report["folds"][1]["roc_auc"] == roc_auc(labels=protocol.labels[held], scores=scores[held])
+
+
+def test_fusing_standardises_each_detectors_logits_so_none_weighs_more_for_its_scale():
+    rng = np.random.default_rng(0)
+    first, second = rng.uniform(0.05, 0.95, 50), rng.uniform(0.05, 0.95, 50)
+    logits = np.log(second / (1 - second))
+    sharper = 1 / (1 + np.exp(-3 * logits))  # the same ranking, three times as confident
+    assert scores_fused(first, second) == pytest.approx(scores_fused(first, sharper))
+    assert np.argsort(scores_fused(first, first)).tolist() == np.argsort(first).tolist()
+    assert not np.allclose(scores_fused(first, second), scores_fused(first, first))
+
+
+def test_another_detectors_scores_are_read_back_only_for_the_same_images_and_folds(tmp_path):
+    protocol = Protocol(_samples(), k=3)
+    scores = np.linspace(0, 1, len(protocol.samples))
+    scores_csv_write(tmp_path / "ours.csv", protocol, {"scores": scores, "high": np.full(len(scores), 0.5)})
+    assert scores_csv_read(tmp_path / "ours.csv", protocol) == pytest.approx(scores, abs=1e-6)
+    with pytest.raises(ValueError, match="other folds"):
+        scores_csv_read(tmp_path / "ours.csv", Protocol(_samples(), k=3, seed=1))
+    with pytest.raises(ValueError, match="other images"):
+        scores_csv_read(tmp_path / "ours.csv", Protocol(_samples()[:-3], k=3))

@@ -1,4 +1,5 @@
-"""manage.py crossval_detector: the leave-source-out protocol over the CLIP-feature levers (detection.core.study)."""
+"""manage.py crossval_detector: the leave-source-out protocol over the CLIP-feature levers (detection.core.study),
+or a CNN fine-tuned per fold (detection.core.cnn_study)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reshot-ablation", action="store_true", help="then the last preset again without the re-shot copies"
         )
+        parser.add_argument(
+            "--cnn",
+            choices=("mobilenet_v2", "efficientnet_lite0", "efficientnet_b0", "resnet50"),
+            help="instead of the CLIP probe, this CNN fine-tuned once per fold (ImageNet start where it has one; "
+            "no inner folds, so ranking figures only)",
+        )
+        parser.add_argument("--cnn-epochs", type=int, default=4)
+        parser.add_argument("--cnn-image-size", type=int, default=150)
+        parser.add_argument("--no-imagenet-start", action="store_true", help="--cnn from scratch")
+        parser.add_argument(
+            "--fuse-with", type=Path, help="with --cnn: another detector's --scores on the same folds, fused with it"
+        )
 
     def handle(self, *args, **options) -> None:
         import torch
@@ -94,6 +107,8 @@ class Command(BaseCommand):
         if options["reshot_ablation"] and not options["reshot_copies"]:
             raise CommandError("--reshot-ablation needs re-shot copies: give --reshot-copies N")
         torch.set_num_threads(options["threads"])
+        if options["cnn"]:
+            return self._cnn(options)
         try:
             data = study_data(
                 folders=options["data"],
@@ -134,6 +149,62 @@ class Command(BaseCommand):
                     scores_csv_write(options["scores"], result["protocol"], result["result"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+
+    def _cnn(self, options: dict) -> None:
+        import numpy as np
+
+        from detection.core.cnn_study import cnn_fit_for
+        from detection.core.crossval import Protocol, outer_scores, ranking_report, samples_limit
+        from detection.core.data import folder_scan
+        from detection.core.metrics import scores_fused
+        from detection.core.starts import STARTS, start_fetch
+        from detection.core.study import scores_csv_read, scores_csv_write
+
+        if options["aligned"] or options["reshot_copies"]:
+            raise CommandError("--cnn trains on the data folders alone: drop --aligned and --reshot-copies")
+        try:
+            samples = [
+                sample
+                for folder in options["data"]
+                for sample in samples_limit(folder_scan(folder=folder), per_unit=options["per_unit"])
+            ]
+            protocol = Protocol(samples, k=options["k"], seed=options["seed"])
+            other = scores_csv_read(options["fuse_with"], protocol) if options["fuse_with"] else None
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        arch = options["cnn"]
+        with_start = arch in STARTS and not options["no_imagenet_start"]
+        out_dir = options["cache_dir"] / f"crossval_{arch}"
+        fit = cnn_fit_for(
+            samples,
+            arch=arch,
+            out_dir=out_dir,
+            epochs=options["cnn_epochs"],
+            image_size=options["cnn_image_size"],
+            start_file=start_fetch(arch=arch, cache_dir=options["cache_dir"] / "starts") if with_start else None,
+            cache_dir=options["cache_dir"],
+        )
+        self.stdout.write(f"{len(samples)} images, {options['k']} folds; {arch} per fold, bundles in {out_dir}")
+        scores = outer_scores(protocol, fit=fit)
+        reports = {}
+        self._ranking(arch, ranking_report(protocol, scores), reports, options)
+        if other is not None:
+            fused = scores_fused(scores, other)
+            self._ranking(f"{arch} + {options['fuse_with'].name}", ranking_report(protocol, fused), reports, options)
+        if options["scores"]:
+            scores_csv_write(options["scores"], protocol, {"scores": scores, "high": np.full(len(scores), np.nan)})
+
+    def _ranking(self, name: str, report: dict, reports: dict, options: dict) -> None:
+        folds = " ".join(f"{fold['recall_at_false_flags']['0.03']:.1%}" for fold in report["folds"].values())
+        at = report["recall_at_false_flags"]
+        self.stdout.write(
+            f"{name} | ROC AUC {report['roc_auc']:.3f} | recall at 1% / 3% false flags {at['0.01']:.1%} / "
+            f"{at['0.03']:.1%} | per held-out fold at 3%: {folds}"
+        )
+        reports[name] = report
+        if options["json"]:
+            options["json"].parent.mkdir(parents=True, exist_ok=True)
+            options["json"].write_text(json.dumps(reports, indent=1) + "\n")
 
     def _report(self, name: str, report: dict, reports: dict, options: dict) -> None:
         """One table row as soon as its preset is done, and the JSON rewritten with it."""
