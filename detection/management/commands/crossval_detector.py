@@ -189,6 +189,7 @@ class Command(BaseCommand):
         reports = {}
         self._ranking(arch, ranking_report(protocol, scores), reports, options)
         if other is not None:
+            self._ranking(options["fuse_with"].name, ranking_report(protocol, other), reports, options)
             fused = scores_fused(scores, other)
             self._ranking(f"{arch} + {options['fuse_with'].name}", ranking_report(protocol, fused), reports, options)
         if options["scores"]:
