@@ -97,9 +97,8 @@ def test_a_held_out_source_never_reaches_training_or_calibration():
     assert not np.isnan(result["scores"]).any()
 
 
-def test_each_fold_is_scored_and_thresholded_by_models_that_never_saw_it():
-    protocol = Protocol(_samples(), k=3)
-    fits: list[set[int]] = []
+def _guarded_fit(protocol: Protocol, fits: list[set[int]], spread: float = 0.0):
+    """A fit that records what each model trained on and fails a test that scores one of those images."""
 
     def fit(train: np.ndarray):
         members = set(train.tolist())
@@ -107,11 +106,17 @@ def test_each_fold_is_scored_and_thresholded_by_models_that_never_saw_it():
 
         def score(indices: np.ndarray) -> np.ndarray:
             assert not members & set(indices.tolist()), "scored an image its model trained on"
-            return protocol.labels[indices] * 0.8 + 0.1
+            return protocol.labels[indices] * 0.8 + 0.1 + np.linspace(0, spread, len(indices))
 
         return score
 
-    crossval_run(protocol, fit=fit, false_flag=0.05, confidence=0.0)
+    return fit
+
+
+def test_each_fold_is_scored_and_thresholded_by_models_that_never_saw_it():
+    protocol = Protocol(_samples(), k=3)
+    fits: list[set[int]] = []
+    crossval_run(protocol, fit=_guarded_fit(protocol, fits), false_flag=0.05, confidence=0.0)
     assert len(fits) == 9
 
 
@@ -194,18 +199,7 @@ def test_training_only_images_train_with_their_units_but_never_count_in_the_figu
 def test_outer_scores_come_from_one_model_per_fold_that_never_saw_that_fold():
     protocol = Protocol(_samples(), k=3)
     fits: list[set[int]] = []
-
-    def fit(train: np.ndarray):
-        members = set(train.tolist())
-        fits.append(members)
-
-        def score(indices: np.ndarray) -> np.ndarray:
-            assert not members & set(indices.tolist()), "scored an image its model trained on"
-            return protocol.labels[indices] * 0.5 + np.linspace(0, 0.4, len(indices))
-
-        return score
-
-    scores = outer_scores(protocol, fit=fit)
+    scores = outer_scores(protocol, fit=_guarded_fit(protocol, fits, spread=0.9))
     assert len(fits) == 3  # no inner folds
     assert not np.isnan(scores).any()
     report = ranking_report(protocol, scores)
