@@ -106,7 +106,11 @@ def test_compare_command_ranks_models_on_one_split_and_refuses_two(
 
 @pytest.mark.parametrize(
     ("ablation", "message"),
-    [("--pairs-ablation", "give --aligned FOLDER"), ("--reshot-ablation", "give --reshot-copies N")],
+    [
+        ("--pairs-ablation", "give --aligned FOLDER"),
+        ("--reshot-ablation", "give --reshot-copies N"),
+        ("--fuse-with=scores.csv", "give --cnn ARCH"),
+    ],
 )
 def test_crossval_command_refuses_an_ablation_without_what_it_leaves_out_before_computing_any_feature(
     tmp_path, ablation, message

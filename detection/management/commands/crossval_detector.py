@@ -57,6 +57,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
+        from detection.core.nets import ARCHITECTURES
         from detection.core.study import PAIRS_ROWS, PRESETS
 
         study_arguments_add(parser)
@@ -85,7 +86,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--cnn",
-            choices=("mobilenet_v2", "efficientnet_lite0", "efficientnet_b0", "resnet50"),
+            choices=ARCHITECTURES,
             help="instead of the CLIP probe, this CNN fine-tuned once per fold (ImageNet start where it has one; "
             "no inner folds, so ranking figures only)",
         )
@@ -106,6 +107,8 @@ class Command(BaseCommand):
             raise CommandError("--pairs-ablation needs content-aligned pairs: give --aligned FOLDER")
         if options["reshot_ablation"] and not options["reshot_copies"]:
             raise CommandError("--reshot-ablation needs re-shot copies: give --reshot-copies N")
+        if options["fuse_with"] and not options["cnn"]:
+            raise CommandError("--fuse-with fuses a --cnn run with another detector's scores: give --cnn ARCH")
         torch.set_num_threads(options["threads"])
         if options["cnn"]:
             return self._cnn(options)
