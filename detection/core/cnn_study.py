@@ -33,7 +33,6 @@ def cnn_fit_for(
     epochs: int,
     image_size: int,
     start_file: Path | None,
-    cache_dir: Path | None,
     head: str = "seed",
     lr: float = 5e-4,
     val_share: float = 0.15,
@@ -42,7 +41,8 @@ def cnn_fit_for(
 ) -> Fit:
     """Each call fine-tunes `arch` (the shipped MobileNetV2's recipe by default) on the training indices it is
     given, stopping on the validation loss of a seeded share of their groups, saves the bundle as
-    `out_dir/fold<n>` and returns the scorer of its canonical images."""
+    `out_dir/fold<n>` and returns the scorer of its canonical images. No image arrays are cached: each fold's
+    lists differ, so a cache keyed by list would store every image once per fold and never be read again."""
     fits = count()
 
     def fit(train: np.ndarray):
@@ -61,14 +61,13 @@ def cnn_fit_for(
             patience=epochs,
             seed=seed,
             start_file=start_file,
-            cache_dir=cache_dir,
             progress=progress,
         )
         detector = detector_load(weights_dir=out_dir, name=name)
 
         def score(indices: np.ndarray) -> np.ndarray:
             chosen = [samples[i] for i in indices]
-            arrays = arrays_cache(chosen, size=image_size, kind="canonical", cache_dir=cache_dir)
+            arrays = arrays_cache(chosen, size=image_size, kind="canonical", cache_dir=None)
             return np.asarray(detector.predict_arrays(list(arrays)))
 
         return score

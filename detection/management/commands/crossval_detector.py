@@ -185,7 +185,6 @@ class Command(BaseCommand):
             epochs=options["cnn_epochs"],
             image_size=options["cnn_image_size"],
             start_file=start_fetch(arch=arch, cache_dir=options["cache_dir"] / "starts") if with_start else None,
-            cache_dir=options["cache_dir"],
         )
         self.stdout.write(f"{len(samples)} images, {options['k']} folds; {arch} per fold, bundles in {out_dir}")
         scores = outer_scores(protocol, fit=fit)
