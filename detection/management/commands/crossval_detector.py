@@ -204,14 +204,10 @@ class Command(BaseCommand):
             f"{name} | ROC AUC {report['roc_auc']:.3f} | recall at 1% / 3% false flags {at['0.01']:.1%} / "
             f"{at['0.03']:.1%} | per held-out fold at 3%: {folds}"
         )
-        reports[name] = report
-        if options["json"]:
-            options["json"].parent.mkdir(parents=True, exist_ok=True)
-            options["json"].write_text(json.dumps(reports, indent=1) + "\n")
+        self._json_write(name, report, reports, options)
 
     def _report(self, name: str, report: dict, reports: dict, options: dict) -> None:
         """One table row as soon as its preset is done, and the JSON rewritten with it."""
-        reports[name] = report
         at = report["recall_at_false_flags"]
         self.stdout.write(
             f"{name} | {report['false_flags_mean']:.1%} / {report['false_flags_worst']:.1%} | "
@@ -219,6 +215,12 @@ class Command(BaseCommand):
             f"{report['roc_auc']:.3f} | {at['0.01']:.1%} / {at['0.03']:.1%}"
         )
         self.stdout.flush()
+        self._json_write(name, report, reports, options)
+
+    @staticmethod
+    def _json_write(name: str, report: dict, reports: dict, options: dict) -> None:
+        """Every report so far rewritten to --json as each one is done, so a stopped run keeps its rows."""
+        reports[name] = report
         if options["json"]:
             options["json"].parent.mkdir(parents=True, exist_ok=True)
             options["json"].write_text(json.dumps(reports, indent=1) + "\n")
