@@ -12,17 +12,9 @@ import numpy as np
 
 from detection.core.caches import arrays_cache
 from detection.core.crossval import Fit
-from detection.core.data import Sample
+from detection.core.data import Sample, groups_assign
 from detection.core.inference import detector_load
 from detection.core.train import train_run
-
-
-def groups_apart(samples: Sequence[Sample], *, share: float, seed: int) -> tuple[list[Sample], list[Sample]]:
-    """`samples` in two parts by whole groups, a seeded `share` of the groups in the second (early stopping)."""
-    groups = sorted({sample.group for sample in samples})
-    random.Random(seed).shuffle(groups)
-    second = set(groups[: max(1, round(len(groups) * share))])
-    return [s for s in samples if s.group not in second], [s for s in samples if s.group in second]
 
 
 def cnn_fit_for(
@@ -40,14 +32,18 @@ def cnn_fit_for(
     progress: bool = False,
 ) -> Fit:
     """Each call fine-tunes `arch` (the shipped MobileNetV2's recipe by default) on the training indices it is
-    given, stopping on the validation loss of a seeded share of their groups, saves the bundle as
-    `out_dir/fold<n>` and returns the scorer of its canonical images. No image arrays are cached: each fold's
-    lists differ, so a cache keyed by list would store every image once per fold and never be read again."""
+    given, stopping on the validation loss of a seeded share of their groups (dealt per class and scenery, so
+    both classes are in it), saves the bundle as `out_dir/fold<n>` and returns the scorer of its canonical
+    images. No image arrays are cached: each fold's lists differ, so a cache keyed by list would store every
+    image once per fold and never be read again."""
     fits = count()
 
     def fit(train: np.ndarray):
         name = f"fold{next(fits)}"
-        fitted, val = groups_apart([samples[i] for i in train], share=val_share, seed=seed)
+        chosen = [samples[i] for i in train]
+        part = groups_assign(chosen, fractions=(1 - val_share, val_share), rng=random.Random(seed))
+        fitted = [sample for sample in chosen if part[sample.group] == 0]
+        val = [sample for sample in chosen if part[sample.group] == 1]
         train_run(
             arch=arch,
             train=fitted,

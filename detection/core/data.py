@@ -160,9 +160,9 @@ def _holdout_sources_pick(samples: Sequence[Sample], *, fraction: float, rng: ra
     return sorted(picked)
 
 
-def _groups_assign(samples: Sequence[Sample], *, fractions: Sequence[float], rng: random.Random) -> dict[str, int]:
+def groups_assign(samples: Sequence[Sample], *, fractions: Sequence[float], rng: random.Random) -> dict[str, int]:
     """Split index per group: groups are dealt within each (label, scenery) stratum to the split that
-    is furthest below its share, so every stratum is split ~60/20/20 and no group is cut."""
+    is furthest below its share, so every stratum is split by `fractions` and no group is cut."""
     groups: dict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         groups[sample.group].append(sample)
@@ -210,7 +210,7 @@ def split_make(
     if unknown:
         raise ValueError(f"held-out sources not in the data: {', '.join(sorted(unknown))}")
     rest = [sample for sample in samples if sample.source not in held]
-    assignment = _groups_assign(rest, fractions=fractions, rng=rng)
+    assignment = groups_assign(rest, fractions=fractions, rng=rng)
     splits: dict[str, list[Sample]] = {name: [] for name in SPLITS}
     for sample in rest:
         splits[SPLITS[assignment[sample.group]]].append(sample)

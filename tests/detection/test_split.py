@@ -85,3 +85,19 @@ def test_a_new_bundle_can_train_on_exactly_another_bundles_split(synthetic_folde
     assert (tmp_path / "second" / "split.json").read_text() == (tmp_path / "first" / "split.json").read_text()
     with pytest.raises(ValueError, match="data folders or a split file"):
         split_prepare(directory=tmp_path / "third")
+
+
+def test_a_small_early_stopping_share_still_holds_each_class_in_its_share():
+    import random
+
+    from detection.core.data import Sample, groups_assign
+
+    # 40 groups of AI images and 4 of genuine ones: a share of groups drawn at random would often miss the
+    # genuine class altogether.
+    samples = [Sample(Path(f"ai{g}_{i}.jpg"), 1, "sea", f"ai{g}", "gen") for g in range(40) for i in range(2)]
+    samples += [Sample(Path(f"real{g}_{i}.jpg"), 0, "sea", f"real{g}", "cam") for g in range(4) for i in range(2)]
+    for seed in range(10):
+        part = groups_assign(samples, fractions=(0.85, 0.15), rng=random.Random(seed))
+        early_stopping = [sample for sample in samples if part[sample.group] == 1]
+        assert len({sample.group for sample in early_stopping if sample.label == 1}) == 6  # 15 % of 40 groups
+        assert len({sample.group for sample in early_stopping if sample.label == 0}) == 1  # of 4
