@@ -201,13 +201,18 @@ def recall_at_false_flag(*, labels: Sequence[int], scores: Sequence[float], rate
     return float(np.mean(s[y] >= threshold))
 
 
+def logits_of(probabilities: Sequence[float]) -> np.ndarray:
+    """log(p / (1 - p)), with p kept off 0 and 1 so that a saturated float score stays finite."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
 def scores_fused(*scores: Sequence[float]) -> np.ndarray:
     """Several detectors' probabilities for the same images as one score: the mean of their logits, each
     standardised over these images, so no detector weighs more for its scale and nothing is fitted on labels."""
     fused = []
     for probabilities in scores:
-        p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-6, 1 - 1e-6)
-        logits = np.log(p / (1 - p))
+        logits = logits_of(probabilities)
         fused.append((logits - logits.mean()) / (logits.std() or 1.0))
     return np.mean(fused, axis=0)
 

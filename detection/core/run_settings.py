@@ -11,7 +11,7 @@ import numpy as np
 
 from detection.core.caches import arrays_cache
 from detection.core.data import Sample
-from detection.core.transforms import AUGMENTS
+from detection.core.transforms import AUGMENTS, NATIVE
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class RunSettings:
     progress: bool
 
     def __post_init__(self) -> None:
-        if self.augment not in AUGMENTS:
+        if self.augment not in (*AUGMENTS, NATIVE):
             raise ValueError(f"augment {self.augment!r}: one of {', '.join(AUGMENTS)}")
 
     @classmethod
@@ -52,6 +52,8 @@ def run_arrays_load(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The training images (base arrays to re-shoot when augmenting, else canonical) and the canonical
     validation images, both through the arrays cache."""
+    if settings.augment == NATIVE:
+        raise ValueError("native crops are cut from working images: give the run its arrays")
     train_arrays = arrays_cache(
         train,
         size=settings.image_size,

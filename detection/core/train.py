@@ -26,6 +26,9 @@ from detection.core.run_settings import RunSettings, class_weights_balanced, run
 from detection.core.starts import start_fetch, start_load
 from detection.core.transforms import arrays_augmented
 
+# A run's training images (any size where they are cropped) and its validation arrays (the served size).
+GivenArrays = tuple[Sequence[np.ndarray], np.ndarray]
+
 
 def _val_probabilities(model: nn.Module, arrays: np.ndarray, device: torch.device, batch_size: int) -> np.ndarray:
     model.eval()
@@ -234,13 +237,19 @@ def _card_make(*, settings: RunSettings, net: _NetChoice, thresholds: dict, metr
 
 
 def _run_train(
-    *, settings: RunSettings, net: _NetChoice, train: Sequence[Sample], val: Sequence[Sample], started: float
+    *,
+    settings: RunSettings,
+    net: _NetChoice,
+    train: Sequence[Sample],
+    val: Sequence[Sample],
+    arrays: GivenArrays | None,
+    started: float,
 ) -> ModelCard:
     """train_run's steps: fit, calibrate on `val`, save the bundle and the held-out scores."""
     _seed_all(settings.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_labels, val_labels = labels_both(train, val)
-    train_arrays, val_arrays = run_arrays_load(settings=settings, train=train, val=val)
+    train_arrays, val_arrays = arrays or run_arrays_load(settings=settings, train=train, val=val)
     model, imagenet_start, skipped = _net_make(net=net)
     fitting = _fitting_make(model.to(device), train_labels, device=device, settings=settings)
     history, best_epoch = _fit(fitting, (train_arrays, train_labels), (val_arrays, val_labels), settings=settings)
@@ -298,15 +307,17 @@ def train_run(
     data_fingerprint: str | None = None,
     version: str | None = None,
     progress: bool = True,
+    arrays: GivenArrays | None = None,
 ) -> ModelCard:
     """Train `arch` on `train`, stop early on `val` loss (`patience` epochs without a new best), calibrate
     thresholds on `val`, save the bundle to `out_dir/name/` and return its model card. `start_file` is the
     arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any; `head` a key
-    of nets.HEADS."""
+    of nets.HEADS. `arrays`: the training and validation images already made (working images to crop for
+    augment NATIVE), instead of the arrays cache's."""
     settings = RunSettings.picked(locals())
     started = time.monotonic()
     net = _NetChoice(arch=arch, init=init, start_file=start_file, finetune=finetune, head=head)
-    return _run_train(settings=settings, net=net, train=train, val=val, started=started)
+    return _run_train(settings=settings, net=net, train=train, val=val, arrays=arrays, started=started)
 
 
 def detector_train(

@@ -15,6 +15,8 @@ from detection.core.preprocess import CANONICAL_JPEG_QUALITY, image_jpeg
 _RESAMPLERS = (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC, Image.Resampling.BILINEAR)
 # What a trainer does to each training image every epoch: the full re-shoot, its crop and mirror only, or nothing.
 AUGMENTS = ("reshoot", "geometric", "none")
+# Not a trainer's option: a run given working images (cnn_study) crops them at their own scale, then degrades.
+NATIVE = "native"
 
 
 def image_augment(array: np.ndarray, *, size: int, rng: random.Random, photometric: bool = True) -> np.ndarray:
@@ -35,11 +37,21 @@ def image_augment(array: np.ndarray, *, size: int, rng: random.Random, photometr
 def arrays_augmented(
     arrays: np.ndarray, index: Sequence[int], *, augment: str, size: int, rng: random.Random
 ) -> list[np.ndarray]:
-    """The training images at `index` as one step sees them, by `augment` (one of AUGMENTS); base arrays
-    unless "none", which takes the canonical ones as they are."""
+    """The training images at `index` as one step sees them, by `augment` (one of AUGMENTS, or NATIVE); base
+    arrays unless "none", which takes the canonical ones as they are, or NATIVE, which takes working images."""
     if augment == "none":
         return [arrays[i] for i in index]
+    if augment == NATIVE:
+        return [image_native_crop(arrays[i], size=size, rng=rng) for i in index]
     return [image_augment(arrays[i], size=size, rng=rng, photometric=augment == "reshoot") for i in index]
+
+
+def image_native_crop(array: np.ndarray, *, size: int, rng: random.Random) -> np.ndarray:
+    """A random size x size crop of a working image at its own scale, then `image_degrade`: never resampled
+    to a thumbnail first, so a generator's pixel-level trace reaches the network as it is."""
+    height, width = array.shape[:2]
+    top, left = rng.randint(0, height - size), rng.randint(0, width - size)
+    return image_degrade(Image.fromarray(array[top : top + size, left : left + size]), rng=rng)
 
 
 def image_reshot(img: Image.Image, *, rng: random.Random) -> Image.Image:

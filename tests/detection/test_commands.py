@@ -3,6 +3,7 @@
 import io
 import json
 
+import numpy as np
 import pytest
 
 django_settings = pytest.importorskip("django.conf").settings
@@ -110,6 +111,7 @@ def test_compare_command_ranks_models_on_one_split_and_refuses_two(
         ("--pairs-ablation", "give --aligned FOLDER"),
         ("--reshot-ablation", "give --reshot-copies N"),
         ("--fuse-with=scores.csv", "give --cnn ARCH"),
+        ("--cnn-native-crops=3", "give --cnn ARCH"),
     ],
 )
 def test_crossval_command_refuses_an_ablation_without_what_it_leaves_out_before_computing_any_feature(
@@ -183,6 +185,30 @@ def test_a_cnn_crossval_trains_one_model_per_fold_on_the_other_folds_and_fuses_w
         return float(line.split("ROC AUC ")[1].split(" ")[0])
 
     assert auc(fused) > auc(alone)
+
+
+def test_a_cnn_crossval_on_native_crops_trains_on_working_images_and_scores_the_mean_logit_of_the_crops(tmp_path):
+    import csv
+
+    from detection.core.bundle import card_load
+    from detection.core.cnn_study import native_crops, working_images
+    from detection.core.data import folder_scan
+    from detection.core.inference import detector_load
+    from tests.detection.synthetic import folder_of_sources
+
+    folder = folder_of_sources(tmp_path / "tiny")
+    out = _crossval_cnn(folder, tmp_path, "--cnn-native-crops", "2", "--scores", str(tmp_path / "cnn.csv"))
+    assert "mobilenet_v2 on 2 native crops | ROC AUC" in out
+    bundles = tmp_path / "cache" / "crossval_mobilenet_v2"
+    assert card_load(directory=bundles / "fold0").training["augment"] == "native"
+    with (tmp_path / "cnn.csv").open(newline="") as handle:
+        row = next(row for row in csv.DictReader(handle) if row["fold"] == "0")
+    sample = next(sample for sample in folder_scan(folder=folder) if str(sample.path) == row["path"])
+    # The synthetic folder's images are 96 px, both classes: that is their working image.
+    crops = native_crops(working_images([sample], shorts=[96], size=32)[0], size=32, count=2)
+    probabilities = np.asarray(detector_load(weights_dir=bundles, name="fold0").predict_arrays(list(crops)))
+    logit = np.mean(np.log(probabilities / (1 - probabilities)))
+    assert float(row["score"]) == pytest.approx(1 / (1 + np.exp(-logit)), abs=1e-5)
 
 
 def test_a_cnn_crossval_refuses_scores_of_another_deal_before_training(tmp_path):

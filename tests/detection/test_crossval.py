@@ -230,3 +230,47 @@ def test_another_detectors_scores_are_read_back_only_for_the_same_images_and_fol
         scores_csv_read(tmp_path / "ours.csv", Protocol(_samples(), k=3, seed=1))
     with pytest.raises(ValueError, match="other images"):
         scores_csv_read(tmp_path / "ours.csv", Protocol(_samples()[:-3], k=3))
+
+
+def test_native_crops_are_cut_from_the_working_image_at_its_own_scale_along_its_long_side():
+    from detection.core.cnn_study import native_crops
+
+    image = np.arange(40 * 100 * 3, dtype=np.uint32).reshape(40, 100, 3).astype(np.uint8)
+    crops = native_crops(image, size=32, count=3)
+    assert crops.shape == (3, 32, 32, 3)
+    for crop, left in zip(crops, (0, 34, 68), strict=True):
+        assert np.array_equal(crop, image[4:36, left : left + 32])
+
+
+def test_a_random_native_crop_shows_a_part_of_the_image_at_its_scale_not_the_whole_shrunk():
+    import random
+
+    from detection.core.transforms import image_native_crop
+
+    # A ramp from black to white across four crops' width: a thumbnail would show all of it, a native crop a
+    # quarter, whatever the degradation does to colour, sharpness and codec.
+    ramp = np.broadcast_to(np.linspace(0, 255, 128)[None, :, None], (48, 128, 3)).astype(np.uint8)
+    for seed in range(20):
+        crop = image_native_crop(ramp, size=32, rng=random.Random(seed))
+        assert crop.shape == (32, 32, 3)
+        columns = crop.astype(float).mean(axis=(0, 2))
+        assert columns.max() - columns.min() < 100
+
+
+def test_working_images_bring_both_classes_of_a_folder_to_one_short_side(tmp_path):
+    from PIL import Image
+
+    from detection.core.cnn_study import working_images
+    from detection.core.features import folder_short_cap
+
+    # The seed set's trap in small: genuine photos 48 px, AI images twice as large.
+    samples = []
+    for label, side in ((0, 48), (1, 96)):
+        for i in range(3):
+            path = tmp_path / f"{label}_{i}.png"
+            Image.new("RGB", (side * 3 // 2, side), (i * 40, 90, 200)).save(path)
+            samples.append(Sample(path, label, "sea", f"{label}{i}", "set"))
+    cap = folder_short_cap(samples, ceiling=320)
+    images = working_images(samples, shorts=[cap] * len(samples), size=32)
+    assert cap == 48
+    assert {image.shape for image in images} == {(48, 72, 3)}

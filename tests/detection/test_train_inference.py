@@ -162,6 +162,24 @@ def test_an_unknown_augmentation_is_refused_by_name_before_any_image_is_read(syn
     assert not (tmp_path / "cache").exists() and not (tmp_path / "refused").exists()
 
 
+def test_native_crops_without_the_working_images_to_cut_them_from_are_refused_before_any_image_is_read(
+    synthetic_split, tmp_path
+):
+    with pytest.raises(ValueError, match="native crops are cut from working images"):
+        train_run(
+            arch="mobilenet_v2",
+            train=synthetic_split["splits"]["train"],
+            val=synthetic_split["splits"]["val"],
+            out_dir=tmp_path,
+            name="refused",
+            epochs=1,
+            image_size=32,
+            augment="native",
+            cache_dir=tmp_path / "cache",
+        )
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "refused").exists()
+
+
 def test_occlusion_map_of_the_clip_probe_kind_has_the_image_shape(tiny_detector, synthetic_split):
     from detection.core.clip_probe import occlusion_map
     from detection.core.inference import cam_normalise

@@ -92,6 +92,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--cnn-epochs", type=int, default=4)
         parser.add_argument("--cnn-image-size", type=int, default=150)
+        parser.add_argument(
+            "--cnn-native-crops",
+            type=int,
+            default=0,
+            help="with --cnn: train on crops of the working image at its own scale instead of the thumbnail, and "
+            "score the mean of this many such crops per image",
+        )
         parser.add_argument("--no-imagenet-start", action="store_true", help="--cnn from scratch")
         parser.add_argument(
             "--fuse-with", type=Path, help="with --cnn: another detector's --scores on the same folds, fused with it"
@@ -109,6 +116,8 @@ class Command(BaseCommand):
             raise CommandError("--reshot-ablation needs re-shot copies: give --reshot-copies N")
         if options["fuse_with"] and not options["cnn"]:
             raise CommandError("--fuse-with fuses a --cnn run with another detector's scores: give --cnn ARCH")
+        if options["cnn_native_crops"] and not options["cnn"]:
+            raise CommandError("--cnn-native-crops is how a --cnn run looks at images: give --cnn ARCH")
         torch.set_num_threads(options["threads"])
         if options["cnn"]:
             return self._cnn(options)
@@ -156,9 +165,8 @@ class Command(BaseCommand):
     def _cnn(self, options: dict) -> None:
         import numpy as np
 
-        from detection.core.cnn_study import cnn_fit_for
-        from detection.core.crossval import Protocol, outer_scores, ranking_report, samples_limit
-        from detection.core.data import folder_scan
+        from detection.core.cnn_study import cnn_fit_for, working_images
+        from detection.core.crossval import Protocol, outer_scores, ranking_report
         from detection.core.metrics import scores_fused
         from detection.core.starts import STARTS, start_fetch
         from detection.core.study import scores_csv_read, scores_csv_write
@@ -166,16 +174,13 @@ class Command(BaseCommand):
         if options["aligned"] or options["reshot_copies"]:
             raise CommandError("--cnn trains on the data folders alone: drop --aligned and --reshot-copies")
         try:
-            samples = [
-                sample
-                for folder in options["data"]
-                for sample in samples_limit(folder_scan(folder=folder), per_unit=options["per_unit"])
-            ]
+            samples, shorts = self._cnn_samples(options)
             protocol = Protocol(samples, k=options["k"], seed=options["seed"])
             other = scores_csv_read(options["fuse_with"], protocol) if options["fuse_with"] else None
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
-        arch = options["cnn"]
+        arch, native = options["cnn"], options["cnn_native_crops"] > 0
+        label = f"{arch} on {options['cnn_native_crops']} native crops" if native else arch
         with_start = arch in STARTS and not options["no_imagenet_start"]
         out_dir = options["cache_dir"] / f"crossval_{arch}"
         fit = cnn_fit_for(
@@ -185,17 +190,36 @@ class Command(BaseCommand):
             epochs=options["cnn_epochs"],
             image_size=options["cnn_image_size"],
             start_file=start_fetch(arch=arch, cache_dir=options["cache_dir"] / "starts") if with_start else None,
+            images=working_images(samples, shorts=shorts, size=options["cnn_image_size"]) if native else None,
+            test_crops=options["cnn_native_crops"],
         )
         self.stdout.write(f"{len(samples)} images, {options['k']} folds; {arch} per fold, bundles in {out_dir}")
         scores = outer_scores(protocol, fit=fit)
         reports = {}
-        self._ranking(arch, ranking_report(protocol, scores), reports, options)
+        self._ranking(label, ranking_report(protocol, scores), reports, options)
         if other is not None:
             self._ranking(options["fuse_with"].name, ranking_report(protocol, other), reports, options)
             fused = scores_fused(scores, other)
-            self._ranking(f"{arch} + {options['fuse_with'].name}", ranking_report(protocol, fused), reports, options)
+            self._ranking(f"{label} + {options['fuse_with'].name}", ranking_report(protocol, fused), reports, options)
         if options["scores"]:
             scores_csv_write(options["scores"], protocol, {"scores": scores, "high": np.full(len(scores), np.nan)})
+
+    @staticmethod
+    def _cnn_samples(options: dict) -> tuple[list, list[int]]:
+        """The --cnn run's samples (at most --per-unit per source) and each one's working short side: its
+        folder's, as the CLIP study brings it (`features.folder_short_cap`), so size says nothing of the class."""
+        from detection.core.crossval import samples_limit
+        from detection.core.data import folder_scan
+        from detection.core.features import folder_short_cap
+        from detection.core.views import WORKING_SHORT
+
+        samples, shorts = [], []
+        for folder in options["data"]:
+            scanned = folder_scan(folder=folder)
+            kept = samples_limit(scanned, per_unit=options["per_unit"])
+            samples += kept
+            shorts += [folder_short_cap(scanned, ceiling=WORKING_SHORT)] * len(kept)
+        return samples, shorts
 
     def _ranking(self, name: str, report: dict, reports: dict, options: dict) -> None:
         folds = " ".join(f"{fold['recall_at_false_flags']['0.03']:.1%}" for fold in report["folds"].values())
