@@ -105,7 +105,9 @@ def _step(fitting: _Fitting, arrays: list[np.ndarray], labels: np.ndarray) -> fl
     return loss.item()
 
 
-def _epoch_train(fitting: _Fitting, arrays: np.ndarray, labels: np.ndarray, *, desc: str, progress: bool) -> float:
+def _epoch_train(
+    fitting: _Fitting, arrays: Sequence[np.ndarray], labels: np.ndarray, *, desc: str, progress: bool
+) -> float:
     """One pass over the training images in a fresh order, each re-shot when augmenting; the mean loss."""
     net_train_mode(fitting.model)
     order = list(range(len(arrays)))

@@ -35,7 +35,7 @@ def image_augment(array: np.ndarray, *, size: int, rng: random.Random, photometr
 
 
 def arrays_augmented(
-    arrays: np.ndarray, index: Sequence[int], *, augment: str, size: int, rng: random.Random
+    arrays: Sequence[np.ndarray], index: Sequence[int], *, augment: str, size: int, rng: random.Random
 ) -> list[np.ndarray]:
     """The training images at `index` as one step sees them, by `augment` (one of AUGMENTS, or NATIVE); base
     arrays unless "none", which takes the canonical ones as they are, or NATIVE, which takes working images."""
