@@ -146,26 +146,17 @@ def test_an_unknown_head_is_refused_by_name():
         net_build("mobilenet_v2", head="mlp")
 
 
-def test_an_unknown_augmentation_is_refused_by_name_before_any_image_is_read(synthetic_split, tmp_path):
-    with pytest.raises(ValueError, match="augment 'colour': one of reshoot, geometric, none"):
-        train_run(
-            arch="mobilenet_v2",
-            train=synthetic_split["splits"]["train"],
-            val=synthetic_split["splits"]["val"],
-            out_dir=tmp_path,
-            name="refused",
-            epochs=1,
-            image_size=32,
-            augment="colour",
-            cache_dir=tmp_path / "cache",
-        )
-    assert not (tmp_path / "cache").exists() and not (tmp_path / "refused").exists()
-
-
-def test_native_crops_without_the_working_images_to_cut_them_from_are_refused_before_any_image_is_read(
-    synthetic_split, tmp_path
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        ("colour", "augment 'colour': one of reshoot, geometric, none"),
+        ("native", "native crops are cut from working images: give the run its arrays"),
+    ],
+)
+def test_an_augmentation_the_run_cannot_do_is_refused_before_any_image_is_read(
+    synthetic_split, tmp_path, augment, message
 ):
-    with pytest.raises(ValueError, match="native crops are cut from working images"):
+    with pytest.raises(ValueError, match=message):
         train_run(
             arch="mobilenet_v2",
             train=synthetic_split["splits"]["train"],
@@ -174,7 +165,7 @@ def test_native_crops_without_the_working_images_to_cut_them_from_are_refused_be
             name="refused",
             epochs=1,
             image_size=32,
-            augment="native",
+            augment=augment,
             cache_dir=tmp_path / "cache",
         )
     assert not (tmp_path / "cache").exists() and not (tmp_path / "refused").exists()
