@@ -222,10 +222,11 @@ def study_run(
     seed: int = 0,
     pairs_ablation: Collection[str] = (),
     reshot_ablation: bool = False,
+    penalties: Sequence[float] = (),
 ) -> Iterator[tuple[str, dict]]:
     """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; then
-    the last preset again per `pairs_variants` row of the kinds in `pairs_ablation`, and with
-    `reshot_ablation` without the re-shot copies, on the very same folds."""
+    the last preset again per `pairs_variants` row of the kinds in `pairs_ablation`, with `reshot_ablation`
+    without the re-shot copies, and with each L2 penalty of `penalties`, on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     runs = [(name, PRESETS[name], None) for name in presets]
     variants = pairs_variants(data, rows=pairs_ablation) if pairs_ablation else {}
@@ -234,6 +235,8 @@ def study_run(
             raise ValueError("the ablation of re-shot copies needs some: give reshot_copies")
         variants["without re-shot copies"] = data.reshot == 0
     runs += [(f"{presets[-1]}, {row}", PRESETS[presets[-1]], mask) for row, mask in variants.items()]
+    last = PRESETS[presets[-1]]
+    runs += [(f"{presets[-1]}, L2 {penalty:g}", replace(last, weight_decay=penalty), None) for penalty in penalties]
     for name, config, trainable in runs:
         result = crossval_run(
             protocol,

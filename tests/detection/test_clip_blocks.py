@@ -253,6 +253,30 @@ def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_
     }
 
 
+def test_the_l2_rows_train_the_last_preset_again_with_each_penalty_on_the_same_folds(monkeypatch):
+    data = _with_pairs()
+    penalties: list[list[float]] = [[]]
+    train = study.probe_train
+
+    def probe_train_spy(features, labels, units, *, config):
+        penalties[-1].append(config.weight_decay)
+        return train(features, labels, units, config=config)
+
+    monkeypatch.setattr(study, "probe_train", probe_train_spy)
+    rows = {}
+    for name, result in study_run(data, presets=["+l2x100"], k=3, false_flag=0.3, penalties=(1.0, 100.0)):
+        rows[name] = (set(penalties[-1]), result["result"]["scores"])
+        penalties.append([])
+    assert [(name, used) for name, (used, _) in rows.items()] == [
+        ("+l2x100", {0.1}),
+        ("+l2x100, L2 1", {1.0}),
+        ("+l2x100, L2 100", {100.0}),
+    ]
+    # A heavier penalty pulls every out-of-source score towards the middle.
+    spread = [np.abs(scores - 0.5).mean() for _, scores in rows.values()]
+    assert spread[0] > spread[1] > spread[2]
+
+
 def test_training_on_some_decoders_pairs_never_encodes_the_others(tmp_path):
     """Both sides of a pair go with its decoder: the copy of the photo as well as the round trip."""
     rng = np.random.default_rng(3)

@@ -85,6 +85,14 @@ class Command(BaseCommand):
             "--reshot-ablation", action="store_true", help="then the last preset again without the re-shot copies"
         )
         parser.add_argument(
+            "--l2-rows",
+            nargs="+",
+            type=float,
+            default=[],
+            metavar="PENALTY",
+            help="then the last preset again with each of these L2 penalties (+l2x100's is 0.1)",
+        )
+        parser.add_argument(
             "--cnn",
             choices=ARCHITECTURES,
             help="instead of the CLIP probe, this CNN fine-tuned once per fold (ImageNet start where it has one; "
@@ -153,6 +161,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             pairs_ablation=options["pairs_rows"] if options["pairs_ablation"] else (),
             reshot_ablation=options["reshot_ablation"],
+            penalties=options["l2_rows"],
         )
         try:
             for name, result in runs:
