@@ -19,6 +19,7 @@ from detection.core.block_probe import ARCH, ProbeConfig, ProbeHead
 from detection.core.card import ModelCard
 from detection.core.features import EMBED_SLICE, BlockEncoder
 from detection.core.files import CARD_FILE, MODEL_FILE, NoTrainedWeights, card_load, card_save
+from detection.core.metrics import logits_of
 from detection.core.preprocess import image_jpeg
 from detection.core.scoring import ScoringBase, cam_normalise
 from detection.core.views import VIEW_SIZE, WORKING_SHORT, image_at_least, image_working, views_pyramid
@@ -128,8 +129,7 @@ class BlockDetector(ScoringBase):
         crops = np.stack([np.asarray(image.crop(box)) for box in boxes])
         features = self.encoder.features(crops)[:, None]
         logits = self.head.view_logits(features)[:, 0]
-        probability = min(max(self.predict_arrays([array])[0], 1e-6), 1 - 1e-6)
-        baseline = float(np.log(probability / (1 - probability)))
+        baseline = float(logits_of(self.predict_arrays([array]))[0])
         heat = np.zeros((image.size[1], image.size[0]), dtype=np.float32)
         for (left, top, right, bottom), logit in zip(boxes, logits, strict=True):
             region = heat[top:bottom, left:right]

@@ -151,9 +151,7 @@ def _samples_scan(
     caps: dict[str, int] = {}
     train_only: list[bool] = []
     for folder in [*folders, *train_only_folders]:
-        scanned = folder_scan(folder=Path(folder))
-        caps[Path(folder).name] = folder_short_cap(scanned, ceiling=WORKING_SHORT)
-        kept = samples_limit(scanned, per_unit=per_unit)
+        kept, caps[Path(folder).name] = folder_sampled(Path(folder), per_unit=per_unit)
         samples.extend(kept)
         train_only += [folder in train_only_folders] * len(kept)
     if aligned_decoders is None:
@@ -161,6 +159,13 @@ def _samples_scan(
     only = np.array(train_only, dtype=bool)
     keep = ~only | pairs_of(samples, only, decoders=aligned_decoders)
     return [sample for sample, wanted in zip(samples, keep, strict=True) if wanted], caps, only[keep].tolist()
+
+
+def folder_sampled(folder: Path, *, per_unit: int | None) -> tuple[list[Sample], int]:
+    """A data folder's samples, at most `per_unit` per source, and the short side its working images are
+    brought to (`features.folder_short_cap`, over all its images, so size says nothing of the class)."""
+    scanned = folder_scan(folder=folder)
+    return samples_limit(scanned, per_unit=per_unit), folder_short_cap(scanned, ceiling=WORKING_SHORT)
 
 
 def probe_fit_for(data: StudyData, protocol: Protocol, config: ProbeConfig, *, trainable: np.ndarray | None = None):
@@ -234,8 +239,8 @@ def study_run(
         if not data.reshot.any():
             raise ValueError("the ablation of re-shot copies needs some: give reshot_copies")
         variants["without re-shot copies"] = data.reshot == 0
-    runs += [(f"{presets[-1]}, {row}", PRESETS[presets[-1]], mask) for row, mask in variants.items()]
     last = PRESETS[presets[-1]]
+    runs += [(f"{presets[-1]}, {row}", last, mask) for row, mask in variants.items()]
     runs += [(f"{presets[-1]}, L2 {penalty:g}", replace(last, weight_decay=penalty), None) for penalty in penalties]
     for name, config, trainable in runs:
         result = crossval_run(

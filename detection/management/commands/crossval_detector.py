@@ -217,17 +217,13 @@ class Command(BaseCommand):
     def _cnn_samples(options: dict) -> tuple[list, list[int]]:
         """The --cnn run's samples (at most --per-unit per source) and each one's working short side: its
         folder's, as the CLIP study brings it (`features.folder_short_cap`), so size says nothing of the class."""
-        from detection.core.crossval import samples_limit
-        from detection.core.data import folder_scan
-        from detection.core.features import folder_short_cap
-        from detection.core.views import WORKING_SHORT
+        from detection.core.study import folder_sampled
 
         samples, shorts = [], []
         for folder in options["data"]:
-            scanned = folder_scan(folder=folder)
-            kept = samples_limit(scanned, per_unit=options["per_unit"])
+            kept, short = folder_sampled(folder, per_unit=options["per_unit"])
             samples += kept
-            shorts += [folder_short_cap(scanned, ceiling=WORKING_SHORT)] * len(kept)
+            shorts += [short] * len(kept)
         return samples, shorts
 
     def _ranking(self, name: str, report: dict, reports: dict, options: dict) -> None:
