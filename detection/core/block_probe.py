@@ -8,7 +8,7 @@ weighs the same: the probe must not learn the look of whichever collection is la
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -29,8 +29,11 @@ class ProbeConfig:
     views: str = "all"  # "global", "crops" or "all", at every scale
     scales: tuple[int, ...] = ()  # smaller short sides whose views join the working image's (views_pyramid)
     aggregate: str = "mean"  # of the views' logits: "mean" or "max"
-    balance: str = "source"  # row weights: "class" or "source" (each source equal within its class)
+    balance: str = "source"  # "class", "source" (each source equal within its class) or "worst" (see below)
     weight_decay: float = 1e-3
+    # With balance "worst", each class's loss is a soft maximum of its sources' mean losses at this temperature:
+    # large, it is the "source" mean; small, the worst source alone (group DRO).
+    temperature: float = 0.1
 
     def columns(self) -> np.ndarray:
         return feature_slices(blocks=self.blocks, cls=self.cls, patches=self.patches, embed=self.embed)
@@ -86,6 +89,31 @@ def row_weights(labels: np.ndarray, sources: Sequence[str], *, balance: str) -> 
     return weights
 
 
+def _data_loss(
+    labels: np.ndarray, sources: Sequence[str], *, config: ProbeConfig, views: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The rows' losses (each image's `views` rows in turn) -> the loss the probe minimises."""
+    if config.balance != "worst":
+        weights = torch.from_numpy(np.repeat(row_weights(labels, sources, balance=config.balance) / views, views))
+        weights = (weights / weights.sum()).float()
+        return lambda losses: (losses * weights).sum()
+    keys = [f"{label}:{source}" for label, source in zip(labels.tolist(), sources, strict=True)]
+    names = sorted(set(keys))
+    group = torch.from_numpy(np.repeat([names.index(key) for key in keys], views))
+    counts = torch.bincount(group, minlength=len(names)).float()
+    of_class = [torch.tensor([name.startswith(f"{label}:") for name in names]) for label in (0, 1)]
+
+    def soft_worst(losses: torch.Tensor) -> torch.Tensor:
+        means = torch.zeros(len(names)).index_add(0, group, losses) / counts
+        scaled = means / config.temperature
+        present = [mask for mask in of_class if mask.any()]
+        return sum(
+            config.temperature * (torch.logsumexp(scaled[mask], 0) - np.log(int(mask.sum()))) for mask in present
+        ) / len(present)
+
+    return soft_worst
+
+
 def probe_train(
     features: np.ndarray,
     labels: np.ndarray,
@@ -94,14 +122,14 @@ def probe_train(
     config: ProbeConfig,
     steps: int = 200,
 ) -> ProbeHead:
-    """Weighted L2-regularised logistic regression (LBFGS) over every chosen view of every image."""
+    """L2-regularised logistic regression (LBFGS) over every chosen view of every image, its loss weighted or
+    combined per source as `config.balance` says."""
     views = config.view_indices(features.shape[1])
     x = features[:, views][..., config.columns()].astype(np.float32).reshape(-1, len(config.columns()))
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-4
     xt = torch.from_numpy((x - mean) / std)
     yt = torch.from_numpy(np.repeat(labels, len(views)).astype(np.float32))
-    wt = torch.from_numpy(np.repeat(row_weights(labels, sources, balance=config.balance) / len(views), len(views)))
-    wt = (wt / wt.sum()).float()
+    data_loss = _data_loss(labels, sources, config=config, views=len(views))
     layer = nn.Linear(xt.shape[1], 1)
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
@@ -110,7 +138,7 @@ def probe_train(
     def closure():
         optimiser.zero_grad()
         losses = nn.functional.binary_cross_entropy_with_logits(layer(xt)[:, 0], yt, reduction="none")
-        loss = (losses * wt).sum() + config.weight_decay * layer.weight.pow(2).sum()
+        loss = data_loss(losses) + config.weight_decay * layer.weight.pow(2).sum()
         loss.backward()
         return loss
 

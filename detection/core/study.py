@@ -228,10 +228,12 @@ def study_run(
     pairs_ablation: Collection[str] = (),
     reshot_ablation: bool = False,
     penalties: Sequence[float] = (),
+    temperatures: Sequence[float] = (),
 ) -> Iterator[tuple[str, dict]]:
     """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; then
     the last preset again per `pairs_variants` row of the kinds in `pairs_ablation`, with `reshot_ablation`
-    without the re-shot copies, and with each L2 penalty of `penalties`, on the very same folds."""
+    without the re-shot copies, with each L2 penalty of `penalties`, and trained on a soft maximum of its
+    sources' losses at each of `temperatures` (`ProbeConfig.balance` "worst"), on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     runs = [(name, PRESETS[name], None) for name in presets]
     variants = pairs_variants(data, rows=pairs_ablation) if pairs_ablation else {}
@@ -242,6 +244,10 @@ def study_run(
     last = PRESETS[presets[-1]]
     runs += [(f"{presets[-1]}, {row}", last, mask) for row, mask in variants.items()]
     runs += [(f"{presets[-1]}, L2 {penalty:g}", replace(last, weight_decay=penalty), None) for penalty in penalties]
+    runs += [
+        (f"{presets[-1]}, worst source at {t:g}", replace(last, balance="worst", temperature=t), None)
+        for t in temperatures
+    ]
     for name, config, trainable in runs:
         result = crossval_run(
             protocol,

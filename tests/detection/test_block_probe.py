@@ -45,3 +45,30 @@ def test_with_scales_the_global_and_crop_views_are_picked_at_every_scale():
     assert ProbeConfig(views="crops", **two_scales).view_indices(4) == [1, 3]
     assert ProbeConfig(views="all", **two_scales).view_indices(4) == [0, 1, 2, 3]
     assert ProbeConfig(views="crops").view_indices(3) == [1, 2]
+
+
+def _two_collections(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """AI images show in block 3's and block 5's CLS tokens; of two genuine collections, a big one shows in
+    neither and a small one in block 5's, as the AI images do."""
+    labels = np.array([0] * 90 + [0] * 10 + [1] * 40)
+    sources = ["big"] * 90 + ["small"] * 10 + ["gen"] * 40
+    features = rng.normal(0, 1, (len(labels), 1, FEATURE_DIM)).astype(np.float32)
+    features[labels == 1, 0, 3 * WIDTH : 3 * WIDTH + 8] += 1.5
+    features[(labels == 1) | (np.array(sources) == "small"), 0, 5 * WIDTH : 5 * WIDTH + 8] += 1.5
+    return features.astype(np.float16), labels, sources
+
+
+def _worst_genuine_loss(head, features: np.ndarray, sources: list[str]) -> float:
+    """The highest mean training loss of a genuine collection (every image here but "gen" is genuine)."""
+    losses = -np.log(1 - np.clip(head.scores(features), 0, 1 - 1e-7))
+    return max(losses[np.array(sources) == name].mean() for name in ("big", "small"))
+
+
+def test_the_worst_source_objective_lowers_the_worst_collections_loss_and_is_the_sources_mean_when_warm():
+    features, labels, sources = _two_collections(np.random.default_rng(0))
+    base = {"blocks": (3, 5), "patches": False, "views": "global", "weight_decay": 1.0}
+    mean = probe_train(features, labels, sources, config=ProbeConfig(**base, balance="source"))
+    worst = probe_train(features, labels, sources, config=ProbeConfig(**base, balance="worst", temperature=0.05))
+    warm = probe_train(features, labels, sources, config=ProbeConfig(**base, balance="worst", temperature=100.0))
+    assert _worst_genuine_loss(worst, features, sources) < _worst_genuine_loss(mean, features, sources) - 0.03
+    assert np.abs(warm.scores(features) - mean.scores(features)).max() < 0.01

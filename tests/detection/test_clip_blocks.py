@@ -277,6 +277,24 @@ def test_the_l2_rows_train_the_last_preset_again_with_each_penalty_on_the_same_f
     assert spread[0] > spread[1] > spread[2]
 
 
+def test_the_worst_source_rows_train_the_last_preset_again_at_each_temperature_on_the_same_folds(monkeypatch):
+    data = _with_pairs()
+    objectives: list[set] = [set()]
+    train = study.probe_train
+
+    def probe_train_spy(features, labels, units, *, config):
+        objectives[-1].add((config.balance, config.temperature, config.weight_decay))
+        return train(features, labels, units, config=config)
+
+    monkeypatch.setattr(study, "probe_train", probe_train_spy)
+    names = []
+    for name, _ in study_run(data, presets=["+l2x100"], k=3, false_flag=0.3, temperatures=(0.05, 1.0)):
+        names.append(name)
+        objectives.append(set())
+    assert names == ["+l2x100", "+l2x100, worst source at 0.05", "+l2x100, worst source at 1"]
+    assert objectives[:3] == [{("source", 0.1, 0.1)}, {("worst", 0.05, 0.1)}, {("worst", 1.0, 0.1)}]
+
+
 def test_training_on_some_decoders_pairs_never_encodes_the_others(tmp_path):
     """Both sides of a pair go with its decoder: the copy of the photo as well as the round trip."""
     rng = np.random.default_rng(3)

@@ -84,14 +84,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reshot-ablation", action="store_true", help="then the last preset again without the re-shot copies"
         )
-        parser.add_argument(
-            "--l2-rows",
-            nargs="+",
-            type=float,
-            default=[],
-            metavar="PENALTY",
-            help="then the last preset again with each of these L2 penalties (+l2x100's is 0.1)",
+        rows = (
+            ("--l2-rows", "PENALTY", "with each of these L2 penalties (+l2x100's is 0.1)"),
+            (
+                "--worst-source-rows",
+                "TEMPERATURE",
+                "each class's loss a soft maximum of its sources' at each temperature (group DRO; large: their mean)",
+            ),
         )
+        for flag, metavar, what in rows:
+            parser.add_argument(
+                flag, nargs="+", type=float, default=[], metavar=metavar, help=f"then the last preset again, {what}"
+            )
         parser.add_argument(
             "--cnn",
             choices=ARCHITECTURES,
@@ -162,6 +166,7 @@ class Command(BaseCommand):
             pairs_ablation=options["pairs_rows"] if options["pairs_ablation"] else (),
             reshot_ablation=options["reshot_ablation"],
             penalties=options["l2_rows"],
+            temperatures=options["worst_source_rows"],
         )
         try:
             for name, result in runs:
