@@ -98,18 +98,17 @@ def _data_loss(
         weights = (weights / weights.sum()).float()
         return lambda losses: (losses * weights).sum()
     keys = [f"{label}:{source}" for label, source in zip(labels.tolist(), sources, strict=True)]
-    names = sorted(set(keys))
-    group = torch.from_numpy(np.repeat([names.index(key) for key in keys], views))
+    names, of_row = np.unique(keys, return_inverse=True)
+    group = torch.from_numpy(np.repeat(of_row, views))
     counts = torch.bincount(group, minlength=len(names)).float()
-    of_class = [torch.tensor([name.startswith(f"{label}:") for name in names]) for label in (0, 1)]
+    masks = (torch.from_numpy(np.char.startswith(names, f"{label}:")) for label in (0, 1))
+    classes = [(mask, float(np.log(int(mask.sum())))) for mask in masks if mask.any()]
 
     def soft_worst(losses: torch.Tensor) -> torch.Tensor:
-        means = torch.zeros(len(names)).index_add(0, group, losses) / counts
-        scaled = means / config.temperature
-        present = [mask for mask in of_class if mask.any()]
+        scaled = torch.zeros(len(names)).index_add(0, group, losses) / counts / config.temperature
         return sum(
-            config.temperature * (torch.logsumexp(scaled[mask], 0) - np.log(int(mask.sum()))) for mask in present
-        ) / len(present)
+            config.temperature * (torch.logsumexp(scaled[mask], 0) - log_count) for mask, log_count in classes
+        ) / len(classes)
 
     return soft_worst
 
