@@ -253,46 +253,44 @@ def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_
     }
 
 
-def test_the_l2_rows_train_the_last_preset_again_with_each_penalty_on_the_same_folds(monkeypatch):
-    data = _with_pairs()
-    penalties: list[list[float]] = [[]]
+def _rows_spied(monkeypatch, **options) -> dict[str, tuple[set, dict]]:
+    """Each row of `study_run` on `_with_pairs()` (+l2x100, k 3): the (balance, temperature, L2 penalty) its
+    probes trained with, and its result."""
     train = study.probe_train
+    configs: set = set()
 
     def probe_train_spy(features, labels, units, *, config):
-        penalties[-1].append(config.weight_decay)
+        configs.add((config.balance, config.temperature, config.weight_decay))
         return train(features, labels, units, config=config)
 
     monkeypatch.setattr(study, "probe_train", probe_train_spy)
     rows = {}
-    for name, result in study_run(data, presets=["+l2x100"], k=3, false_flag=0.3, penalties=(1.0, 100.0)):
-        rows[name] = (set(penalties[-1]), result["result"]["scores"])
-        penalties.append([])
-    assert [(name, used) for name, (used, _) in rows.items()] == [
+    for name, result in study_run(_with_pairs(), presets=["+l2x100"], k=3, false_flag=0.3, **options):
+        rows[name] = (set(configs), result["result"])
+        configs.clear()
+    return rows
+
+
+def test_the_l2_rows_train_the_last_preset_again_with_each_penalty_on_the_same_folds(monkeypatch):
+    rows = _rows_spied(monkeypatch, penalties=(1.0, 100.0))
+    assert [(name, {penalty for *_, penalty in used}) for name, (used, _) in rows.items()] == [
         ("+l2x100", {0.1}),
         ("+l2x100, L2 1", {1.0}),
         ("+l2x100, L2 100", {100.0}),
     ]
     # A heavier penalty pulls every out-of-source score towards the middle.
-    spread = [np.abs(scores - 0.5).mean() for _, scores in rows.values()]
+    spread = [np.abs(result["scores"] - 0.5).mean() for _, result in rows.values()]
     assert spread[0] > spread[1] > spread[2]
 
 
 def test_the_worst_source_rows_train_the_last_preset_again_at_each_temperature_on_the_same_folds(monkeypatch):
-    data = _with_pairs()
-    objectives: list[set] = [set()]
-    train = study.probe_train
-
-    def probe_train_spy(features, labels, units, *, config):
-        objectives[-1].add((config.balance, config.temperature, config.weight_decay))
-        return train(features, labels, units, config=config)
-
-    monkeypatch.setattr(study, "probe_train", probe_train_spy)
-    names = []
-    for name, _ in study_run(data, presets=["+l2x100"], k=3, false_flag=0.3, temperatures=(0.05, 1.0)):
-        names.append(name)
-        objectives.append(set())
-    assert names == ["+l2x100", "+l2x100, worst source at 0.05", "+l2x100, worst source at 1"]
-    assert objectives[:3] == [{("source", 0.1, 0.1)}, {("worst", 0.05, 0.1)}, {("worst", 1.0, 0.1)}]
+    rows = _rows_spied(monkeypatch, temperatures=(0.05, 1.0))
+    assert {name: used for name, (used, _) in rows.items()} == {
+        "+l2x100": {("source", 0.1, 0.1)},
+        "+l2x100, worst source at 0.05": {("worst", 0.05, 0.1)},
+        "+l2x100, worst source at 1": {("worst", 1.0, 0.1)},
+    }
+    assert list(rows) == ["+l2x100", "+l2x100, worst source at 0.05", "+l2x100, worst source at 1"]
 
 
 def test_training_on_some_decoders_pairs_never_encodes_the_others(tmp_path):
