@@ -34,6 +34,9 @@ class ProbeConfig:
     # With balance "worst", each class's loss is a soft maximum of its sources' mean losses at this temperature:
     # large, it is the "source" mean; small, the worst source alone (group DRO).
     temperature: float = 0.1
+    # Width of a hidden layer (ReLU) before the logit; 0: the linear probe. A hidden layer trains by Adam on
+    # mini-batches (`HIDDEN_STEPS`), `weight_decay` as the L2 penalty on both layers' weights.
+    hidden: int = 0
 
     def columns(self) -> np.ndarray:
         return feature_slices(blocks=self.blocks, cls=self.cls, patches=self.patches, embed=self.embed)
@@ -54,17 +57,22 @@ class ProbeConfig:
 
 @dataclass
 class ProbeHead:
-    """Standardisation and a linear layer over the chosen columns: 1 logit (AI) per view."""
+    """Standardisation, a hidden layer where the config has one, and a linear layer over the chosen columns:
+    1 logit (AI) per view."""
 
     config: ProbeConfig
     mean: np.ndarray
     std: np.ndarray
     weight: np.ndarray
     bias: float
+    hidden_weight: np.ndarray | None = None  # hidden x columns
+    hidden_bias: np.ndarray | None = None
 
     def view_logits(self, features: np.ndarray) -> np.ndarray:
         """features: N x V x FEATURE_DIM -> N x V logits (the chosen columns only)."""
         x = (features[..., self.config.columns()].astype(np.float32) - self.mean) / self.std
+        if self.hidden_weight is not None:
+            x = np.maximum(x @ self.hidden_weight.T + self.hidden_bias, 0.0)
         return x @ self.weight + self.bias
 
     def scores(self, features: np.ndarray) -> np.ndarray:
@@ -89,13 +97,18 @@ def row_weights(labels: np.ndarray, sources: Sequence[str], *, balance: str) -> 
     return weights
 
 
+def _rows_weighted(labels: np.ndarray, sources: Sequence[str], *, balance: str, views: int) -> torch.Tensor:
+    """`row_weights` spread over each image's `views` rows, summing to 1."""
+    weights = torch.from_numpy(np.repeat(row_weights(labels, sources, balance=balance) / views, views))
+    return (weights / weights.sum()).float()
+
+
 def _data_loss(
     labels: np.ndarray, sources: Sequence[str], *, config: ProbeConfig, views: int
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The rows' losses (each image's `views` rows in turn) -> the loss the probe minimises."""
     if config.balance != "worst":
-        weights = torch.from_numpy(np.repeat(row_weights(labels, sources, balance=config.balance) / views, views))
-        weights = (weights / weights.sum()).float()
+        weights = _rows_weighted(labels, sources, balance=config.balance, views=views)
         return lambda losses: (losses * weights).sum()
     keys = [f"{label}:{source}" for label, source in zip(labels.tolist(), sources, strict=True)]
     names, of_row = np.unique(keys, return_inverse=True)
@@ -122,12 +135,17 @@ def probe_train(
     steps: int = 200,
 ) -> ProbeHead:
     """L2-regularised logistic regression (LBFGS) over every chosen view of every image, its loss weighted or
-    combined per source as `config.balance` says."""
+    combined per source as `config.balance` says; with `config.hidden`, the same loss through a hidden layer."""
     views = config.view_indices(features.shape[1])
     x = features[:, views][..., config.columns()].astype(np.float32).reshape(-1, len(config.columns()))
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-4
     xt = torch.from_numpy((x - mean) / std)
     yt = torch.from_numpy(np.repeat(labels, len(views)).astype(np.float32))
+    if config.hidden:
+        if config.balance == "worst":
+            raise ValueError("a probe with a hidden layer trains on weighted mini-batches: balance 'class' or 'source'")
+        weights = _rows_weighted(labels, sources, balance=config.balance, views=len(views))
+        return _hidden_train(xt, yt, weights, config=config, mean=mean, std=std)
     data_loss = _data_loss(labels, sources, config=config, views=len(views))
     layer = nn.Linear(xt.shape[1], 1)
     nn.init.zeros_(layer.weight)
@@ -148,4 +166,44 @@ def probe_train(
         std=std,
         weight=layer.weight.detach().numpy()[0].copy(),
         bias=float(layer.bias.detach()[0]),
+    )
+
+
+HIDDEN_STEPS = 600
+HIDDEN_BATCH = 256
+HIDDEN_LR = 1e-3
+
+
+def _hidden_train(
+    xt: torch.Tensor, yt: torch.Tensor, weights: torch.Tensor, *, config: ProbeConfig, mean: np.ndarray, std: np.ndarray
+) -> ProbeHead:
+    """Adam on seeded mini-batches of rows, each batch's weighted loss scaled up to the whole set's, so that
+    `weight_decay` weighs against the data as it does in the linear probe."""
+    generator = torch.Generator().manual_seed(0)
+    first, last = nn.Linear(xt.shape[1], config.hidden), nn.Linear(config.hidden, 1)
+    with torch.no_grad():
+        first.weight.normal_(0.0, xt.shape[1] ** -0.5, generator=generator)
+        for tensor in (first.bias, last.weight, last.bias):
+            tensor.zero_()
+    net = nn.Sequential(first, nn.ReLU(), last)
+    optimiser = torch.optim.Adam(net.parameters(), lr=HIDDEN_LR)
+    batches: list[torch.Tensor] = []
+    for _ in range(HIDDEN_STEPS):
+        if not batches:
+            batches = list(torch.randperm(len(xt), generator=generator).split(HIDDEN_BATCH))
+        batch = batches.pop()
+        losses = nn.functional.binary_cross_entropy_with_logits(net(xt[batch])[:, 0], yt[batch], reduction="none")
+        penalty = first.weight.pow(2).sum() + last.weight.pow(2).sum()
+        loss = (losses * weights[batch]).sum() * (len(xt) / len(batch)) + config.weight_decay * penalty
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return ProbeHead(
+        config=config,
+        mean=mean,
+        std=std,
+        weight=last.weight.detach().numpy()[0].copy(),
+        bias=float(last.bias.detach()[0]),
+        hidden_weight=first.weight.detach().numpy().copy(),
+        hidden_bias=first.bias.detach().numpy().copy(),
     )

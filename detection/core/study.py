@@ -229,11 +229,14 @@ def study_run(
     reshot_ablation: bool = False,
     penalties: Sequence[float] = (),
     temperatures: Sequence[float] = (),
+    hidden_widths: Sequence[int] = (),
+    hidden_penalties: Sequence[float] = (),
 ) -> Iterator[tuple[str, dict]]:
     """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; then
     the last preset again per `pairs_variants` row of the kinds in `pairs_ablation`, with `reshot_ablation`
-    without the re-shot copies, with each L2 penalty of `penalties`, and trained on a soft maximum of its
-    sources' losses at each of `temperatures` (`ProbeConfig.balance` "worst"), on the very same folds."""
+    without the re-shot copies, with each L2 penalty of `penalties`, trained on a soft maximum of its
+    sources' losses at each of `temperatures` (`ProbeConfig.balance` "worst"), and with a hidden layer of each
+    of `hidden_widths` at each of `hidden_penalties` (default: the preset's), on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     runs = [(name, PRESETS[name], None) for name in presets]
     variants = pairs_variants(data, rows=pairs_ablation) if pairs_ablation else {}
@@ -247,6 +250,11 @@ def study_run(
     runs += [
         (f"{presets[-1]}, worst source at {t:g}", replace(last, balance="worst", temperature=t), None)
         for t in temperatures
+    ]
+    runs += [
+        (f"{presets[-1]}, hidden {width}, L2 {penalty:g}", replace(last, hidden=width, weight_decay=penalty), None)
+        for width in hidden_widths
+        for penalty in hidden_penalties or (last.weight_decay,)
     ]
     for name, config, trainable in runs:
         result = crossval_run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from detection.core.block_probe import ProbeConfig, probe_train, row_weights
 from detection.core.features import FEATURE_DIM, WIDTH
@@ -72,3 +73,31 @@ def test_the_worst_source_objective_lowers_the_worst_collections_loss_and_is_the
     warm = probe_train(features, labels, sources, config=ProbeConfig(**base, balance="worst", temperature=100.0))
     assert _worst_genuine_loss(worst, features, sources) < _worst_genuine_loss(mean, features, sources) - 0.03
     assert np.abs(warm.scores(features) - mean.scores(features)).max() < 0.01
+
+
+def _crossed(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """AI exactly when two features of block 3's CLS token have the same sign, beside eight of noise: no line
+    separates the classes."""
+    features = np.zeros((count, 1, FEATURE_DIM), dtype=np.float32)
+    signs = rng.choice([-1.0, 1.0], size=(count, 2))
+    features[:, 0, 3 * WIDTH : 3 * WIDTH + 2] = 2.0 * signs + rng.normal(0, 0.3, (count, 2))
+    features[:, 0, 3 * WIDTH + 2 : 3 * WIDTH + 10] = rng.normal(0, 1, (count, 8))
+    return features.astype(np.float16), (signs[:, 0] == signs[:, 1]).astype(int)
+
+
+def test_a_hidden_layer_learns_a_class_that_no_linear_probe_can_separate():
+    rng = np.random.default_rng(0)
+    features, labels = _crossed(rng, 300)
+    test, test_labels = _crossed(rng, 200)
+    sources = ["a"] * len(labels)
+    base = {"blocks": (3,), "patches": False, "views": "global", "weight_decay": 1e-3}
+    linear = probe_train(features, labels, sources, config=ProbeConfig(**base))
+    hidden = probe_train(features, labels, sources, config=ProbeConfig(**base, hidden=16))
+    assert np.mean((hidden.scores(test) >= 0.5) == test_labels) >= 0.9
+    assert np.mean((linear.scores(test) >= 0.5) == test_labels) < 0.7
+
+
+def test_a_hidden_layer_refuses_the_worst_source_objective():
+    features, labels = _crossed(np.random.default_rng(0), 20)
+    with pytest.raises(ValueError, match="mini-batches"):
+        probe_train(features, labels, ["a"] * 20, config=ProbeConfig(blocks=(3,), hidden=4, balance="worst"))

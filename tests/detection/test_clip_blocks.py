@@ -254,13 +254,13 @@ def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_
 
 
 def _rows_spied(monkeypatch, **options) -> dict[str, tuple[set, dict]]:
-    """Each row of `study_run` on `_with_pairs()` (+l2x100, k 3): the (balance, temperature, L2 penalty) its
-    probes trained with, and its result."""
+    """Each row of `study_run` on `_with_pairs()` (+l2x100, k 3): the (balance, temperature, hidden width, L2
+    penalty) its probes trained with, and its result."""
     train = study.probe_train
     configs: set = set()
 
     def probe_train_spy(features, labels, units, *, config):
-        configs.add((config.balance, config.temperature, config.weight_decay))
+        configs.add((config.balance, config.temperature, config.hidden, config.weight_decay))
         return train(features, labels, units, config=config)
 
     monkeypatch.setattr(study, "probe_train", probe_train_spy)
@@ -286,11 +286,23 @@ def test_the_l2_rows_train_the_last_preset_again_with_each_penalty_on_the_same_f
 def test_the_worst_source_rows_train_the_last_preset_again_at_each_temperature_on_the_same_folds(monkeypatch):
     rows = _rows_spied(monkeypatch, temperatures=(0.05, 1.0))
     assert {name: used for name, (used, _) in rows.items()} == {
-        "+l2x100": {("source", 0.1, 0.1)},
-        "+l2x100, worst source at 0.05": {("worst", 0.05, 0.1)},
-        "+l2x100, worst source at 1": {("worst", 1.0, 0.1)},
+        "+l2x100": {("source", 0.1, 0, 0.1)},
+        "+l2x100, worst source at 0.05": {("worst", 0.05, 0, 0.1)},
+        "+l2x100, worst source at 1": {("worst", 1.0, 0, 0.1)},
     }
     assert list(rows) == ["+l2x100", "+l2x100, worst source at 0.05", "+l2x100, worst source at 1"]
+
+
+def test_the_hidden_rows_train_the_last_preset_again_per_width_and_penalty_on_the_same_folds(monkeypatch):
+    rows = _rows_spied(monkeypatch, hidden_widths=(4, 8), hidden_penalties=(0.01, 1.0))
+    assert {name: used for name, (used, _) in rows.items()} == {
+        "+l2x100": {("source", 0.1, 0, 0.1)},
+        "+l2x100, hidden 4, L2 0.01": {("source", 0.1, 4, 0.01)},
+        "+l2x100, hidden 4, L2 1": {("source", 0.1, 4, 1.0)},
+        "+l2x100, hidden 8, L2 0.01": {("source", 0.1, 8, 0.01)},
+        "+l2x100, hidden 8, L2 1": {("source", 0.1, 8, 1.0)},
+    }
+    assert list(_rows_spied(monkeypatch, hidden_widths=(4,))) == ["+l2x100", "+l2x100, hidden 4, L2 0.1"]
 
 
 def test_training_on_some_decoders_pairs_never_encodes_the_others(tmp_path):

@@ -112,6 +112,7 @@ def test_compare_command_ranks_models_on_one_split_and_refuses_two(
         ("--reshot-ablation", "give --reshot-copies N"),
         ("--fuse-with=scores.csv", "give --cnn ARCH"),
         ("--cnn-native-crops=3", "give --cnn ARCH"),
+        ("--hidden-l2=0.01", "give --hidden-rows WIDTH"),
     ],
 )
 def test_crossval_command_refuses_an_ablation_without_what_it_leaves_out_before_computing_any_feature(

@@ -12,6 +12,16 @@ from django.core.management.base import BaseCommand, CommandError
 SHARED = Path(settings.BASE_DIR).parent / "shared" / "datasets"
 
 
+# An option that means nothing without another: (option, the other, what to say).
+OPTIONS_NEEDING = (
+    ("pairs_ablation", "aligned", "--pairs-ablation needs content-aligned pairs: give --aligned FOLDER"),
+    ("reshot_ablation", "reshot_copies", "--reshot-ablation needs re-shot copies: give --reshot-copies N"),
+    ("hidden_l2", "hidden_rows", "--hidden-l2 sets the penalties of the --hidden-rows: give --hidden-rows WIDTH"),
+    ("fuse_with", "cnn", "--fuse-with fuses a --cnn run with another detector's scores: give --cnn ARCH"),
+    ("cnn_native_crops", "cnn", "--cnn-native-crops is how a --cnn run looks at images: give --cnn ARCH"),
+)
+
+
 def study_arguments_add(parser) -> None:
     """The data options the study's two commands share: the shared sets and content-aligned fakes."""
     from detection.core.tae import DECODERS
@@ -50,6 +60,47 @@ def protocol_arguments_add(parser) -> None:
     parser.add_argument("--threads", type=int, default=2)
 
 
+def rows_arguments_add(parser) -> None:
+    """The rows that train the last preset again, one lever changed, on the very same folds."""
+    from detection.core.study import PAIRS_ROWS
+
+    parser.add_argument(
+        "--pairs-ablation",
+        action="store_true",
+        help=(
+            "then the last preset again without the --aligned pairs, with each decoder's alone and with all "
+            "decoders' but one"
+        ),
+    )
+    parser.add_argument(
+        "--pairs-rows",
+        nargs="+",
+        choices=PAIRS_ROWS,
+        default=list(PAIRS_ROWS),
+        help="only these kinds of --pairs-ablation row",
+    )
+    parser.add_argument(
+        "--reshot-ablation", action="store_true", help="then the last preset again without the re-shot copies"
+    )
+    rows = (
+        ("--l2-rows", float, "PENALTY", "with each of these L2 penalties (+l2x100's is 0.1)"),
+        (
+            "--worst-source-rows",
+            float,
+            "TEMPERATURE",
+            "each class's loss a soft maximum of its sources' at each temperature (group DRO; large: their mean)",
+        ),
+        ("--hidden-rows", int, "WIDTH", "with a hidden layer (ReLU) of each width before the logit"),
+    )
+    for flag, kind, metavar, what in rows:
+        parser.add_argument(
+            flag, nargs="+", type=kind, default=[], metavar=metavar, help=f"then the last preset again, {what}"
+        )
+    parser.add_argument(
+        "--hidden-l2", nargs="+", type=float, default=[], metavar="PENALTY", help="the --hidden-rows' L2 penalties"
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Hold out whole real collections and whole generator families fold by fold, train and calibrate on the "
@@ -58,7 +109,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         from detection.core.nets import ARCHITECTURES
-        from detection.core.study import PAIRS_ROWS, PRESETS
+        from detection.core.study import PRESETS
 
         study_arguments_add(parser)
         protocol_arguments_add(parser)
@@ -66,36 +117,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path, help="write every preset's report here")
         parser.add_argument("--scores", type=Path, help="write the last preset's out-of-source scores (CSV)")
         parser.add_argument("--seed", type=int, default=0, help="deals equal-sized units to folds in another order")
-        parser.add_argument(
-            "--pairs-ablation",
-            action="store_true",
-            help=(
-                "then the last preset again without the --aligned pairs, with each decoder's alone and with all "
-                "decoders' but one"
-            ),
-        )
-        parser.add_argument(
-            "--pairs-rows",
-            nargs="+",
-            choices=PAIRS_ROWS,
-            default=list(PAIRS_ROWS),
-            help="only these kinds of --pairs-ablation row",
-        )
-        parser.add_argument(
-            "--reshot-ablation", action="store_true", help="then the last preset again without the re-shot copies"
-        )
-        rows = (
-            ("--l2-rows", "PENALTY", "with each of these L2 penalties (+l2x100's is 0.1)"),
-            (
-                "--worst-source-rows",
-                "TEMPERATURE",
-                "each class's loss a soft maximum of its sources' at each temperature (group DRO; large: their mean)",
-            ),
-        )
-        for flag, metavar, what in rows:
-            parser.add_argument(
-                flag, nargs="+", type=float, default=[], metavar=metavar, help=f"then the last preset again, {what}"
-            )
+        rows_arguments_add(parser)
         parser.add_argument(
             "--cnn",
             choices=ARCHITECTURES,
@@ -122,14 +144,9 @@ class Command(BaseCommand):
         from detection.clip_encoder import encoder_installed
         from detection.core.study import PRESETS, scores_csv_write, study_data, study_run
 
-        if options["pairs_ablation"] and not options["aligned"]:
-            raise CommandError("--pairs-ablation needs content-aligned pairs: give --aligned FOLDER")
-        if options["reshot_ablation"] and not options["reshot_copies"]:
-            raise CommandError("--reshot-ablation needs re-shot copies: give --reshot-copies N")
-        if options["fuse_with"] and not options["cnn"]:
-            raise CommandError("--fuse-with fuses a --cnn run with another detector's scores: give --cnn ARCH")
-        if options["cnn_native_crops"] and not options["cnn"]:
-            raise CommandError("--cnn-native-crops is how a --cnn run looks at images: give --cnn ARCH")
+        for option, needed, message in OPTIONS_NEEDING:
+            if options[option] and not options[needed]:
+                raise CommandError(message)
         torch.set_num_threads(options["threads"])
         if options["cnn"]:
             return self._cnn(options)
@@ -167,6 +184,8 @@ class Command(BaseCommand):
             reshot_ablation=options["reshot_ablation"],
             penalties=options["l2_rows"],
             temperatures=options["worst_source_rows"],
+            hidden_widths=options["hidden_rows"],
+            hidden_penalties=options["hidden_l2"],
         )
         try:
             for name, result in runs:
