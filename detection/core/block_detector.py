@@ -33,6 +33,8 @@ IMAGES_PER_CALL = 8
 
 def block_bundle_save(*, directory: Path, head: ProbeHead, card: ModelCard) -> ModelCard:
     """Write the head and `card`, with this architecture and the head's configuration; returns the card saved."""
+    if head.hidden_weight is not None:
+        raise ValueError("a probe with a hidden layer is a study lever (crossval_detector --hidden-rows), not a bundle")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {"mean": head.mean, "std": head.std, "weight": head.weight, "bias": np.array([head.bias])}

@@ -97,7 +97,13 @@ def test_a_hidden_layer_learns_a_class_that_no_linear_probe_can_separate():
     assert np.mean((linear.scores(test) >= 0.5) == test_labels) < 0.7
 
 
-def test_a_hidden_layer_refuses_the_worst_source_objective():
+def test_a_hidden_layer_refuses_the_worst_source_objective_and_a_bundle(tmp_path):
+    from detection.core.block_detector import block_bundle_save
+
     features, labels = _crossed(np.random.default_rng(0), 20)
     with pytest.raises(ValueError, match="mini-batches"):
         probe_train(features, labels, ["a"] * 20, config=ProbeConfig(blocks=(3,), hidden=4, balance="worst"))
+    head = probe_train(features, labels, ["a"] * 20, config=ProbeConfig(blocks=(3,), hidden=4))
+    with pytest.raises(ValueError, match="not a bundle"):
+        block_bundle_save(directory=tmp_path / "bundle", head=head, card=None)
+    assert not (tmp_path / "bundle").exists()
