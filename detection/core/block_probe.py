@@ -160,12 +160,21 @@ def probe_train(
         return loss
 
     optimiser.step(closure)
+    return _head_of(config, mean, std, last=layer)
+
+
+def _head_of(
+    config: ProbeConfig, mean: np.ndarray, std: np.ndarray, *, last: nn.Linear, first: nn.Linear | None = None
+) -> ProbeHead:
+    """The trained layers as numpy arrays: `last` gives the logit, `first` (if any) the hidden layer."""
+    hidden = {} if first is None else {"hidden_weight": first.weight, "hidden_bias": first.bias}
     return ProbeHead(
         config=config,
         mean=mean,
         std=std,
-        weight=layer.weight.detach().numpy()[0].copy(),
-        bias=float(layer.bias.detach()[0]),
+        weight=last.weight.detach().numpy()[0].copy(),
+        bias=float(last.bias.detach()[0]),
+        **{name: tensor.detach().numpy().copy() for name, tensor in hidden.items()},
     )
 
 
@@ -198,12 +207,4 @@ def _hidden_train(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    return ProbeHead(
-        config=config,
-        mean=mean,
-        std=std,
-        weight=last.weight.detach().numpy()[0].copy(),
-        bias=float(last.bias.detach()[0]),
-        hidden_weight=first.weight.detach().numpy().copy(),
-        hidden_bias=first.bias.detach().numpy().copy(),
-    )
+    return _head_of(config, mean, std, last=last, first=first)
