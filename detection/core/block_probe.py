@@ -38,6 +38,10 @@ class ProbeConfig:
     # mini-batches (`HIDDEN_STEPS`), `weight_decay` as the L2 penalty on both layers' weights.
     hidden: int = 0
 
+    def __post_init__(self) -> None:
+        if self.hidden and self.balance == "worst":
+            raise ValueError("a probe with a hidden layer trains on weighted mini-batches: balance 'class' or 'source'")
+
     def columns(self) -> np.ndarray:
         return feature_slices(blocks=self.blocks, cls=self.cls, patches=self.patches, embed=self.embed)
 
@@ -142,8 +146,6 @@ def probe_train(
     xt = torch.from_numpy((x - mean) / std)
     yt = torch.from_numpy(np.repeat(labels, len(views)).astype(np.float32))
     if config.hidden:
-        if config.balance == "worst":
-            raise ValueError("a probe with a hidden layer trains on weighted mini-batches: balance 'class' or 'source'")
         weights = _rows_weighted(labels, sources, balance=config.balance, views=len(views))
         return _hidden_train(xt, yt, weights, config=config, mean=mean, std=std)
     data_loss = _data_loss(labels, sources, config=config, views=len(views))
