@@ -42,6 +42,16 @@ def native_crops(image: np.ndarray, *, size: int, count: int) -> np.ndarray:
     )
 
 
+def pair_units(samples: Sequence[Sample], indices: Sequence[int], *, pairs: np.ndarray) -> list[list[int]]:
+    """Positions in `indices` of the content-aligned pairs' sides (`pairs`: per sample, whether it is one),
+    by pair: a photo and its round trips share their folder and file name (`aligned.Pair`)."""
+    units: dict[tuple[Path, str], list[int]] = {}
+    for position, i in enumerate(indices):
+        if pairs[i]:
+            units.setdefault((samples[i].path.parents[2], samples[i].path.stem), []).append(position)
+    return [unit for unit in units.values() if len(unit) > 1]
+
+
 def cnn_fit_for(
     samples: Sequence[Sample],
     *,
@@ -52,6 +62,7 @@ def cnn_fit_for(
     start_file: Path | None,
     images: Sequence[np.ndarray] | None = None,
     test_crops: int = 3,
+    pairs: np.ndarray | None = None,
     head: str = "seed",
     lr: float = 5e-4,
     val_share: float = 0.15,
@@ -63,14 +74,21 @@ def cnn_fit_for(
     both classes are in it), saves the bundle as `out_dir/fold<n>` and returns its scorer. Without `images` it
     trains on re-shot thumbnails and scores the canonical square. With the samples' working images, it trains
     on a random crop of each at its own scale per epoch (then degraded, both classes alike), stops early on
-    their centre crops and scores the mean logit of `test_crops` crops. No image arrays are cached: each fold's
-    lists differ, so a cache keyed by list would store every image once per fold and never be read again."""
+    their centre crops and scores the mean logit of `test_crops` crops. `pairs` marks the sides of
+    content-aligned pairs: they only train, a photo and its round trip side by side in one batch with the same
+    crop and degradation, never in the early-stopping share. No image arrays are cached: each fold's lists
+    differ, so a cache keyed by list would store every image once per fold and never be read again."""
     fits = count()
+    paired = np.zeros(len(samples), dtype=bool) if pairs is None else pairs
 
     def fit(train: np.ndarray):
         name = f"fold{next(fits)}"
-        part = groups_assign([samples[i] for i in train], fractions=(1 - val_share, val_share), rng=random.Random(seed))
-        fitted, val = ([i for i in train if part[samples[i].group] == side] for side in (0, 1))
+        counted = [i for i in train if not paired[i]]
+        part = groups_assign(
+            [samples[i] for i in counted], fractions=(1 - val_share, val_share), rng=random.Random(seed)
+        )
+        fitted = [i for i in train if paired[i] or part[samples[i].group] == 0]
+        val = [i for i in counted if part[samples[i].group] == 1]
         train_run(
             arch=arch,
             train=[samples[i] for i in fitted],
@@ -87,6 +105,7 @@ def cnn_fit_for(
             progress=progress,
             augment="reshoot" if images is None else NATIVE,
             arrays=None if images is None else _native_arrays(images, fitted, val, size=image_size),
+            together=pair_units(samples, fitted, pairs=paired),
         )
         detector = detector_load(weights_dir=out_dir, name=name)
         return _scorer(detector, samples, images, size=image_size, test_crops=test_crops)

@@ -222,6 +222,7 @@ def outer_scores(protocol: Protocol, *, fit: Fit) -> np.ndarray:
         train = protocol.train_for([fold])
         _both_classes(protocol, train)
         test = protocol.test_for(fold)
+        test = test[protocol.counted[test]]
         scores[test] = fit(train)(test)
     return scores
 

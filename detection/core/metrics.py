@@ -209,11 +209,12 @@ def logits_of(probabilities: Sequence[float]) -> np.ndarray:
 
 def scores_fused(*scores: Sequence[float]) -> np.ndarray:
     """Several detectors' probabilities for the same images as one score: the mean of their logits, each
-    standardised over these images, so no detector weighs more for its scale and nothing is fitted on labels."""
+    standardised over these images, so no detector weighs more for its scale and nothing is fitted on labels.
+    An image without a score (NaN: a training-only one) is left out of the standardisation and stays NaN."""
     fused = []
     for probabilities in scores:
         logits = logits_of(probabilities)
-        fused.append((logits - logits.mean()) / (logits.std() or 1.0))
+        fused.append((logits - np.nanmean(logits)) / (np.nanstd(logits) or 1.0))
     return np.mean(fused, axis=0)
 
 

@@ -104,21 +104,16 @@ def study_data(
     randomly re-shot copies of each image but the pairs (`transforms.image_reshot`: crop, colour, blur, noise,
     JPEG 30-95, on both classes alike), training only, each with its image's source and group, so held out
     with it."""
-    samples, caps, train_only = _samples_scan(
+    samples, caps, train_only = samples_scan(
         folders=folders, train_only_folders=train_only_folders, per_unit=per_unit, aligned_decoders=aligned_decoders
     )
-    root = {Path(folder).resolve(): Path(folder).name for folder in [*folders, *train_only_folders]}
-
-    def folder_of(sample: Sample) -> str:
-        return next(name for path, name in root.items() if sample.path.resolve().is_relative_to(path))
-
     extract = partial(
         features_extract,
         encoder=BlockEncoder(path=encoder_path, threads=threads),
         cache=FeatureCache(directory=cache_dir, recipe=RECIPE),
         crops=crops,
         short_caps=caps,
-        folder_of=folder_of,
+        folder_of=folder_namer([*folders, *train_only_folders]),
         progress=progress,
     )
     originals = [sample for sample, only in zip(samples, train_only, strict=True) if not only]
@@ -137,7 +132,13 @@ def study_data(
     )
 
 
-def _samples_scan(
+def folder_namer(folders: Sequence[Path]) -> Callable[[Sample], str]:
+    """The name of the folder among `folders` that holds a sample: what its short-side cap is keyed by."""
+    root = {Path(folder).resolve(): Path(folder).name for folder in folders}
+    return lambda sample: next(name for path, name in root.items() if sample.path.resolve().is_relative_to(path))
+
+
+def samples_scan(
     *,
     folders: Sequence[Path],
     train_only_folders: Sequence[Path],

@@ -24,7 +24,7 @@ from detection.core.nets import net_build, net_finetune_set, net_train_mode
 from detection.core.preprocess import PREPROCESSING_DESCRIPTION, arrays_to_tensor
 from detection.core.run_settings import RunSettings, class_weights_balanced, run_arrays_load, run_training_record
 from detection.core.starts import start_fetch, start_load
-from detection.core.transforms import arrays_augmented
+from detection.core.transforms import units_augmented
 
 # A run's training images (any size where they are cropped) and its validation arrays (the served size).
 GivenArrays = tuple[Sequence[np.ndarray], np.ndarray]
@@ -73,11 +73,15 @@ class _Fitting:
     augment: str
 
 
-def _fitting_make(model: nn.Module, labels: np.ndarray, *, device: torch.device, settings: RunSettings) -> _Fitting:
+def _fitting_make(
+    model: nn.Module, labels: np.ndarray, *, device: torch.device, settings: RunSettings, largest_unit: int = 1
+) -> _Fitting:
     class_weights = torch.tensor(class_weights_balanced(labels), dtype=torch.float32, device=device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    total_steps = max(1, settings.epochs * math.ceil(len(labels) / settings.batch_size))
+    # A unit that does not fit a batch's last places starts the next batch: at most that many batches.
+    per_batch = max(1, settings.batch_size - largest_unit + 1)
+    total_steps = max(1, settings.epochs * math.ceil(len(labels) / per_batch))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=settings.lr, total_steps=total_steps, pct_start=0.15
     )
@@ -105,21 +109,43 @@ def _step(fitting: _Fitting, arrays: list[np.ndarray], labels: np.ndarray) -> fl
     return loss.item()
 
 
+def epoch_batches(
+    count: int, *, together: Sequence[Sequence[int]], batch_size: int, rng: random.Random
+) -> list[list[list[int]]]:
+    """One epoch's batches of `count` images in a fresh order, each batch a list of units: an image alone, or
+    one of `together` (a photo and its content-aligned round trips), which is never split across batches.
+    Without `together` the batches are plain slices of one shuffled order."""
+    paired = {i for unit in together for i in unit}
+    units = [[i] for i in range(count) if i not in paired] + [list(unit) for unit in together]
+    rng.shuffle(units)
+    batches: list[list[list[int]]] = [[]]
+    for unit in units:
+        if batches[-1] and sum(map(len, batches[-1])) + len(unit) > batch_size:
+            batches.append([])
+        batches[-1].append(unit)
+    return [batch for batch in batches if batch]
+
+
 def _epoch_train(
-    fitting: _Fitting, arrays: Sequence[np.ndarray], labels: np.ndarray, *, desc: str, progress: bool
+    fitting: _Fitting,
+    arrays: Sequence[np.ndarray],
+    labels: np.ndarray,
+    *,
+    together: Sequence[Sequence[int]],
+    desc: str,
+    progress: bool,
 ) -> float:
     """One pass over the training images in a fresh order, each re-shot when augmenting; the mean loss."""
     net_train_mode(fitting.model)
-    order = list(range(len(arrays)))
-    fitting.rng.shuffle(order)
+    batches = epoch_batches(len(arrays), together=together, batch_size=fitting.batch_size, rng=fitting.rng)
     total, seen = 0.0, 0
-    bar = tqdm(range(0, len(order), fitting.batch_size), desc=desc, disable=not progress, mininterval=10)
-    for start in bar:
-        index = order[start : start + fitting.batch_size]
+    bar = tqdm(batches, desc=desc, disable=not progress, mininterval=10)
+    for batch in bar:
+        index = [i for unit in batch for i in unit]
         if len(index) < 2:
             continue  # BatchNorm needs two samples
-        batch = arrays_augmented(arrays, index, augment=fitting.augment, size=fitting.image_size, rng=fitting.rng)
-        total += _step(fitting, batch, labels[index]) * len(index)
+        images = units_augmented(arrays, batch, augment=fitting.augment, size=fitting.image_size, rng=fitting.rng)
+        total += _step(fitting, images, labels[index]) * len(index)
         seen += len(index)
         bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
     return total / max(seen, 1)
@@ -131,6 +157,7 @@ def _fit(
     val: tuple[np.ndarray, np.ndarray],
     *,
     settings: RunSettings,
+    together: Sequence[Sequence[int]] = (),
 ) -> tuple[list[dict], int]:
     """Epochs until `patience` of them bring no new best validation loss; leaves the model at the best epoch's
     weights, in eval mode. Returns the per-epoch history and the best epoch."""
@@ -139,7 +166,11 @@ def _fit(
     best = {"val_loss": math.inf, "epoch": -1, "state": None}
     for epoch in range(settings.epochs):
         train_loss = _epoch_train(
-            fitting, *train, desc=f"{settings.name} epoch {epoch + 1}/{settings.epochs}", progress=settings.progress
+            fitting,
+            *train,
+            together=together,
+            desc=f"{settings.name} epoch {epoch + 1}/{settings.epochs}",
+            progress=settings.progress,
         )
         probs = _val_probabilities(fitting.model, val_arrays, fitting.device, fitting.batch_size * 2)
         val_loss = _weighted_loss(probs, val_labels, fitting.criterion.weight)
@@ -246,6 +277,7 @@ def _run_train(
     val: Sequence[Sample],
     arrays: GivenArrays | None,
     started: float,
+    together: Sequence[Sequence[int]] = (),
 ) -> ModelCard:
     """train_run's steps: fit, calibrate on `val`, save the bundle and the held-out scores."""
     _seed_all(settings.seed)
@@ -253,8 +285,11 @@ def _run_train(
     train_labels, val_labels = labels_both(train, val)
     train_arrays, val_arrays = arrays or run_arrays_load(settings=settings, train=train, val=val)
     model, imagenet_start, skipped = _net_make(net=net)
-    fitting = _fitting_make(model.to(device), train_labels, device=device, settings=settings)
-    history, best_epoch = _fit(fitting, (train_arrays, train_labels), (val_arrays, val_labels), settings=settings)
+    largest = max(map(len, together), default=1)
+    fitting = _fitting_make(model.to(device), train_labels, device=device, settings=settings, largest_unit=largest)
+    history, best_epoch = _fit(
+        fitting, (train_arrays, train_labels), (val_arrays, val_labels), settings=settings, together=together
+    )
     probs = _val_probabilities(model, val_arrays, device, settings.batch_size * 2)
     thresholds = thresholds_for_samples(val, probs, false_flag=settings.false_flag)
     val_figures = {
@@ -310,16 +345,20 @@ def train_run(
     version: str | None = None,
     progress: bool = True,
     arrays: GivenArrays | None = None,
+    together: Sequence[Sequence[int]] = (),
 ) -> ModelCard:
     """Train `arch` on `train`, stop early on `val` loss (`patience` epochs without a new best), calibrate
     thresholds on `val`, save the bundle to `out_dir/name/` and return its model card. `start_file` is the
     arch's ImageNet start (detection.core.starts), loaded into its features before `init`, if any; `head` a key
     of nets.HEADS. `arrays`: the training and validation images already made (working images to crop for
-    augment NATIVE), instead of the arrays cache's."""
+    augment NATIVE), instead of the arrays cache's. `together`: lists of indices of `train` that share a batch
+    and a random crop and degradation (a photo and its content-aligned round trips: paired batches)."""
     settings = RunSettings.picked(locals())
     started = time.monotonic()
     net = _NetChoice(arch=arch, init=init, start_file=start_file, finetune=finetune, head=head)
-    return _run_train(settings=settings, net=net, train=train, val=val, arrays=arrays, started=started)
+    return _run_train(
+        settings=settings, net=net, train=train, val=val, arrays=arrays, started=started, together=together
+    )
 
 
 def detector_train(

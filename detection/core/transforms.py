@@ -46,6 +46,21 @@ def arrays_augmented(
     return [image_augment(arrays[i], size=size, rng=rng, photometric=augment == "reshoot") for i in index]
 
 
+def units_augmented(
+    arrays: Sequence[np.ndarray], batch: Sequence[Sequence[int]], *, augment: str, size: int, rng: random.Random
+) -> list[np.ndarray]:
+    """The images of a batch's units, in order, as `arrays_augmented` makes them. The images of one unit (a
+    photo and its content-aligned round trips) share one random draw, the same crop and the same degradation,
+    so they differ only in the decoder's trace; an image alone draws from `rng` as `arrays_augmented` does."""
+    augmented: list[np.ndarray] = []
+    for unit in batch:
+        seed = rng.random() if len(unit) > 1 else None
+        for i in unit:
+            drawn = rng if seed is None else random.Random(seed)
+            augmented += arrays_augmented(arrays, [i], augment=augment, size=size, rng=drawn)
+    return augmented
+
+
 def image_native_crop(array: np.ndarray, *, size: int, rng: random.Random) -> np.ndarray:
     """A random size x size crop of a working image at its own scale, then `image_degrade`: never resampled
     to a thumbnail first, so a generator's pixel-level trace reaches the network as it is."""

@@ -82,3 +82,29 @@ def folder_of_sources(root: Path) -> Path:
         writer.writerow(["path", "label", "scenery", "group", "source", "generator"])
         writer.writerows(rows)
     return root
+
+
+def aligned_of_sources(root: Path, *, photos: Path) -> Path:
+    """A content-aligned folder as `make_aligned_fakes` writes it, for the genuine photos of `photos` (a
+    `folder_of_sources` folder): each photo's copy beside its "round trip", the same pixels with the
+    checkerboard trace added, both under the photo's group prefixed with the folder's name."""
+    rows = []
+    with (photos / "groups.csv").open(newline="") as handle:
+        originals = [row for row in csv.DictReader(handle) if row["label"] == "real"]
+    for row in originals:
+        pixels = np.asarray(Image.open(photos / row["path"]).convert("RGB"), dtype=np.float32)
+        size = pixels.shape[0]
+        yy, xx = np.mgrid[0:size, 0:size]
+        traced = pixels + (((yy // 2 + xx // 2) % 2) * 2 - 1)[..., None] * 18.0
+        name = Path(row["path"]).name
+        group = f"{photos.name}:{row['group']}"
+        for label, source, image in (("real", row["source"], pixels), ("ai_generated", "tae_taesd", traced)):
+            path = Path(label) / source / name
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.clip(image, 0, 255).round().astype(np.uint8)).save(root / path)
+            rows.append([path, label, "other", group, source, "" if label == "real" else source])
+    with (root / "groups.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "scenery", "group", "source", "generator"])
+        writer.writerows(rows)
+    return root

@@ -212,6 +212,57 @@ def test_a_cnn_crossval_on_native_crops_trains_on_working_images_and_scores_the_
     assert float(row["score"]) == pytest.approx(1 / (1 + np.exp(-logit)), abs=1e-5)
 
 
+def test_a_cnn_crossval_trains_on_content_aligned_pairs_but_never_stops_early_on_them_nor_scores_them(tmp_path):
+    import csv
+    import pathlib
+    from collections import Counter
+
+    from detection.core.bundle import card_load
+    from detection.core.crossval import Protocol
+    from detection.core.study import samples_scan
+    from tests.detection.synthetic import aligned_of_sources, folder_of_sources
+
+    folder = folder_of_sources(tmp_path / "tiny")
+    aligned = aligned_of_sources(tmp_path / "aligned", photos=folder)
+    scores = tmp_path / "cnn.csv"
+    out = _crossval_cnn(
+        folder,
+        tmp_path,
+        "--cnn-native-crops",
+        "2",
+        "--aligned",
+        str(aligned),
+        "--pairs-ablation",
+        "--scores",
+        str(scores),
+    )
+    without, paired = (line for line in out.splitlines() if "ROC AUC" in line)
+    assert without.startswith("mobilenet_v2 on 2 native crops, without pairs | ROC AUC")
+    assert paired.startswith("mobilenet_v2 on 2 native crops + 18 pairs | ROC AUC")
+    with scores.open(newline="") as handle:
+        scored = [pathlib.Path(row["path"]) for row in csv.DictReader(handle)]
+    assert len(scored) == 36 and not any(path.is_relative_to(aligned) for path in scored)
+
+    samples, _, pairs = samples_scan(
+        folders=[folder], train_only_folders=[aligned], per_unit=500, aligned_decoders=None
+    )
+    protocol = Protocol(samples, k=3, train_only=pairs)
+    bundles = tmp_path / "cache" / "crossval_mobilenet_v2"
+    trained = []
+    for fold in range(3):
+        train = protocol.train_for([fold])
+        sides = int(np.asarray(pairs)[train].sum())
+        trained_pairs = Counter(protocol.groups[i] for i in train if pairs[i])
+        assert set(trained_pairs.values()) <= {2}, "a photo and its round trip train together or not at all"
+        assert sides < 36, "the pairs of a held-out collection or decoder are held out with it"
+        alone, beside = (card_load(directory=bundles / f"fold{n}").training for n in (fold, fold + 3))
+        assert alone["train_images"] + alone["val_images"] == len(train) - sides
+        assert beside["train_images"] == alone["train_images"] + sides
+        assert beside["val_images"] == alone["val_images"], "the same early-stopping share, no pair in it"
+        trained.append(sides)
+    assert max(trained) > 0
+
+
 def test_a_cnn_crossval_refuses_scores_of_another_deal_before_training(tmp_path):
     import csv
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from detection.core.preprocess import image_canonical, image_decode, images_to_tensor
-from detection.core.transforms import arrays_augmented
+from detection.core.transforms import arrays_augmented, units_augmented
 
 
 def _encoded(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -84,3 +84,22 @@ def test_no_augmentation_gives_the_canonical_images_as_they_are():
     arrays = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
     views = arrays_augmented(arrays, [2, 0], augment="none", size=32, rng=random.Random(0))
     assert np.array_equal(views[0], arrays[2]) and np.array_equal(views[1], arrays[0])
+
+
+def test_the_images_of_a_pair_share_one_crop_and_degradation_while_images_alone_draw_their_own():
+    base = np.random.default_rng(1).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    arrays = [base, base.copy(), base.copy()]
+    pair_first, pair_second, alone = units_augmented(
+        arrays, [[0, 1], [2]], augment="native", size=48, rng=random.Random(0)
+    )
+    assert np.array_equal(pair_first, pair_second), "the same crop and the same edits on both sides"
+    assert not np.array_equal(pair_first, alone)
+    first, second = units_augmented(arrays, [[0], [1]], augment="native", size=48, rng=random.Random(0))
+    assert not np.array_equal(first, second)
+
+
+def test_images_alone_are_augmented_exactly_as_one_batch_of_them_was():
+    arrays = np.random.default_rng(2).integers(0, 255, (4, 40, 40, 3), dtype=np.uint8)
+    alone = units_augmented(arrays, [[3], [1], [0]], augment="reshoot", size=32, rng=random.Random(5))
+    batch = arrays_augmented(arrays, [3, 1, 0], augment="reshoot", size=32, rng=random.Random(5))
+    assert all(np.array_equal(a, b) for a, b in zip(alone, batch, strict=True))

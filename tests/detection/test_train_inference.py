@@ -231,3 +231,28 @@ def test_encoder_installation_refuses_a_file_with_the_wrong_sha256(tmp_path):
     with pytest.raises(ValueError, match="sha256"):
         encoder_install(source=source, destination=tmp_path)
     assert not list(tmp_path.glob("clip_encoder*"))
+
+
+def test_an_epoch_keeps_each_pair_in_one_batch_and_every_image_once():
+    import random
+
+    from detection.core.train import epoch_batches
+
+    pairs = [[0, 7], [3, 4, 9], [12, 13]]
+    for seed in range(20):
+        batches = epoch_batches(14, together=pairs, batch_size=4, rng=random.Random(seed))
+        assert sorted(i for batch in batches for unit in batch for i in unit) == list(range(14))
+        assert all(sum(map(len, batch)) <= 4 for batch in batches)
+        units = [unit for batch in batches for unit in batch]
+        assert all(pair in units for pair in pairs), "no pair is cut"
+
+
+def test_without_pairs_an_epoch_is_slices_of_one_shuffled_order():
+    import random
+
+    from detection.core.train import epoch_batches
+
+    order = list(range(10))
+    random.Random(3).shuffle(order)
+    batches = epoch_batches(10, together=[], batch_size=4, rng=random.Random(3))
+    assert [[i for unit in batch for i in unit] for batch in batches] == [order[:4], order[4:8], order[8:]]

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SHARED = Path(settings.BASE_DIR).parent / "shared" / "datasets"
 
@@ -69,7 +73,7 @@ def rows_arguments_add(parser) -> None:
         action="store_true",
         help=(
             "then the last preset again without the --aligned pairs, with each decoder's alone and with all "
-            "decoders' but one"
+            "decoders' but one (with --cnn: the row without pairs only, first)"
         ),
     )
     parser.add_argument(
@@ -204,11 +208,11 @@ class Command(BaseCommand):
         from detection.core.starts import STARTS, start_fetch
         from detection.core.study import scores_csv_read, scores_csv_write
 
-        if options["aligned"] or options["reshot_copies"]:
-            raise CommandError("--cnn trains on the data folders alone: drop --aligned and --reshot-copies")
+        if options["reshot_copies"]:
+            raise CommandError("--cnn re-shoots every training image already: drop --reshot-copies")
         try:
-            samples, shorts = self._cnn_samples(options)
-            protocol = Protocol(samples, k=options["k"], seed=options["seed"])
+            samples, shorts, pairs = self._cnn_samples(options)
+            protocol = Protocol(samples, k=options["k"], seed=options["seed"], train_only=pairs)
             other = scores_csv_read(options["fuse_with"], protocol) if options["fuse_with"] else None
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
@@ -225,10 +229,19 @@ class Command(BaseCommand):
             start_file=start_fetch(arch=arch, cache_dir=options["cache_dir"] / "starts") if with_start else None,
             images=working_images(samples, shorts=shorts, size=options["cnn_image_size"]) if native else None,
             test_crops=options["cnn_native_crops"],
+            pairs=pairs,
         )
-        self.stdout.write(f"{len(samples)} images, {options['k']} folds; {arch} per fold, bundles in {out_dir}")
-        scores = outer_scores(protocol, fit=fit)
+        self.stdout.write(
+            f"{int((~pairs).sum())} images and {int(pairs.sum())} sides of content-aligned pairs, "
+            f"{options['k']} folds; {arch} per fold, bundles in {out_dir}"
+        )
         reports = {}
+        if options["pairs_ablation"]:
+            without = outer_scores(protocol, fit=lambda train: fit(train[~pairs[train]]))
+            self._ranking(f"{label}, without pairs", ranking_report(protocol, without), reports, options)
+        if pairs.any():
+            label += f" + {int(pairs.sum()) // 2} pairs"
+        scores = outer_scores(protocol, fit=fit)
         self._ranking(label, ranking_report(protocol, scores), reports, options)
         if other is not None:
             self._ranking(options["fuse_with"].name, ranking_report(protocol, other), reports, options)
@@ -238,20 +251,29 @@ class Command(BaseCommand):
             scores_csv_write(options["scores"], protocol, {"scores": scores, "high": np.full(len(scores), np.nan)})
 
     @staticmethod
-    def _cnn_samples(options: dict) -> tuple[list, list[int]]:
-        """The --cnn run's samples (at most --per-unit per source) and each one's working short side: its
-        folder's, as the CLIP study brings it (`features.folder_short_cap`), so size says nothing of the class."""
-        from detection.core.study import folder_sampled
+    def _cnn_samples(options: dict) -> tuple[list, list[int], np.ndarray]:
+        """The --cnn run's samples (at most --per-unit per source) with the --aligned pairs' sides, each one's
+        working short side: its folder's, as the CLIP study brings it (`features.folder_short_cap`), so size
+        says nothing of the class; and per sample whether it is a side of a pair (training only)."""
+        import numpy as np
 
-        samples, shorts = [], []
-        for folder in options["data"]:
-            kept, short = folder_sampled(folder, per_unit=options["per_unit"])
-            samples += kept
-            shorts += [short] * len(kept)
-        return samples, shorts
+        from detection.core.study import folder_namer, samples_scan
+
+        samples, caps, pairs = samples_scan(
+            folders=options["data"],
+            train_only_folders=options["aligned"],
+            per_unit=options["per_unit"],
+            aligned_decoders=options["aligned_decoders"],
+        )
+        folder_of = folder_namer([*options["data"], *options["aligned"]])
+        return samples, [caps[folder_of(sample)] for sample in samples], np.array(pairs, dtype=bool)
 
     def _ranking(self, name: str, report: dict, reports: dict, options: dict) -> None:
-        folds = " ".join(f"{fold['recall_at_false_flags']['0.03']:.1%}" for fold in report["folds"].values())
+        # A fold that holds out one class only (generators alone) has no rate to quote.
+        folds = " ".join(
+            "-" if (rate := fold["recall_at_false_flags"]["0.03"]) is None else f"{rate:.1%}"
+            for fold in report["folds"].values()
+        )
         at = report["recall_at_false_flags"]
         self.stdout.write(
             f"{name} | ROC AUC {report['roc_auc']:.3f} | recall at 1% / 3% false flags {at['0.01']:.1%} / "
