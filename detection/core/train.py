@@ -232,6 +232,7 @@ def _training_make(
     train_images: int,
     val_images: int,
     started: float,
+    paired: int = 0,
 ) -> dict:
     """The card's `training`: what the run was asked for, where it started and what it took."""
     return {
@@ -245,6 +246,8 @@ def _training_make(
         "device": str(device),
         "train_images": train_images,
         "val_images": val_images,
+        # Images that trained side by side with others (content-aligned pairs), among train_images.
+        "paired_images": paired,
         "seconds": round(time.monotonic() - started, 1),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -305,6 +308,7 @@ def _run_train(
         train_images=len(train),
         val_images=len(val),
         started=started,
+        paired=sum(map(len, together)),
     )
     card = _card_make(
         settings=settings,

@@ -258,6 +258,7 @@ def test_a_cnn_crossval_trains_on_content_aligned_pairs_but_never_stops_early_on
         alone, beside = (card_load(directory=bundles / f"fold{n}").training for n in (fold, fold + 3))
         assert alone["train_images"] + alone["val_images"] == len(train) - sides
         assert beside["train_images"] == alone["train_images"] + sides
+        assert (beside["paired_images"], alone["paired_images"]) == (sides, 0)
         assert beside["val_images"] == alone["val_images"], "the same early-stopping share, no pair in it"
         trained.append(sides)
     assert max(trained) > 0
