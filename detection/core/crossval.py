@@ -121,6 +121,11 @@ class Protocol:
         held = self.held_groups(outside) if outside else set()
         return np.array([i for i in np.flatnonzero(self.folds == fold) if self.groups[i] not in held], dtype=int)
 
+    def counted_test_for(self, fold: int, *, outside: Sequence[int] = ()) -> np.ndarray:
+        """`test_for` without the training-only images: the ones a model's scores are needed for."""
+        test = self.test_for(fold, outside=outside)
+        return test[self.counted[test]]
+
 
 def _both_classes(protocol: Protocol, train: np.ndarray) -> None:
     if len(set(protocol.labels[train].tolist())) < 2:
@@ -143,8 +148,7 @@ def crossval_run(protocol: Protocol, *, fit: Fit, **calibration) -> dict:
         for inner in range(protocol.k):
             if inner == fold:
                 continue
-            test = protocol.test_for(inner, outside=[fold])
-            test = test[protocol.counted[test]]
+            test = protocol.counted_test_for(inner, outside=[fold])
             if len(test):
                 _both_classes(protocol, protocol.train_for([fold, inner]))
                 inner_indices.append(test)
@@ -221,8 +225,7 @@ def outer_scores(protocol: Protocol, *, fit: Fit) -> np.ndarray:
     for fold in range(protocol.k):
         train = protocol.train_for([fold])
         _both_classes(protocol, train)
-        test = protocol.test_for(fold)
-        test = test[protocol.counted[test]]
+        test = protocol.counted_test_for(fold)
         scores[test] = fit(train)(test)
     return scores
 
