@@ -62,6 +62,12 @@ class Pair:
         return f"ai_generated/{roundtrip_source(decoder)}/{name}.jpg"
 
 
+def pair_key(path: Path) -> tuple[Path, str]:
+    """What the sides of one pair share in an aligned folder (`Pair.real_rel`, `Pair.fake_rel`): the folder
+    and the file name."""
+    return path.parents[2], path.stem
+
+
 def decoder_for_group(group: str) -> str:
     """The one decoder a group's photos go through by default: spread evenly, the same on every run."""
     return DECODERS[int(hashlib.sha256(group.encode()).hexdigest(), 16) % len(DECODERS)]

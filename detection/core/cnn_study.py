@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detection.core.aligned import pair_key
 from detection.core.caches import arrays_cache
 from detection.core.crossval import Fit, Scorer
 from detection.core.data import Sample, groups_assign
@@ -44,11 +45,11 @@ def native_crops(image: np.ndarray, *, size: int, count: int) -> np.ndarray:
 
 def pair_units(samples: Sequence[Sample], indices: Sequence[int], *, pairs: np.ndarray) -> list[list[int]]:
     """Positions in `indices` of the content-aligned pairs' sides (`pairs`: per sample, whether it is one),
-    by pair: a photo and its round trips share their folder and file name (`aligned.Pair`)."""
+    by pair (`aligned.pair_key`)."""
     units: dict[tuple[Path, str], list[int]] = {}
     for position, i in enumerate(indices):
         if pairs[i]:
-            units.setdefault((samples[i].path.parents[2], samples[i].path.stem), []).append(position)
+            units.setdefault(pair_key(samples[i].path), []).append(position)
     return [unit for unit in units.values() if len(unit) > 1]
 
 
