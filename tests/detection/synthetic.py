@@ -17,11 +17,16 @@ def _smooth_field(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
 
 
+def _checkerboard(size: int, *, amplitude: float) -> np.ndarray:
+    """The "AI" trace: a +-amplitude checkerboard of 2 px cells, the same on every channel."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    return (((yy // 2 + xx // 2) % 2) * 2 - 1)[..., None] * amplitude
+
+
 def image_synthetic(rng: np.random.Generator, *, ai: bool, size: int) -> Image.Image:
     field = _smooth_field(rng, size)
     if ai:
-        yy, xx = np.mgrid[0:size, 0:size]
-        field += (((yy // 2 + xx // 2) % 2) * 2 - 1)[..., None] * 18.0
+        field += _checkerboard(size, amplitude=18.0)
     else:
         field += rng.normal(0, 4, field.shape)
     return Image.fromarray(np.clip(field, 0, 255).round().astype(np.uint8))
@@ -55,11 +60,8 @@ def image_with_artefact(rng: np.random.Generator, *, size: int, quadrant: tuple[
     field = _smooth_field(rng, size) + rng.normal(0, 4, (size, size, 3))
     if quadrant is not None:
         half = size // 2
-        yy, xx = np.mgrid[0:half, 0:half]
         row, col = quadrant
-        field[row * half : (row + 1) * half, col * half : (col + 1) * half] += (((yy // 2 + xx // 2) % 2) * 2 - 1)[
-            ..., None
-        ] * 30.0
+        field[row * half : (row + 1) * half, col * half : (col + 1) * half] += _checkerboard(half, amplitude=30.0)
     return Image.fromarray(np.clip(field, 0, 255).round().astype(np.uint8))
 
 
@@ -77,6 +79,10 @@ def folder_of_sources(root: Path) -> Path:
                 source = name if label == "real" else "web"
                 generator = "" if label == "real" else name
                 rows.append([path, label, "other", f"{name}{i}", source, generator])
+    return _groups_csv_write(root, rows)
+
+
+def _groups_csv_write(root: Path, rows: list[list]) -> Path:
     with (root / "groups.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "scenery", "group", "source", "generator"])
@@ -93,9 +99,7 @@ def aligned_of_sources(root: Path, *, photos: Path) -> Path:
         originals = [row for row in csv.DictReader(handle) if row["label"] == "real"]
     for row in originals:
         pixels = np.asarray(Image.open(photos / row["path"]).convert("RGB"), dtype=np.float32)
-        size = pixels.shape[0]
-        yy, xx = np.mgrid[0:size, 0:size]
-        traced = pixels + (((yy // 2 + xx // 2) % 2) * 2 - 1)[..., None] * 18.0
+        traced = pixels + _checkerboard(pixels.shape[0], amplitude=18.0)
         name = Path(row["path"]).name
         group = f"{photos.name}:{row['group']}"
         for label, source, image in (("real", row["source"], pixels), ("ai_generated", "tae_taesd", traced)):
@@ -103,8 +107,4 @@ def aligned_of_sources(root: Path, *, photos: Path) -> Path:
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.clip(image, 0, 255).round().astype(np.uint8)).save(root / path)
             rows.append([path, label, "other", group, source, "" if label == "real" else source])
-    with (root / "groups.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label", "scenery", "group", "source", "generator"])
-        writer.writerows(rows)
-    return root
+    return _groups_csv_write(root, rows)
