@@ -140,7 +140,8 @@ def thresholds_out_of_source(protocol: Protocol, indices: np.ndarray, scores: np
 
 def crossval_run(protocol: Protocol, *, fit: Fit, **calibration) -> dict:
     """Out-of-source score and thresholds for every image: the outer model of its fold scores it, the
-    thresholds come from that fold's inner out-of-source scores. Returns arrays aligned with samples."""
+    thresholds come from that fold's inner out-of-source scores. Returns arrays aligned with samples; a
+    training-only image is never scored (NaN), as no figure counts it."""
     scores = np.full(len(protocol.samples), np.nan)
     highs, lows = np.full(len(scores), np.nan), np.full(len(scores), np.nan)
     for fold in range(protocol.k):
@@ -156,7 +157,7 @@ def crossval_run(protocol: Protocol, *, fit: Fit, **calibration) -> dict:
         thresholds = thresholds_out_of_source(
             protocol, np.concatenate(inner_indices), np.concatenate(inner_scores), **calibration
         )
-        test = protocol.test_for(fold)
+        test = protocol.counted_test_for(fold)
         scores[test] = fit(protocol.train_for([fold]))(test)
         highs[test], lows[test] = thresholds["high"], thresholds["low"]
     return {"scores": scores, "high": highs, "low": lows}

@@ -175,15 +175,25 @@ def test_training_only_images_train_with_their_units_but_never_count_in_the_figu
     train_only = [sample.source == "tae_taesd" for sample in samples]
     protocol = Protocol(samples, k=3, train_only=train_only)
     trained_on: set[int] = set()
+    scored: set[int] = set()
 
     def fit(train: np.ndarray):
         trained_on.update(train.tolist())
-        return lambda indices: protocol.labels[indices] * 0.98
+
+        def score(indices: np.ndarray) -> np.ndarray:
+            scored.update(indices.tolist())
+            return protocol.labels[indices] * 0.98
+
+        return score
 
     result = crossval_run(protocol, fit=fit, false_flag=0.05, confidence=0.0)
     report = crossval_report(protocol, result)
     tae = train_only.index(True)
     assert tae in trained_on
+    # No model, inner or outer, spends time scoring it.
+    assert tae not in scored
+    assert np.isnan(result["scores"][tae])
+    assert not np.isnan(np.delete(result["scores"], tae)).any()
     assert "ai:tae_taesd" not in report["recall"]
     assert report["recall_by_generator"].keys().isdisjoint({"tae_taesd"})
     # Nor in the scores a peer benchmark compares on: every counted image, with the fold that held it out.
