@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detection.core.data import Sample
-from detection.core.metrics import flag_counts_by, recall_at_false_flag, roc_auc, thresholds_calibrate
+from detection.core.metrics import (
+    flag_counts_by,
+    logits_standardised,
+    recall_at_false_flag,
+    roc_auc,
+    thresholds_calibrate,
+)
 
 # Generator names in groups.csv vary by host and variant ("FLUX.1-dev (via fal API)", "Qwen-Image-2512"):
 # a family holds out every variant together, so a fold never tests a generator its training saw.
@@ -243,6 +249,30 @@ def ranking_report(protocol: Protocol, scores: np.ndarray) -> dict:
             if (among := counted & (protocol.folds == fold)).any()
         },
     }
+
+
+def fusion_stacked(
+    protocol: Protocol, first: np.ndarray, second: np.ndarray, *, rate: float = 0.03, steps: int = 21
+) -> tuple[np.ndarray, dict[int, float]]:
+    """Two detectors' out-of-source scores fused with a weight stacked per fold: fold f's images score
+    (1 - w) * first + w * second (standardised logits), w the weight that catches most AI at `rate` false
+    flags on the other folds' counted images, never on fold f's own labels; of equal weights, the one
+    nearest an even mix. Returns the fused scores (NaN where either is) and each fold's weight."""
+    first, second = logits_standardised(first), logits_standardised(second)
+    candidates = sorted(np.linspace(0.0, 1.0, steps), key=lambda w: abs(w - 0.5))
+    scored = protocol.counted & ~np.isnan(first) & ~np.isnan(second)
+    fused, weights = np.full(len(first), np.nan), {}
+    for fold in range(protocol.k):
+        held = protocol.folds == fold
+        others = scored & ~held
+
+        def caught(weight: float, among: np.ndarray = others) -> float:
+            mix = (1 - weight) * first[among] + weight * second[among]
+            return recall_at_false_flag(labels=protocol.labels[among], scores=mix, rate=rate) or 0.0
+
+        weights[fold] = float(max(candidates, key=caught))
+        fused[held & scored] = (1 - weights[fold]) * first[held & scored] + weights[fold] * second[held & scored]
+    return fused, weights
 
 
 def samples_limit(samples: Sequence[Sample], *, per_unit: int | None, seed: int = 0) -> list[Sample]:

@@ -207,15 +207,17 @@ def logits_of(probabilities: Sequence[float]) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def logits_standardised(probabilities: Sequence[float]) -> np.ndarray:
+    """A detector's logits standardised over these images, so that no detector weighs more for its scale when
+    fused. An image without a score (NaN: a training-only one) is left out and stays NaN."""
+    logits = logits_of(probabilities)
+    return (logits - np.nanmean(logits)) / (np.nanstd(logits) or 1.0)
+
+
 def scores_fused(*scores: Sequence[float]) -> np.ndarray:
-    """Several detectors' probabilities for the same images as one score: the mean of their logits, each
-    standardised over these images, so no detector weighs more for its scale and nothing is fitted on labels.
-    An image without a score (NaN: a training-only one) is left out of the standardisation and stays NaN."""
-    fused = []
-    for probabilities in scores:
-        logits = logits_of(probabilities)
-        fused.append((logits - np.nanmean(logits)) / (np.nanstd(logits) or 1.0))
-    return np.mean(fused, axis=0)
+    """Several detectors' probabilities for the same images as one score: the mean of their standardised
+    logits, so nothing is fitted on labels."""
+    return np.mean([logits_standardised(probabilities) for probabilities in scores], axis=0)
 
 
 def flag_counts_by(*, keys: Sequence[str], flagged: Sequence[bool]) -> dict[str, dict]:

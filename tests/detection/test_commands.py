@@ -178,14 +178,47 @@ def test_a_cnn_crossval_trains_one_model_per_fold_on_the_other_folds_and_fuses_w
         writer.writeheader()
         writer.writerows(rows)
     lines = _crossval_cnn(folder, tmp_path, "--fuse-with", str(tmp_path / "perfect.csv")).splitlines()
-    alone, other, fused = (line for line in lines if "ROC AUC" in line)
+    alone, other, fused, stacked = (line for line in lines if "ROC AUC" in line)
     assert other.startswith("perfect.csv | ROC AUC 1.000 | recall at 1% / 3% false flags 100.0% / 100.0%")
     assert fused.startswith("mobilenet_v2 + perfect.csv")
+    # Stacked on the other folds' scores, each fold leans on the perfect detector.
+    shares = stacked.split("perfect.csv's weight per fold ")[1].split(")")[0].split()
+    assert len(shares) == 3 and all(float(share) >= 0.5 for share in shares)
 
     def auc(line: str) -> float:
         return float(line.split("ROC AUC ")[1].split(" ")[0])
 
     assert auc(fused) > auc(alone)
+
+
+def test_two_finished_runs_scores_are_fused_without_training_and_only_on_the_same_deal(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    from detection.core.crossval import Protocol
+    from detection.core.data import folder_scan
+    from detection.core.study import scores_csv_write
+    from tests.detection.synthetic import folder_of_sources
+
+    folder = folder_of_sources(tmp_path / "tiny")
+    protocol = Protocol(folder_scan(folder=folder), k=3)
+    rng = np.random.default_rng(0)
+    nowhere = np.full(len(protocol.labels), np.nan)
+    noisy = np.clip(protocol.labels * 0.3 + rng.uniform(0, 0.7, len(protocol.labels)), 0.01, 0.99)
+    perfect = protocol.labels * 0.8 + 0.1
+    scores_csv_write(tmp_path / "noisy.csv", protocol, {"scores": noisy, "high": nowhere})
+    scores_csv_write(tmp_path / "perfect.csv", protocol, {"scores": perfect, "high": nowhere})
+    fuse = ["--fuse", str(tmp_path / "noisy.csv"), str(tmp_path / "perfect.csv"), "--data", str(folder)]
+    out = io.StringIO()
+    call_command("crossval_detector", *fuse, "--k", "3", "--cache-dir", str(tmp_path / "cache"), stdout=out)
+    noisy_row, perfect_row, mixed, stacked = out.getvalue().splitlines()
+    assert noisy_row.startswith("noisy.csv | ROC AUC") and perfect_row.startswith("perfect.csv | ROC AUC 1.000")
+    assert mixed.startswith("noisy.csv + perfect.csv | ROC AUC")
+    assert stacked.startswith("noisy.csv + perfect.csv, stacked (perfect.csv's weight per fold ")
+    assert not (tmp_path / "cache").exists(), "nothing was trained nor cached"
+    with pytest.raises(CommandError, match="other folds"):
+        call_command("crossval_detector", *fuse, "--k", "3", "--seed", "1", "--cache-dir", str(tmp_path / "cache"))
+    with pytest.raises(CommandError, match="drop --cnn"):
+        call_command("crossval_detector", *fuse, "--cnn", "mobilenet_v2", "--cache-dir", str(tmp_path / "cache"))
 
 
 def test_a_cnn_crossval_on_native_crops_trains_on_working_images_and_scores_the_mean_logit_of_the_crops(tmp_path):

@@ -12,6 +12,7 @@ from detection.core.crossval import (
     Protocol,
     crossval_report,
     crossval_run,
+    fusion_stacked,
     generator_family,
     outer_scores,
     ranking_report,
@@ -229,6 +230,26 @@ def test_fusing_standardises_each_detectors_logits_so_none_weighs_more_for_its_s
     assert scores_fused(first, second) == pytest.approx(scores_fused(first, sharper))
     assert np.argsort(scores_fused(first, first)).tolist() == np.argsort(first).tolist()
     assert not np.allclose(scores_fused(first, second), scores_fused(first, first))
+
+
+def test_a_stacked_fusion_leans_on_the_detector_that_ranks_well_and_never_reads_its_own_folds_labels():
+    protocol = Protocol(_samples(), k=3)
+    rng = np.random.default_rng(0)
+    good = np.clip(protocol.labels * 0.5 + 0.25 + rng.normal(0, 0.1, len(protocol.labels)), 0.01, 0.99)
+    noise = rng.uniform(0.05, 0.95, len(protocol.labels))
+    stacked, weights = fusion_stacked(protocol, good, noise)
+    assert set(weights) == {0, 1, 2}
+    assert all(weight < 0.5 for weight in weights.values())
+    assert roc_auc(labels=protocol.labels, scores=stacked) > roc_auc(
+        labels=protocol.labels, scores=scores_fused(good, noise)
+    )
+    # Fold 0's weight comes from folds 1 and 2 only: shuffling fold 0's labels leaves it as it was.
+    held = np.flatnonzero(protocol.folds == 0)
+    protocol.labels[held] = rng.permutation(protocol.labels[held])
+    assert fusion_stacked(protocol, good, noise)[1][0] == weights[0]
+    # A training-only image (NaN) stays out.
+    good[0] = np.nan
+    assert np.isnan(fusion_stacked(protocol, good, noise)[0][0])
 
 
 def test_another_detectors_scores_are_read_back_only_for_the_same_images_and_folds(tmp_path):

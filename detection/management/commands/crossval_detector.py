@@ -141,6 +141,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--fuse-with", type=Path, help="with --cnn: another detector's --scores on the same folds, fused with it"
         )
+        parser.add_argument(
+            "--fuse",
+            nargs=2,
+            type=Path,
+            metavar=("SCORES", "SCORES"),
+            help="two detectors' --scores files on the same deal: each alone, their even mix and their stacked "
+            "fusion, nothing trained",
+        )
 
     def handle(self, *args, **options) -> None:
         import torch
@@ -152,6 +160,10 @@ class Command(BaseCommand):
             if options[option] and not options[needed]:
                 raise CommandError(message)
         torch.set_num_threads(options["threads"])
+        if options["fuse"] and options["cnn"]:
+            raise CommandError("--fuse reads two finished --scores files: drop --cnn (or fuse it with --fuse-with)")
+        if options["fuse"]:
+            return self._fuse(options)
         if options["cnn"]:
             return self._cnn(options)
         try:
@@ -204,7 +216,6 @@ class Command(BaseCommand):
 
         from detection.core.cnn_study import cnn_fit_for, working_images
         from detection.core.crossval import Protocol, outer_scores, ranking_report
-        from detection.core.metrics import scores_fused
         from detection.core.starts import STARTS, start_fetch
         from detection.core.study import scores_csv_read, scores_csv_write
 
@@ -245,15 +256,48 @@ class Command(BaseCommand):
         self._ranking(label, ranking_report(protocol, scores), reports, options)
         if other is not None:
             self._ranking(options["fuse_with"].name, ranking_report(protocol, other), reports, options)
-            fused = scores_fused(scores, other)
-            self._ranking(f"{label} + {options['fuse_with'].name}", ranking_report(protocol, fused), reports, options)
+            self._fusions(protocol, (label, scores), (options["fuse_with"].name, other), reports, options)
         if options["scores"]:
             scores_csv_write(options["scores"], protocol, {"scores": scores, "high": np.full(len(scores), np.nan)})
 
+    def _fuse(self, options: dict) -> None:
+        """--fuse: two finished runs' out-of-source scores on the same images and folds, alone and fused."""
+        from detection.core.crossval import Protocol, ranking_report
+        from detection.core.study import scores_csv_read
+
+        samples, _, pairs = self._cnn_samples(options)
+        try:
+            protocol = Protocol(samples, k=options["k"], seed=options["seed"], train_only=pairs)
+            named = [(path.name, scores_csv_read(path, protocol)) for path in options["fuse"]]
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        reports = {}
+        for name, scores in named:
+            self._ranking(name, ranking_report(protocol, scores), reports, options)
+        self._fusions(protocol, *named, reports, options)
+
+    def _fusions(self, protocol, first: tuple, second: tuple, reports: dict, options: dict) -> None:
+        """Two detectors' out-of-source scores as one: their standardised logits evenly mixed (nothing fitted),
+        then with the weight stacked per fold on the other folds' scores (`crossval.fusion_stacked`)."""
+        from detection.core.crossval import fusion_stacked, ranking_report
+        from detection.core.metrics import scores_fused
+
+        (first_name, first_scores), (second_name, second_scores) = first, second
+        fused = scores_fused(first_scores, second_scores)
+        self._ranking(f"{first_name} + {second_name}", ranking_report(protocol, fused), reports, options)
+        stacked, weights = fusion_stacked(protocol, first_scores, second_scores)
+        shares = " ".join(f"{weight:.2f}" for weight in weights.values())
+        self._ranking(
+            f"{first_name} + {second_name}, stacked ({second_name}'s weight per fold {shares})",
+            {**ranking_report(protocol, stacked), "weights": weights},
+            reports,
+            options,
+        )
+
     @staticmethod
     def _cnn_samples(options: dict) -> tuple[list, list[int], np.ndarray]:
-        """The --cnn run's samples (at most --per-unit per source) with the --aligned pairs' sides, each one's
-        working short side: its folder's, as the CLIP study brings it (`features.folder_short_cap`), so size
+        """The --cnn or --fuse run's samples (at most --per-unit per source) with the --aligned pairs' sides, each
+        one's working short side: its folder's, as the CLIP study brings it (`features.folder_short_cap`), so size
         says nothing of the class; and per sample whether it is a side of a pair (training only)."""
         import numpy as np
 
