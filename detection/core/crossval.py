@@ -14,6 +14,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -261,17 +262,18 @@ def fusion_stacked(
     first, second = logits_standardised(first), logits_standardised(second)
     candidates = sorted(np.linspace(0.0, 1.0, steps), key=lambda w: abs(w - 0.5))
     scored = protocol.counted & ~np.isnan(first) & ~np.isnan(second)
+
+    def mixed(weight: float, among: np.ndarray) -> np.ndarray:
+        return (1 - weight) * first[among] + weight * second[among]
+
+    def caught(weight: float, *, among: np.ndarray) -> float:
+        return recall_at_false_flag(labels=protocol.labels[among], scores=mixed(weight, among), rate=rate) or 0.0
+
     fused, weights = np.full(len(first), np.nan), {}
     for fold in range(protocol.k):
         held = protocol.folds == fold
-        others = scored & ~held
-
-        def caught(weight: float, among: np.ndarray = others) -> float:
-            mix = (1 - weight) * first[among] + weight * second[among]
-            return recall_at_false_flag(labels=protocol.labels[among], scores=mix, rate=rate) or 0.0
-
-        weights[fold] = float(max(candidates, key=caught))
-        fused[held & scored] = (1 - weights[fold]) * first[held & scored] + weights[fold] * second[held & scored]
+        weights[fold] = float(max(candidates, key=partial(caught, among=scored & ~held)))
+        fused[held & scored] = mixed(weights[fold], held & scored)
     return fused, weights
 
 
