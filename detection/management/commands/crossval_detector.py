@@ -151,19 +151,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        for option, needed, message in OPTIONS_NEEDING:
+            if options[option] and not options[needed]:
+                raise CommandError(message)
+        if options["fuse"] and options["cnn"]:
+            raise CommandError("--fuse reads two finished --scores files: drop --cnn (or fuse it with --fuse-with)")
+        if options["fuse"]:
+            return self._fuse(options)
         import torch
 
         from detection.clip_encoder import encoder_installed
         from detection.core.study import PRESETS, scores_csv_write, study_data, study_run
 
-        for option, needed, message in OPTIONS_NEEDING:
-            if options[option] and not options[needed]:
-                raise CommandError(message)
         torch.set_num_threads(options["threads"])
-        if options["fuse"] and options["cnn"]:
-            raise CommandError("--fuse reads two finished --scores files: drop --cnn (or fuse it with --fuse-with)")
-        if options["fuse"]:
-            return self._fuse(options)
         if options["cnn"]:
             return self._cnn(options)
         try:
@@ -222,7 +222,7 @@ class Command(BaseCommand):
         if options["reshot_copies"]:
             raise CommandError("--cnn re-shoots every training image already: drop --reshot-copies")
         try:
-            samples, shorts, pairs = self._cnn_samples(options)
+            samples, shorts, pairs = self._samples_with_pairs(options)
             protocol = Protocol(samples, k=options["k"], seed=options["seed"], train_only=pairs)
             other = scores_csv_read(options["fuse_with"], protocol) if options["fuse_with"] else None
         except (FileNotFoundError, ValueError) as exc:
@@ -265,7 +265,7 @@ class Command(BaseCommand):
         from detection.core.crossval import Protocol, ranking_report
         from detection.core.study import scores_csv_read
 
-        samples, _, pairs = self._cnn_samples(options)
+        samples, _, pairs = self._samples_with_pairs(options)
         try:
             protocol = Protocol(samples, k=options["k"], seed=options["seed"], train_only=pairs)
             named = [(path.name, scores_csv_read(path, protocol)) for path in options["fuse"]]
@@ -295,7 +295,7 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _cnn_samples(options: dict) -> tuple[list, list[int], np.ndarray]:
+    def _samples_with_pairs(options: dict) -> tuple[list, list[int], np.ndarray]:
         """The --cnn or --fuse run's samples (at most --per-unit per source) with the --aligned pairs' sides, each
         one's working short side: its folder's, as the CLIP study brings it (`features.folder_short_cap`), so size
         says nothing of the class; and per sample whether it is a side of a pair (training only)."""
