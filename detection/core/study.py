@@ -200,20 +200,21 @@ def pairs_of(samples: Sequence[Sample], pairs: np.ndarray, *, decoders: Collecti
 PAIRS_ROWS = ("without", "alone", "all-but")
 
 
-def pairs_variants(data: StudyData, *, rows: Collection[str] = PAIRS_ROWS) -> dict[str, np.ndarray]:
-    """What may train in the ablation of the content-aligned pairs, by row name, for the kinds in `rows`: no
-    pair, then each decoder's pairs alone, then all decoders' but one. Every other image always trains; with
-    all pairs is the preset's own row."""
-    pairs = data.pairs
-    fakes = [sample for sample, side in zip(data.samples, pairs, strict=True) if side and sample.label]
+def pairs_variants(
+    *, samples: Sequence[Sample], pairs: np.ndarray, rows: Collection[str] = PAIRS_ROWS
+) -> dict[str, np.ndarray]:
+    """What may train in the ablation of the content-aligned pairs (`pairs`: whether each sample is a side of
+    one), by row name, for the kinds in `rows`: no pair, then each decoder's pairs alone, then all decoders'
+    but one. Every other image always trains; with all pairs is the preset's own row."""
+    fakes = [sample for sample, side in zip(samples, pairs, strict=True) if side and sample.label]
     decoders = sorted({sample.roundtrip_decoder for sample in fakes})
     others = ~pairs
     variants = {"without pairs": others} if "without" in rows else {}
     for decoder in decoders if "alone" in rows else ():
-        variants[f"{decoder} pairs only"] = others | pairs_of(data.samples, pairs, decoders={decoder})
+        variants[f"{decoder} pairs only"] = others | pairs_of(samples, pairs, decoders={decoder})
     for decoder in decoders if "all-but" in rows else ():
         kept = set(decoders) - {decoder}
-        variants[f"all pairs but {decoder}'s"] = others | pairs_of(data.samples, pairs, decoders=kept)
+        variants[f"all pairs but {decoder}'s"] = others | pairs_of(samples, pairs, decoders=kept)
     return variants
 
 
@@ -240,7 +241,7 @@ def study_run(
     of `hidden_widths` at each of `hidden_penalties` (default: the preset's), on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     runs = [(name, PRESETS[name], None) for name in presets]
-    variants = pairs_variants(data, rows=pairs_ablation) if pairs_ablation else {}
+    variants = pairs_variants(samples=data.samples, pairs=data.pairs, rows=pairs_ablation) if pairs_ablation else {}
     if reshot_ablation:
         if not data.reshot.any():
             raise ValueError("the ablation of re-shot copies needs some: give reshot_copies")

@@ -211,7 +211,7 @@ def _with_pairs() -> StudyData:
 
 def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_then_all_but_one(monkeypatch):
     data = _with_pairs()
-    variants = pairs_variants(data)
+    variants = pairs_variants(samples=data.samples, pairs=data.pairs)
     assert list(variants) == [
         "without pairs",
         "taef1 pairs only",
@@ -225,7 +225,10 @@ def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_
         [f"aligned/real/taesd{i}.jpg" for i in range(3)] + [f"aligned/tae_taesd/{i}.jpg" for i in range(3)]
     )
     assert variants["all pairs but taef1's"].tolist() == variants["taesd pairs only"].tolist()
-    assert list(pairs_variants(data, rows=["all-but"])) == ["all pairs but taef1's", "all pairs but taesd's"]
+    assert list(pairs_variants(samples=data.samples, pairs=data.pairs, rows=["all-but"])) == [
+        "all pairs but taef1's",
+        "all pairs but taesd's",
+    ]
 
     # The units each row's probes trained on (a row's fits all run before it is yielded).
     trained_units: list[set[str]] = [set()]

@@ -245,7 +245,9 @@ def test_a_cnn_crossval_on_native_crops_trains_on_working_images_and_scores_the_
     assert float(row["score"]) == pytest.approx(1 / (1 + np.exp(-logit)), abs=1e-5)
 
 
-def test_a_cnn_crossval_trains_on_content_aligned_pairs_but_never_stops_early_on_them_nor_scores_them(tmp_path):
+def test_a_cnn_crossval_trains_on_content_aligned_pairs_per_ablation_row_but_never_stops_early_on_them_nor_scores_them(
+    tmp_path,
+):
     import csv
     import pathlib
     from collections import Counter
@@ -266,11 +268,16 @@ def test_a_cnn_crossval_trains_on_content_aligned_pairs_but_never_stops_early_on
         "--aligned",
         str(aligned),
         "--pairs-ablation",
+        "--pairs-rows",
+        "without",
+        "alone",
         "--scores",
         str(scores),
     )
-    without, paired = (line for line in out.splitlines() if "ROC AUC" in line)
+    without, decoder, paired = (line for line in out.splitlines() if "ROC AUC" in line)
     assert without.startswith("mobilenet_v2 on 2 native crops, without pairs | ROC AUC")
+    # The synthetic folder has one decoder's pairs: its row trains on all of them.
+    assert decoder.startswith("mobilenet_v2 on 2 native crops, taesd pairs only | ROC AUC")
     assert paired.startswith("mobilenet_v2 on 2 native crops + 18 pairs | ROC AUC")
     with scores.open(newline="") as handle:
         scored = [pathlib.Path(row["path"]) for row in csv.DictReader(handle)]
@@ -288,11 +295,14 @@ def test_a_cnn_crossval_trains_on_content_aligned_pairs_but_never_stops_early_on
         trained_pairs = Counter(protocol.groups[i] for i in train if pairs[i])
         assert set(trained_pairs.values()) <= {2}, "a photo and its round trip train together or not at all"
         assert sides < 36, "the pairs of a held-out collection or decoder are held out with it"
-        alone, beside = (card_load(directory=bundles / f"fold{n}").training for n in (fold, fold + 3))
+        alone, decoder, beside = (
+            card_load(directory=bundles / f"fold{n}").training for n in (fold, fold + 3, fold + 6)
+        )
         assert alone["train_images"] + alone["val_images"] == len(train) - sides
         assert beside["train_images"] == alone["train_images"] + sides
         assert (beside["paired_images"], alone["paired_images"]) == (sides, 0)
         assert beside["val_images"] == alone["val_images"], "the same early-stopping share, no pair in it"
+        assert decoder["paired_images"] == beside["paired_images"]
         trained.append(sides)
     assert max(trained) > 0
 

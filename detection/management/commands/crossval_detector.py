@@ -73,7 +73,7 @@ def rows_arguments_add(parser) -> None:
         action="store_true",
         help=(
             "then the last preset again without the --aligned pairs, with each decoder's alone and with all "
-            "decoders' but one (with --cnn: the row without pairs only, first)"
+            "decoders' but one (--pairs-rows chooses which kinds)"
         ),
     )
     parser.add_argument(
@@ -217,7 +217,7 @@ class Command(BaseCommand):
         from detection.core.cnn_study import cnn_fit_for, working_images
         from detection.core.crossval import Protocol, outer_scores, ranking_report
         from detection.core.starts import STARTS, start_fetch
-        from detection.core.study import scores_csv_read, scores_csv_write
+        from detection.core.study import pairs_variants, scores_csv_read, scores_csv_write
 
         if options["reshot_copies"]:
             raise CommandError("--cnn re-shoots every training image already: drop --reshot-copies")
@@ -247,9 +247,10 @@ class Command(BaseCommand):
             f"{options['k']} folds; {arch} per fold, bundles in {out_dir}"
         )
         reports = {}
-        if options["pairs_ablation"]:
-            without = outer_scores(protocol, fit=lambda train: fit(train[~pairs[train]]))
-            self._ranking(f"{label}, without pairs", ranking_report(protocol, without), reports, options)
+        variants = pairs_variants(samples=samples, pairs=pairs, rows=options["pairs_rows"])
+        for row, trainable in variants.items() if options["pairs_ablation"] else ():
+            row_scores = outer_scores(protocol, fit=lambda train, keep=trainable: fit(train[keep[train]]))
+            self._ranking(f"{label}, {row}", ranking_report(protocol, row_scores), reports, options)
         if pairs.any():
             label += f" + {int(pairs.sum()) // 2} pairs"
         scores = outer_scores(protocol, fit=fit)
