@@ -247,8 +247,12 @@ class Command(BaseCommand):
             f"{options['k']} folds; {arch} per fold, bundles in {out_dir}"
         )
         reports = {}
-        variants = pairs_variants(samples=samples, pairs=pairs, rows=options["pairs_rows"])
-        for row, trainable in variants.items() if options["pairs_ablation"] else ():
+        variants = (
+            pairs_variants(samples=samples, pairs=pairs, rows=options["pairs_rows"])
+            if options["pairs_ablation"]
+            else {}
+        )
+        for row, trainable in variants.items():
             row_scores = outer_scores(protocol, fit=lambda train, keep=trainable: fit(train[keep[train]]))
             self._ranking(f"{label}, {row}", ranking_report(protocol, row_scores), reports, options)
         if pairs.any():
@@ -266,8 +270,8 @@ class Command(BaseCommand):
         from detection.core.crossval import Protocol, ranking_report
         from detection.core.study import scores_csv_read
 
-        samples, _, pairs = self._samples_with_pairs(options)
         try:
+            samples, _, pairs = self._samples_with_pairs(options)
             protocol = Protocol(samples, k=options["k"], seed=options["seed"], train_only=pairs)
             named = [(path.name, scores_csv_read(path, protocol)) for path in options["fuse"]]
         except (FileNotFoundError, ValueError) as exc:
