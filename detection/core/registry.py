@@ -92,6 +92,7 @@ _REGISTRY: dict[str, Architecture] = {
         # Laid out like torchvision's EfficientNet, so the same layers and parts; it rescales to the [-1, 1] of
         # its ImageNet start inside the net, from the same ImageNet-normalised input.
         replace(_EFFICIENTNET_B0, name="efficientnet_lite0"),
+        replace(_EFFICIENTNET_B0, name="efficientnet_lite2"),
         # The CLIP probe runs its encoder in onnxruntime, out of Grad-CAM's reach: its map is an occlusion map.
         Architecture(
             name="clip_probe",

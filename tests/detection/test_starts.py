@@ -71,24 +71,40 @@ def test_a_mobilenet_start_taken_out_of_a_wheel_fills_the_features_tensor_for_te
         assert torch.equal(model.features(image), reference(image))
 
 
-def test_an_efficientnet_lite0_start_loads_without_its_imagenet_classifier(tmp_path, monkeypatch):
+@pytest.mark.parametrize("arch", ["efficientnet_lite0", "efficientnet_lite2"])
+def test_an_efficientnet_lite_start_loads_without_its_imagenet_classifier(arch, tmp_path, monkeypatch):
     torch.manual_seed(1)
-    reference = net_build("efficientnet_lite0").features
+    reference = net_build(arch).features
     state = {
         f"_layer{i}.{key.rsplit('.', 1)[-1]}": value for i, (key, value) in enumerate(reference.state_dict().items())
     }
     state |= {"_fc.weight": torch.rand(1000, 1280), "_fc.bias": torch.rand(1000)}
-    path = tmp_path / "lite0.pth"
+    path = tmp_path / f"{arch}.pth"
     torch.save(state, path)
-    monkeypatch.setitem(STARTS, "efficientnet_lite0", replace(STARTS["efficientnet_lite0"], sha256=_sha256(path)))
-    model = net_build("efficientnet_lite0")
+    monkeypatch.setitem(STARTS, arch, replace(STARTS[arch], sha256=_sha256(path)))
+    model = net_build(arch)
     head_before = model.classifier[1].weight.clone()
-    start_load(model=model, arch="efficientnet_lite0", path=path)
+    start_load(model=model, arch=arch, path=path)
     assert all(
         torch.equal(a, b)
         for a, b in zip(model.features.state_dict().values(), reference.state_dict().values(), strict=True)
     )
     assert torch.equal(model.classifier[1].weight, head_before)
+
+
+def test_lite2_is_lite0_widened_and_deepened_between_its_fixed_ends():
+    lite0, lite2 = net_build("efficientnet_lite0").features, net_build("efficientnet_lite2").features
+    # The stem, the first and last stages' depth and the 1280-channel head are Lite's fixed ends.
+    assert lite2[0][0].weight.shape == lite0[0][0].weight.shape
+    assert lite2[-1][0].weight.shape[0] == lite0[-1][0].weight.shape[0] == 1280
+    assert len(lite2[1]) == len(lite0[1]) and len(lite2[7]) == len(lite0[7])
+    assert all(len(lite2[stage]) > len(lite0[stage]) for stage in range(2, 7))
+    # Widths follow the reference's rounding to multiples of 8: e.g. stage 3's 40 channels become 48.
+    assert [stage[-1].block[-1].num_features for stage in lite2[1:8]] == [16, 24, 48, 88, 120, 208, 352]
+    # With ImageNet's 1000-class head, the parameter counts the Lite release publishes: 4.7 M and 6.1 M.
+    imagenet_head = 1280 * 1000 + 1000
+    for features, published in ((lite0, 4.7e6), (lite2, 6.1e6)):
+        assert abs(sum(p.numel() for p in features.parameters()) + imagenet_head - published) < 0.05e6
 
 
 def test_the_key_mapping_refuses_a_missing_tensor_a_wrong_shape_and_a_tensor_of_another_kind():
