@@ -201,19 +201,27 @@ PAIRS_ROWS = ("without", "alone", "all-but")
 
 
 def pairs_variants(
-    *, samples: Sequence[Sample], pairs: np.ndarray, rows: Collection[str] = PAIRS_ROWS
+    *,
+    samples: Sequence[Sample],
+    pairs: np.ndarray,
+    rows: Collection[str] = PAIRS_ROWS,
+    decoders: Collection[str] = (),
 ) -> dict[str, np.ndarray]:
     """What may train in the ablation of the content-aligned pairs (`pairs`: whether each sample is a side of
     one), by row name, for the kinds in `rows`: no pair, then each decoder's pairs alone, then all decoders'
-    but one. Every other image always trains; with all pairs is the preset's own row."""
+    but one, the per-decoder rows only for `decoders` when given. Every other image always trains; with all
+    pairs is the preset's own row."""
     fakes = [sample for sample, side in zip(samples, pairs, strict=True) if side and sample.label]
-    decoders = sorted({sample.roundtrip_decoder for sample in fakes})
+    present = sorted({sample.roundtrip_decoder for sample in fakes})
+    if unknown := set(decoders) - set(present):
+        raise ValueError(f"no pairs of {', '.join(sorted(unknown))}; the pairs are of {', '.join(present)}")
+    chosen = [decoder for decoder in present if not decoders or decoder in decoders]
     others = ~pairs
     variants = {"without pairs": others} if "without" in rows else {}
-    for decoder in decoders if "alone" in rows else ():
+    for decoder in chosen if "alone" in rows else ():
         variants[f"{decoder} pairs only"] = others | pairs_of(samples, pairs, decoders={decoder})
-    for decoder in decoders if "all-but" in rows else ():
-        kept = set(decoders) - {decoder}
+    for decoder in chosen if "all-but" in rows else ():
+        kept = set(present) - {decoder}
         variants[f"all pairs but {decoder}'s"] = others | pairs_of(samples, pairs, decoders=kept)
     return variants
 
@@ -228,6 +236,7 @@ def study_run(
     collection_minimum: int = 1,
     seed: int = 0,
     pairs_ablation: Collection[str] = (),
+    pairs_decoders: Collection[str] = (),
     reshot_ablation: bool = False,
     penalties: Sequence[float] = (),
     temperatures: Sequence[float] = (),
@@ -235,13 +244,18 @@ def study_run(
     hidden_penalties: Sequence[float] = (),
 ) -> Iterator[tuple[str, dict]]:
     """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; then
-    the last preset again per `pairs_variants` row of the kinds in `pairs_ablation`, with `reshot_ablation`
+    the last preset again per `pairs_variants` row of the kinds in `pairs_ablation` (its per-decoder rows only
+    for `pairs_decoders`, when given), with `reshot_ablation`
     without the re-shot copies, with each L2 penalty of `penalties`, trained on a soft maximum of its
     sources' losses at each of `temperatures` (`ProbeConfig.balance` "worst"), and with a hidden layer of each
     of `hidden_widths` at each of `hidden_penalties` (default: the preset's), on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     runs = [(name, PRESETS[name], None) for name in presets]
-    variants = pairs_variants(samples=data.samples, pairs=data.pairs, rows=pairs_ablation) if pairs_ablation else {}
+    variants = (
+        pairs_variants(samples=data.samples, pairs=data.pairs, rows=pairs_ablation, decoders=pairs_decoders)
+        if pairs_ablation
+        else {}
+    )
     if reshot_ablation:
         if not data.reshot.any():
             raise ValueError("the ablation of re-shot copies needs some: give reshot_copies")

@@ -230,6 +230,12 @@ def test_the_pairs_ablation_trains_without_pairs_then_each_decoders_pairs_alone_
         "all pairs but taesd's",
     ]
 
+    only_taesd = pairs_variants(samples=data.samples, pairs=data.pairs, rows=["alone", "all-but"], decoders=["taesd"])
+    assert list(only_taesd) == ["taesd pairs only", "all pairs but taesd's"]
+    assert only_taesd["all pairs but taesd's"].tolist() == variants["all pairs but taesd's"].tolist()
+    with pytest.raises(ValueError, match="no pairs of taesdxl; the pairs are of taef1, taesd"):
+        pairs_variants(samples=data.samples, pairs=data.pairs, decoders=["taesdxl"])
+
     # The units each row's probes trained on (a row's fits all run before it is yielded).
     trained_units: list[set[str]] = [set()]
     train = study.probe_train

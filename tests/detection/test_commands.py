@@ -109,6 +109,7 @@ def test_compare_command_ranks_models_on_one_split_and_refuses_two(
     ("ablation", "message"),
     [
         ("--pairs-ablation", "give --aligned FOLDER"),
+        ("--pairs-decoders=taesd", "give --pairs-ablation"),
         ("--reshot-ablation", "give --reshot-copies N"),
         ("--fuse-with=scores.csv", "give --cnn ARCH"),
         ("--cnn-native-crops=3", "give --cnn ARCH"),

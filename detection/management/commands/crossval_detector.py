@@ -19,6 +19,7 @@ SHARED = Path(settings.BASE_DIR).parent / "shared" / "datasets"
 # An option that means nothing without another: (option, the other, what to say).
 OPTIONS_NEEDING = (
     ("pairs_ablation", "aligned", "--pairs-ablation needs content-aligned pairs: give --aligned FOLDER"),
+    ("pairs_decoders", "pairs_ablation", "--pairs-decoders picks --pairs-ablation rows: give --pairs-ablation"),
     ("reshot_ablation", "reshot_copies", "--reshot-ablation needs re-shot copies: give --reshot-copies N"),
     ("hidden_l2", "hidden_rows", "--hidden-l2 sets the penalties of the --hidden-rows: give --hidden-rows WIDTH"),
     ("fuse_with", "cnn", "--fuse-with fuses a --cnn run with another detector's scores: give --cnn ARCH"),
@@ -82,6 +83,13 @@ def rows_arguments_add(parser) -> None:
         choices=PAIRS_ROWS,
         default=list(PAIRS_ROWS),
         help="only these kinds of --pairs-ablation row",
+    )
+    parser.add_argument(
+        "--pairs-decoders",
+        nargs="+",
+        default=[],
+        metavar="DECODER",
+        help="the per-decoder --pairs-ablation rows (alone, all-but) only for these decoders (taesd, taef1...)",
     )
     parser.add_argument(
         "--reshot-ablation", action="store_true", help="then the last preset again without the re-shot copies"
@@ -160,12 +168,15 @@ class Command(BaseCommand):
             return self._fuse(options)
         import torch
 
-        from detection.clip_encoder import encoder_installed
-        from detection.core.study import PRESETS, scores_csv_write, study_data, study_run
-
         torch.set_num_threads(options["threads"])
         if options["cnn"]:
             return self._cnn(options)
+        self._study(options)
+
+    def _study(self, options: dict) -> None:
+        from detection.clip_encoder import encoder_installed
+        from detection.core.study import PRESETS, scores_csv_write, study_data, study_run
+
         try:
             data = study_data(
                 folders=options["data"],
@@ -197,6 +208,7 @@ class Command(BaseCommand):
             collection_minimum=options["collection_minimum"],
             seed=options["seed"],
             pairs_ablation=options["pairs_rows"] if options["pairs_ablation"] else (),
+            pairs_decoders=options["pairs_decoders"],
             reshot_ablation=options["reshot_ablation"],
             penalties=options["l2_rows"],
             temperatures=options["worst_source_rows"],
@@ -225,6 +237,13 @@ class Command(BaseCommand):
             samples, shorts, pairs = self._samples_with_pairs(options)
             protocol = Protocol(samples, k=options["k"], seed=options["seed"], train_only=pairs)
             other = scores_csv_read(options["fuse_with"], protocol) if options["fuse_with"] else None
+            variants = (
+                pairs_variants(
+                    samples=samples, pairs=pairs, rows=options["pairs_rows"], decoders=options["pairs_decoders"]
+                )
+                if options["pairs_ablation"]
+                else {}
+            )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         arch, native = options["cnn"], options["cnn_native_crops"] > 0
@@ -247,11 +266,6 @@ class Command(BaseCommand):
             f"{options['k']} folds; {arch} per fold, bundles in {out_dir}"
         )
         reports = {}
-        variants = (
-            pairs_variants(samples=samples, pairs=pairs, rows=options["pairs_rows"])
-            if options["pairs_ablation"]
-            else {}
-        )
         for row, trainable in variants.items():
             row_scores = outer_scores(protocol, fit=lambda train, keep=trainable: fit(train[keep[train]]))
             self._ranking(f"{label}, {row}", ranking_report(protocol, row_scores), reports, options)
