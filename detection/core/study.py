@@ -245,17 +245,13 @@ def study_run(
 ) -> Iterator[tuple[str, dict]]:
     """Per preset, as each finishes: the leave-source-out report and the out-of-source scores behind it; then
     the last preset again per `pairs_variants` row of the kinds in `pairs_ablation` (its per-decoder rows only
-    for `pairs_decoders`, when given), with `reshot_ablation`
-    without the re-shot copies, with each L2 penalty of `penalties`, trained on a soft maximum of its
-    sources' losses at each of `temperatures` (`ProbeConfig.balance` "worst"), and with a hidden layer of each
-    of `hidden_widths` at each of `hidden_penalties` (default: the preset's), on the very same folds."""
+    for `pairs_decoders`, when given), with `reshot_ablation` without the re-shot copies, with each L2 penalty
+    of `penalties`, trained on a soft maximum of its sources' losses at each of `temperatures`
+    (`ProbeConfig.balance` "worst"), and with a hidden layer of each of `hidden_widths` at each of
+    `hidden_penalties` (default: the preset's), on the very same folds."""
     protocol = Protocol(data.samples, k=k, seed=seed, train_only=data.train_only)
     runs = [(name, PRESETS[name], None) for name in presets]
-    variants = (
-        pairs_variants(samples=data.samples, pairs=data.pairs, rows=pairs_ablation, decoders=pairs_decoders)
-        if pairs_ablation
-        else {}
-    )
+    variants = pairs_variants(samples=data.samples, pairs=data.pairs, rows=pairs_ablation, decoders=pairs_decoders)
     if reshot_ablation:
         if not data.reshot.any():
             raise ValueError("the ablation of re-shot copies needs some: give reshot_copies")

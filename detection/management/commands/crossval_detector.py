@@ -237,12 +237,11 @@ class Command(BaseCommand):
             samples, shorts, pairs = self._samples_with_pairs(options)
             protocol = Protocol(samples, k=options["k"], seed=options["seed"], train_only=pairs)
             other = scores_csv_read(options["fuse_with"], protocol) if options["fuse_with"] else None
-            variants = (
-                pairs_variants(
-                    samples=samples, pairs=pairs, rows=options["pairs_rows"], decoders=options["pairs_decoders"]
-                )
-                if options["pairs_ablation"]
-                else {}
+            variants = pairs_variants(
+                samples=samples,
+                pairs=pairs,
+                rows=options["pairs_rows"] if options["pairs_ablation"] else (),
+                decoders=options["pairs_decoders"],
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
